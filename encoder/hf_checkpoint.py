@@ -1,0 +1,169 @@
+"""Loading a Hugging Face Gemma 4 checkpoint folder into a `Gemma4AudioEncoder`.
+
+Reads `config.json` and only the audio tensors (`model.audio_tower.*` and the audio embedder's
+projection) from the safetensors files; the language and vision weights are never read.
+"""
+
+import json
+import os
+
+from encoder.gemma4_audio_encoder import Gemma4AudioEncoder
+from encoder.safetensors_file import CheckpointTensors
+from encoder.weight_map import WeightSource
+from encoder.weight_map import assign_weights
+from encoder.weight_map import clip_bound_sources
+from encoder.weight_map import transpose
+
+AUDIO_TOWER = "model.audio_tower."
+EMBEDDER_PROJECTION = "model.embed_audio.embedding_projection.weight"
+
+
+def conv2d_kernel(array):
+    """PyTorch Conv2d `[out, in, kt, kf]` -> Keras Conv2D `[kt, kf, in, out]`."""
+    return array.transpose(2, 3, 1, 0)
+
+
+def depthwise_kernel(array):
+    """PyTorch depthwise Conv1d `[D, 1, K]` -> our `[K, D]`."""
+    return array[:, 0, :].T
+
+
+def encoder_config_from_hf(config):
+    """`Gemma4AudioEncoder` constructor arguments from a Gemma 4 `config.json` dict.
+
+    Raises `ValueError` for checkpoints without an audio tower and for audio configs whose
+    numerics this encoder does not reproduce.
+    """
+    audio = config.get("audio_config")
+    if not audio:
+        raise ValueError(
+            "config.json has no audio_config: only Gemma 4 E2B/E4B checkpoints carry an audio "
+            f"tower; got model_type {config.get('model_type')!r}."
+        )
+    if audio.get("hidden_act", "silu") != "silu":
+        raise ValueError(f"Expected audio_config.hidden_act 'silu'; got {audio['hidden_act']!r}.")
+    chunk, left, right = (
+        audio["attention_chunk_size"], audio["attention_context_left"], audio["attention_context_right"]
+    )
+    # HF embeds distances context_size // 2 .. 0; we embed (left - 1) .. -right. They agree
+    # when the two ranges coincide, which the released config satisfies (12 .. 0).
+    if right != 0 or (chunk + left - 1) // 2 != left - 1:
+        raise ValueError(
+            "Unsupported attention geometry: chunk_size + context_left - 1 must be "
+            "2 * (context_left - 1) with context_right 0 (released: 12, 13, 0); got "
+            f"{chunk}, {left}, {right}."
+        )
+    channels = list(audio["subsampling_conv_channels"])
+    return {
+        "hidden_size": audio["hidden_size"],
+        "num_heads": audio["num_attention_heads"],
+        "num_layers": audio["num_hidden_layers"],
+        "chunk_size": chunk,
+        "context_left": left,
+        "context_right": right,
+        "logit_cap": audio["attention_logit_cap"],
+        "invalid_logit_value": audio["attention_invalid_logits_value"],
+        "conv_kernel_size": audio["conv_kernel_size"],
+        "residual_weight": audio["residual_weight"],
+        "gradient_clipping": audio["gradient_clipping"],
+        "sscp_conv_channels": channels,
+        "output_proj_dims": audio["output_proj_dims"],
+        "output_dim": config["text_config"]["hidden_size"],
+        "norm_eps": audio["rms_norm_eps"],
+        "sscp_norm_eps": audio["rms_norm_eps"],
+    }
+
+
+def _clippable(prefix, layer, use_clip):
+    sources = [WeightSource(prefix + "linear.weight", layer.kernel, transpose)]
+    return sources + (clip_bound_sources(prefix, layer) if use_clip else [])
+
+
+def hf_weight_map(model, use_clipped_linears=True):
+    """`WeightSource`s from HF checkpoint keys to the variables of a built `model`."""
+    a = AUDIO_TOWER
+    sub = model.subsample
+    sources = []
+    for i, (conv, norm) in enumerate(zip(sub.convs, sub.norms)):
+        sources += [
+            WeightSource(f"{a}subsample_conv_projection.layer{i}.conv.weight", conv.kernel, conv2d_kernel),
+            WeightSource(f"{a}subsample_conv_projection.layer{i}.norm.weight", norm.gamma),
+        ]
+    sources.append(
+        WeightSource(f"{a}subsample_conv_projection.input_proj_linear.weight", sub.input_proj.kernel, transpose)
+    )
+    for i, block in enumerate(model.conformer_blocks):
+        p = f"{a}layers.{i}."
+        for hf_name, ffw in (("feed_forward1", block.ffw_start), ("feed_forward2", block.ffw_end)):
+            sources += [
+                WeightSource(f"{p}{hf_name}.pre_layer_norm.weight", ffw.pre_norm.scale),
+                *_clippable(f"{p}{hf_name}.ffw_layer_1.", ffw.ffw_1, use_clipped_linears),
+                *_clippable(f"{p}{hf_name}.ffw_layer_2.", ffw.ffw_2, use_clipped_linears),
+                WeightSource(f"{p}{hf_name}.post_layer_norm.weight", ffw.post_norm.scale),
+            ]
+        attn, lconv = block.attention, block.lconv
+        sources += [
+            WeightSource(f"{p}norm_pre_attn.weight", block.pre_attn_norm.scale),
+            *_clippable(f"{p}self_attn.q_proj.", attn.q_proj, use_clipped_linears),
+            *_clippable(f"{p}self_attn.k_proj.", attn.k_proj, use_clipped_linears),
+            *_clippable(f"{p}self_attn.v_proj.", attn.v_proj, use_clipped_linears),
+            WeightSource(f"{p}self_attn.per_dim_scale", attn.per_dim_scale),
+            WeightSource(f"{p}self_attn.relative_k_proj.weight", attn.relative_k_proj.kernel, transpose),
+            *_clippable(f"{p}self_attn.post.", attn.post, use_clipped_linears),
+            WeightSource(f"{p}norm_post_attn.weight", block.post_attn_norm.scale),
+            WeightSource(f"{p}lconv1d.pre_layer_norm.weight", lconv.pre_norm.scale),
+            *_clippable(f"{p}lconv1d.linear_start.", lconv.linear_start, use_clipped_linears),
+            WeightSource(f"{p}lconv1d.depthwise_conv1d.weight", lconv.depthwise_kernel, depthwise_kernel),
+            WeightSource(f"{p}lconv1d.conv_norm.weight", lconv.conv_norm.scale),
+            *_clippable(f"{p}lconv1d.linear_end.", lconv.linear_end, use_clipped_linears),
+            WeightSource(f"{p}norm_out.weight", block.norm_out.scale),
+        ]
+    return sources + [
+        WeightSource(f"{a}output_proj.weight", model.output_proj.kernel, transpose),
+        WeightSource(f"{a}output_proj.bias", model.output_proj.bias),
+        WeightSource(EMBEDDER_PROJECTION, model.audio_output_projection.kernel, transpose),
+    ]
+
+
+def load_hf_checkpoint(path: str, dtype: str = "float32") -> Gemma4AudioEncoder:
+    """Build a `Gemma4AudioEncoder` from a Hugging Face Gemma 4 (E2B/E4B) checkpoint folder.
+
+    Args:
+        path: str. Folder with `config.json` and `model.safetensors` or a sharded
+            `model.safetensors.index.json`.
+        dtype: str. Dtype policy of the returned model (`"float32"`, `"bfloat16"`,
+            `"mixed_bfloat16"`). Defaults to `"float32"`.
+
+    Returns:
+        A built `Gemma4AudioEncoder` holding the checkpoint's audio tower, clip bounds and
+        audio embedder projection.
+
+    Raises:
+        ValueError: naming the tensor, when one is missing, unexpected under
+            `model.audio_tower.`, of the wrong shape or not floating point.
+    """
+    with open(os.path.join(path, "config.json")) as f:
+        config = json.load(f)
+    model = Gemma4AudioEncoder(**encoder_config_from_hf(config), dtype=dtype)
+    model.build()
+    tensors = CheckpointTensors(path)
+    use_clip = config["audio_config"].get("use_clipped_linears", True)
+    weight_map = hf_weight_map(model, use_clipped_linears=use_clip)
+    expected = {source.name for source in weight_map}
+    unexpected = sorted(
+        name for name in tensors.names() if name.startswith(AUDIO_TOWER) and name not in expected
+    )
+    if unexpected:
+        raise ValueError(
+            f"Checkpoint {path!r} has audio-tower tensors the encoder does not know: "
+            f"{unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}."
+        )
+    available = set(tensors.names())
+
+    def read(name):
+        if name not in available:
+            raise KeyError(name)
+        return tensors.read(name)
+
+    assign_weights(weight_map, read, f"Checkpoint {path!r}")
+    return model

@@ -1,0 +1,43 @@
+"""Packaging for gemma4-audio-embed: the encoder, the Beam transforms and the pipeline."""
+
+import setuptools
+
+INSTALL_REQUIRES = [
+    "apache-beam[gcp]>=2.77,<3",
+    "keras>=3.15,<4",
+    "numpy>=1.26",
+    "safetensors>=0.4",
+    "soundfile>=0.13",
+    "soxr>=0.5",
+    # TensorFlow is the default Keras backend here and parses TFRecords in tests;
+    # 2.21 is the release known to install beside Beam 2.77 and Keras 3.15.
+    "tensorflow>=2.21,<2.22",
+]
+
+EXTRAS = {
+    "jax": ["jax[cpu]>=0.6"],
+    # The oracles (transformers, keras-hub) and the cross-backend checks.
+    # torch==2.13.0 is the CPU build the machines carry; an unpinned torch pulls a
+    # multi-GB CUDA build.
+    "test": [
+        "pytest>=8",
+        "jax[cpu]>=0.6",
+        "torch==2.13.0",
+        "transformers>=5.24,<6",
+        "keras-hub>=0.32,<0.33",
+        "gcp-storage-emulator>=2024.8",
+        "scipy>=1.11",
+    ],
+    "bench": ["jax[cpu]>=0.6", "torch==2.13.0", "transformers>=5.24,<6", "keras-hub>=0.32,<0.33", "psutil>=5"],
+}
+
+setuptools.setup(
+    name="gemma4-audio-embed",
+    version="0.1.0",
+    description="Apache Beam pipeline that turns audio corpora into Gemma 4 audio embeddings.",
+    python_requires=">=3.10",
+    packages=setuptools.find_packages(include=["encoder", "encoder.*", "transforms", "transforms.*", "pipeline", "pipeline.*"]),
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["gemma4-embed=pipeline.main:main"]},
+)
