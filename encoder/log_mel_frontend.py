@@ -40,7 +40,7 @@ def _htk_hertz(mel):
 def mel_filters(num_fft_bins, num_mel_bins, sample_rate, min_frequency, max_frequency):
     """Returns HTK triangular mel filters, no area normalisation, as `float64 [K, F]`.
 
-    The F triangles have their 130 (F + 2) edges equally spaced on the HTK mel scale
+    The F triangles have F + 2 edges (130 in the release) equally spaced on the HTK mel scale
     `2595 * log10(1 + f / 700)` between `min_frequency` and `max_frequency`; FFT bin k sits at
     `k * sample_rate / (2 * (num_fft_bins - 1))` Hz. With the release values, channel 0 (edges
     0, 13.8 and 27.9 Hz) falls between bins 0 and 1, so its filter is all zeros.
@@ -197,11 +197,12 @@ class LogMelFrontend:
                 "`waveform` must be a floating-point array of samples in [-1, 1]. "
                 f"Received: dtype={waveform.dtype}"
             )
-        waveform = waveform.astype(np.float32)  # [N], as HF casts it
+        with np.errstate(over="ignore"):  # overflow becomes inf, reported just below
+            waveform = waveform.astype(np.float32)  # [N], as HF casts it
         if not np.isfinite(waveform).all():
             bad = np.flatnonzero(~np.isfinite(waveform))
             raise ValueError(
-                f"`waveform` must hold finite samples. Received: {bad.size} NaN or infinite "
+                f"`waveform` must hold finite float32 samples. Received: {bad.size} NaN or infinite "
                 f"sample(s) of {waveform.size}, the first at index {bad[0]}"
             )
         num_samples = waveform.shape[0]
