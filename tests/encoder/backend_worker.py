@@ -1,0 +1,28 @@
+"""Run in a subprocess under one Keras backend: load weights, encode features, save outputs.
+
+    KERAS_BACKEND=torch python backend_worker.py WEIGHTS.h5 INPUTS.npz OUTPUT.npz CONFIG_JSON
+"""
+
+import json
+import sys
+
+import numpy as np
+
+
+def main(weights, inputs, output, config_json):
+    import keras
+
+    from encoder import Gemma4AudioEncoder
+    from encoder import make_predict_fn
+
+    model = Gemma4AudioEncoder(**json.loads(config_json))
+    model.build()
+    model.load_weights(weights)
+    data = np.load(inputs)
+    eager = keras.ops.convert_to_numpy(model(data["features"], data["mask"]))
+    compiled = make_predict_fn(model)(data["features"], data["mask"])
+    np.savez(output, eager=eager, compiled=compiled, backend=keras.backend.backend())
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,63 @@
+"""The encoder gives the same numbers on TensorFlow, JAX and PyTorch, eager and compiled.
+
+Each backend runs in its own process (`backend_worker.py`) on the same weights and speech
+features; TINY config as in test_gemma4_audio_encoder.py.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from conftest import REPO_ROOT
+
+from encoder import Gemma4AudioEncoder
+from encoder import LogMelFrontend
+
+TINY = dict(hidden_size=32, num_heads=2, num_layers=2, sscp_conv_channels=(8, 4), output_proj_dims=48, output_dim=64)
+WORKER = pathlib.Path(__file__).with_name("backend_worker.py")
+
+
+@pytest.fixture(scope="module")
+def backend_outputs(tmp_path_factory, speech_16k):
+    folder = tmp_path_factory.mktemp("backends")
+    keras.utils.set_random_seed(0)
+    model = Gemma4AudioEncoder(**TINY)
+    model.build()
+    model.save_weights(folder / "w.weights.h5")
+    features, mask = LogMelFrontend().batch([speech_16k, speech_16k[:20000]])
+    np.savez(folder / "inputs.npz", features=features, mask=mask)
+    outputs = {}
+    for backend in ("tensorflow", "jax", "torch"):
+        env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO_ROOT)}
+        target = folder / f"{backend}.npz"
+        subprocess.run(
+            [sys.executable, str(WORKER), str(folder / "w.weights.h5"), str(folder / "inputs.npz"), str(target), json.dumps(TINY)],
+            env=env, check=True, capture_output=True,
+        )
+        outputs[backend] = dict(np.load(target))
+    valid = keras.ops.convert_to_numpy(model.compute_output_mask(mask))
+    return outputs, valid
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "torch"])
+def test_backend_agrees_with_jax(backend_outputs, backend):
+    outputs, valid = backend_outputs
+    reference = outputs["jax"]["eager"]
+    for kind in ("eager", "compiled"):
+        ours = outputs[backend][kind]
+        error = np.abs(ours[valid] - reference[valid]).max() / np.abs(reference[valid]).max()
+        print(f"{backend} {kind} vs jax eager: {error:.2e}")
+        assert error <= 1e-4
+        assert (ours[~valid] == 0).all()
+
+
+def test_jax_compiled_agrees_with_jax_eager(backend_outputs):
+    outputs, valid = backend_outputs
+    reference = outputs["jax"]["eager"]
+    error = np.abs(outputs["jax"]["compiled"][valid] - reference[valid]).max() / np.abs(reference[valid]).max()
+    assert error <= 1e-4

@@ -1,0 +1,204 @@
+"""Specifications of `Gemma4AudioEncoder`: contract, invariances, dtypes, serialization, errors.
+
+Toy config (TINY): D = 32, 2 heads, 2 blocks, SSCP channels (8, 4) so the flatten is
+(128 / 4) * 4 = 128 wide, output_proj 48, output 64. M mel frames give T = ceil(M / 4) tokens.
+"""
+
+import doctest
+
+import keras
+import numpy as np
+import pytest
+
+import encoder.gemma4_audio_encoder as encoder_module
+from encoder import Gemma4AudioEncoder
+from encoder import LogMelFrontend
+from encoder import num_valid_tokens
+from encoder import output_token_mask
+
+TINY = dict(hidden_size=32, num_heads=2, num_layers=2, sscp_conv_channels=(8, 4), output_proj_dims=48, output_dim=64)
+
+
+def tiny_encoder(seed=0, **overrides):
+    keras.utils.set_random_seed(seed)
+    model = Gemma4AudioEncoder(**{**TINY, **overrides})
+    model.build()
+    return model
+
+
+def to_numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+@pytest.fixture(scope="module")
+def speech_features(speech_16k):
+    features, mask = LogMelFrontend()(speech_16k[:40000])
+    return features, mask
+
+
+def test_docstring_example_runs():
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner()
+    for test in finder.find(encoder_module.Gemma4AudioEncoder, globs={"Gemma4AudioEncoder": Gemma4AudioEncoder}):
+        runner.run(test)
+    assert runner.failures == 0 and runner.tries > 0
+
+
+def test_default_config_matches_the_released_parameter_count():
+    # HF audio tower 304,824,608 + embedder 1536 x 2048 + 480 clip scalars (spec sections 7, 11)
+    model = Gemma4AudioEncoder()
+    model.build()
+    assert model.count_params() == 304_824_608 + 1536 * 2048 + 480
+    assert sum(int(np.prod(w.shape)) for w in model.non_trainable_weights) == 480
+
+
+@pytest.mark.parametrize(
+    "num_valid_frames, expected",
+    [(0, 0), (1, 1), (4, 1), (5, 2), (99, 25), (100, 25), (2999, 750), (3124, 781)],
+)
+def test_num_valid_tokens_is_ceil_of_frames_over_four(num_valid_frames, expected):
+    assert num_valid_tokens(num_valid_frames) == expected
+
+
+def test_output_token_mask_keeps_every_fourth_frame():
+    mel_mask = np.arange(10)[None] < np.array([[10], [5], [4], [0]])
+    np.testing.assert_array_equal(
+        output_token_mask(mel_mask), [[1, 1, 1], [1, 1, 0], [1, 0, 0], [0, 0, 0]]
+    )
+    # tokens [1,1,1], [1,1,0], [1,0,0], [0,0,0] -> every second: [1,1], [1,0], [1,0], [0,0]
+    np.testing.assert_array_equal(output_token_mask(mel_mask, reduction_factor=2), [[1, 1], [1, 0], [1, 0], [0, 0]])
+
+
+def test_output_has_ceil_m_over_four_tokens_and_zero_padded_rows(speech_features):
+    features, mask = speech_features
+    model = tiny_encoder()
+    out = to_numpy(model(features[None], mask[None]))
+    token_mask = to_numpy(model.compute_output_mask(mask[None]))
+    assert out.shape == (1, -(-len(mask) // 4), 64)
+    assert token_mask.sum() == num_valid_tokens(mask.sum())
+    assert (out[~token_mask] == 0).all()
+    assert np.abs(out[token_mask]).min(axis=-1).max() > 0
+
+
+def test_tower_output_is_output_proj_width():
+    model = tiny_encoder()
+    out = model(np.ones((1, 20, 128), "float32"), np.ones((1, 20), bool), output_layer="tower")
+    assert tuple(out.shape) == (1, 5, 48)
+
+
+def test_unknown_output_layer_is_rejected():
+    with pytest.raises(ValueError, match="output_layer must be one of"):
+        tiny_encoder()(np.ones((1, 8, 128), "float32"), np.ones((1, 8), bool), output_layer="mid")
+
+
+def test_valid_rows_do_not_change_with_extra_padding(speech_features):
+    features, mask = speech_features
+    model = tiny_encoder()
+    base = to_numpy(model(features[None], mask[None]))
+    padded_features = np.concatenate([features, np.full((200, 128), 7.0, "float32")])[None]
+    padded_mask = np.concatenate([mask, np.zeros(200, bool)])[None]
+    padded = to_numpy(model(padded_features, padded_mask))
+    valid = to_numpy(model.compute_output_mask(mask[None]))[0]
+    scale = np.abs(base).max()
+    assert np.abs(padded[0, : len(valid)][valid] - base[0][valid]).max() <= 1e-4 * scale
+    assert (padded[0, len(valid):] == 0).all()
+
+
+def test_a_clip_alone_equals_the_clip_inside_a_batch_of_longer_clips(speech_features):
+    features, mask = speech_features
+    model = tiny_encoder()
+    short = 130
+    alone = to_numpy(model(features[None, :short], mask[None, :short]))
+    batch_features = np.stack([features, features[::-1].copy(), features])
+    batch_mask = np.stack([np.arange(len(mask)) < short, mask, mask])
+    batch = to_numpy(model(batch_features, batch_mask))
+    valid = to_numpy(model.compute_output_mask(mask[None, :short]))[0]
+    scale = np.abs(alone).max()
+    assert np.abs(batch[0, : len(valid)][valid] - alone[0][valid]).max() <= 1e-4 * scale
+    assert (batch[0, len(valid):] == 0).all()
+
+
+def test_all_false_mask_gives_zeros_not_nan():
+    out = to_numpy(tiny_encoder()(np.random.default_rng(0).normal(size=(2, 30, 128)).astype("float32"), np.zeros((2, 30), bool)))
+    assert np.isfinite(out).all() and (out == 0).all()
+
+
+def test_reduction_factor_keeps_every_rth_token():
+    model = tiny_encoder(reduction_factor=2)
+    out = model(np.ones((1, 40, 128), "float32"), np.arange(40)[None] < 30)
+    assert tuple(out.shape) == (1, 5, 64)  # 40 frames -> 10 tokens -> 5
+    assert to_numpy(model.compute_output_mask(np.arange(40)[None] < 30)).sum() == 4  # ceil(ceil(30/4)/2)
+
+
+def test_bfloat16_tokens_stay_close_to_float32(speech_features):
+    features, mask = speech_features
+    fp32 = tiny_encoder()
+    bf16 = Gemma4AudioEncoder(**TINY, dtype="bfloat16")
+    bf16.build()
+    bf16.set_weights(fp32.get_weights())
+    a = to_numpy(fp32(features[None], mask[None]))[0]
+    b = to_numpy(keras.ops.cast(bf16(features[None], mask[None]), "float32"))[0]
+    valid = to_numpy(fp32.compute_output_mask(mask[None]))[0]
+    cosine = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+    print(f"bf16 vs fp32 cosine per valid token: min {cosine[valid].min():.5f}, mean {cosine[valid].mean():.5f}")
+    assert cosine[valid].min() >= 0.99
+
+
+def test_mixed_bfloat16_keeps_float32_variables_and_computes_in_bfloat16():
+    model = Gemma4AudioEncoder(**TINY, dtype="mixed_bfloat16")
+    out = model(np.ones((1, 8, 128), "float32"), np.ones((1, 8), bool))
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    assert {w.dtype for w in model.weights} == {"float32"}
+
+
+def test_get_config_round_trips_every_argument():
+    overrides = dict(TINY, chunk_size=6, context_left=7, context_right=0, logit_cap=30.0, invalid_logit_value=-1e8,
+                     conv_kernel_size=3, reduction_factor=2, residual_weight=0.25, gradient_clipping=1e4,
+                     sscp_kernel_sizes=((3, 5), (3, 3)), norm_eps=1e-5, sscp_norm_eps=1e-4, input_feat_size=64)
+    model = Gemma4AudioEncoder(**overrides)
+    config = model.get_config()
+    for key, value in overrides.items():
+        expected = [list(v) for v in value] if key == "sscp_kernel_sizes" else list(value) if isinstance(value, tuple) else value
+        assert config[key] == expected, key
+    assert Gemma4AudioEncoder.from_config(config).get_config() == config
+
+
+def test_keras_file_round_trip_gives_identical_outputs(tmp_path):
+    model = tiny_encoder()
+    for w in model.non_trainable_weights:
+        w.assign(3.0 if w.path.endswith("max") else -3.0)
+    features = np.random.default_rng(0).normal(size=(1, 24, 128)).astype("float32")
+    mask = np.arange(24)[None] < 20
+    model.save(tmp_path / "encoder.keras")
+    loaded = keras.saving.load_model(tmp_path / "encoder.keras")
+    assert isinstance(loaded, Gemma4AudioEncoder)
+    np.testing.assert_array_equal(to_numpy(loaded(features, mask)), to_numpy(model(features, mask)))
+
+
+def test_weights_h5_round_trip_gives_identical_outputs(tmp_path):
+    model = tiny_encoder(seed=1)
+    model.save_weights(tmp_path / "encoder.weights.h5")
+    other = tiny_encoder(seed=2)
+    other.load_weights(tmp_path / "encoder.weights.h5")
+    features, mask = np.ones((1, 16, 128), "float32"), np.ones((1, 16), bool)
+    np.testing.assert_array_equal(to_numpy(other(features, mask)), to_numpy(model(features, mask)))
+
+
+@pytest.mark.parametrize(
+    "features, mask, message",
+    [
+        (np.zeros((1, 8, 64), "float32"), np.ones((1, 8), bool), r"audio_mel must have shape \[batch, frames, 128\]; got shape \(1, 8, 64\)"),
+        (np.zeros((8, 128), "float32"), np.ones((1, 8), bool), r"audio_mel must have shape \[batch, frames, 128\]; got shape \(8, 128\)"),
+        (np.zeros((1, 8, 128), "float32"), np.ones((1, 9), bool), r"audio_mel_mask must have shape \[batch, frames\] = \[1, 8\].*got shape \(1, 9\)"),
+        (np.zeros((1, 8, 128), "float32"), np.ones((8,), bool), r"audio_mel_mask must have shape .*got shape \(8,\)"),
+        (np.zeros((1, 8, 128), "float32"), np.ones((1, 8), "float32"), "audio_mel_mask must be a bool tensor.*got dtype float32"),
+    ],
+)
+def test_bad_inputs_raise_value_errors_naming_the_expected_shape(features, mask, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_encoder()(features, mask)
+
+
+def test_reduction_factor_below_one_is_rejected():
+    with pytest.raises(ValueError, match="reduction_factor must be >= 1, got 0"):
+        Gemma4AudioEncoder(**TINY, reduction_factor=0)
