@@ -12,12 +12,28 @@ import numpy as np
 from encoder.gemma4_audio_encoder import Gemma4AudioEncoder
 
 
-def make_predict_fn(model: Gemma4AudioEncoder, output_layer: str = "lm"):
+def tensorflow_default_jit_compile(model: Gemma4AudioEncoder) -> bool:
+    """Whether `make_predict_fn` XLA-compiles `model` on TensorFlow when not told: True except
+    for a bfloat16 model on a CPU-only TensorFlow."""
+    import tensorflow as tf
+
+    has_accelerator = tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU")
+    return model.compute_dtype != "bfloat16" or bool(has_accelerator)
+
+
+def make_predict_fn(model: Gemma4AudioEncoder, output_layer: str = "lm", jit_compile=None):
     """A compiled NumPy-in, NumPy-out forward pass for the active Keras backend.
 
-    JAX: `jax.jit` over `stateless_call`; TensorFlow: `tf.function(jit_compile=True)`; PyTorch:
-    eager under `torch.no_grad()`. XLA compiles once per distinct input shape, so callers
-    should pad to a few fixed lengths.
+    JAX: `jax.jit` over `stateless_call`; TensorFlow: `tf.function`, XLA-compiled unless
+    `jit_compile=False`; PyTorch: eager under `torch.no_grad()`. XLA compiles once per distinct
+    input shape, so callers should pad to a few fixed lengths.
+
+    Args:
+        model: the encoder.
+        output_layer: `"lm"` or `"tower"`, as in `Gemma4AudioEncoder.call`.
+        jit_compile: TensorFlow only. `None` (default) means XLA, except for a bfloat16 model on
+            a CPU-only TensorFlow: there oneDNN's bf16 matmuls beat XLA's CPU backend, which
+            gains nothing over float32 (bench/encoder.py measures both).
 
     Returns:
         `fn(mel float32 [B, M, F], mask bool [B, M]) -> float32 [B, T, D]`, padded rows 0.
@@ -40,7 +56,10 @@ def make_predict_fn(model: Gemma4AudioEncoder, output_layer: str = "lm"):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        @tf.function(jit_compile=True)
+        if jit_compile is None:
+            jit_compile = tensorflow_default_jit_compile(model)
+
+        @tf.function(jit_compile=jit_compile)
         def forward(mel, mask):
             return tf.cast(model(mel, mask, output_layer=output_layer), tf.float32)
 

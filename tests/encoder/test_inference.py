@@ -4,6 +4,7 @@ import numpy as np
 
 from encoder import default_encoder
 from encoder import model_fingerprint
+from encoder.inference import tensorflow_default_jit_compile
 
 TINY = dict(hidden_size=32, num_heads=2, num_layers=1, sscp_conv_channels=(8, 4), output_proj_dims=48, output_dim=64)
 
@@ -29,3 +30,8 @@ def test_fingerprint_changes_when_one_weight_or_the_config_changes():
     model.non_trainable_weights[0].assign(1.0)
     assert model_fingerprint(model) != before
     assert model_fingerprint(default_encoder(seed=3, **{**TINY, "logit_cap": 40.0})) != before
+
+
+def test_tensorflow_compiles_with_xla_except_bfloat16_on_cpu():
+    assert tensorflow_default_jit_compile(default_encoder(**TINY))
+    assert not tensorflow_default_jit_compile(default_encoder(dtype="bfloat16", **TINY))

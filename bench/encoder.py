@@ -1,0 +1,205 @@
+"""Encoder throughput: audio-seconds per second for ours, keras-hub's and transformers' encoders.
+
+    python bench/encoder.py [--repeats 2] [--mixed_clips 16] [--skip transformers,...]
+
+Default (released) configuration with random weights. Two input sets: (a) 8 clips x 30 s in one
+batch, (b) a seeded mixed-length set (2-30 s) cut into length-sorted batches of at most 240 s,
+each padded to its longest clip; every model gets the same batches. Log-mel extraction is done
+once up front and not timed. Each backend runs in its own process; each process also measures
+its backend's fp32 and bf16 matmul GFLOP/s, so every ratio compares figures from one run.
+
+Ratios: "ceiling" = (audio-s/s x 14.9 GFLOP) / the fp32 (or bf16 for bf16 rows) matmul
+GFLOP/s of the same backend; "vs keras-hub" = rate / keras-hub's fp32 rate on the same backend
+(compiled the same way as ours).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+# This file is named like the package it measures: put the repo root, not bench/, first on the path.
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[0] = REPO_ROOT
+
+GFLOP_PER_AUDIO_SECOND = 14.9  # spec section 9 (E4B; E2B 14.83)
+SAMPLE_RATE = 16000
+BATCH_AUDIO_SECONDS = 240
+
+
+def input_sets(mixed_clips, seed=0):
+    """{'8x30s': [(features, mask, audio_seconds)], 'mixed': [...]} with features [B, M, 128]."""
+    from encoder import LogMelFrontend
+
+    rng = np.random.default_rng(seed)
+    frontend = LogMelFrontend()
+
+    def batches(lengths):
+        clips = [rng.normal(scale=0.1, size=n).astype("float32") for n in sorted(lengths)]
+        out, current = [], []
+        for clip in clips:
+            if current and (len(current) + 1) * len(clip) > BATCH_AUDIO_SECONDS * SAMPLE_RATE:
+                out.append(current)
+                current = []
+            current.append(clip)
+        out.append(current)
+        return [(*frontend.batch(group), sum(map(len, group)) / SAMPLE_RATE) for group in out]
+
+    mixed = rng.uniform(2, 30, size=mixed_clips) * SAMPLE_RATE
+    return {"8x30s": batches([30 * SAMPLE_RATE] * 8), "mixed": batches(mixed.astype(int))}
+
+
+def matmul_gflops(backend, dtype, size, repeats=5):
+    import keras
+
+    a = keras.random.normal((size, size), dtype=dtype)
+    b = keras.random.normal((size, size), dtype=dtype)
+    if backend == "jax":
+        import jax
+
+        fn = jax.jit(lambda x, y: x @ y)
+        run = lambda: fn(a, b).block_until_ready()  # noqa: E731
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        fn = tf.function(lambda x, y: tf.matmul(x, y))
+        run = lambda: fn(a, b).numpy()  # noqa: E731
+    else:
+        import torch
+
+        run = lambda: torch.matmul(a, b)  # noqa: E731
+    run()
+    best = min(_timed(run) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _rate(predict, batches, repeats):
+    for features, mask, _ in batches:
+        predict(features, mask)  # compile every shape
+    seconds = sum(seconds for *_, seconds in batches)
+    best = min(_timed(lambda: [predict(f, m) for f, m, _ in batches]) for _ in range(repeats))
+    return seconds / best
+
+
+def _keras_hub_predict(backend):
+    import keras
+    import keras_hub
+
+    keras.utils.set_random_seed(0)
+    model = keras_hub.models.Gemma4AudioEncoder(output_dim=2048)
+    model(np.zeros((1, 8, 128), "float32"), np.ones((1, 8), bool))
+    if backend == "jax":
+        import jax
+
+        @jax.jit
+        def forward(tv, ntv, mel, mask):
+            return model.stateless_call(tv, ntv, mel, mask)[0]
+
+        tv = [v.value for v in model.trainable_variables]
+        ntv = [v.value for v in model.non_trainable_variables]
+        return lambda mel, mask: np.asarray(forward(tv, ntv, mel, mask))
+    import tensorflow as tf
+
+    forward = tf.function(lambda mel, mask: model(mel, mask), jit_compile=True)
+    return lambda mel, mask: forward(mel, mask).numpy()
+
+
+def worker(backend, repeats, mixed_clips, skip):
+    import keras
+
+    from encoder import default_encoder
+    from encoder import make_predict_fn
+
+    sets = input_sets(mixed_clips)
+    rows = []
+    ceilings = {"float32": matmul_gflops(backend, "float32", 4096), "bfloat16": matmul_gflops(backend, "bfloat16", 4096)}
+    candidates = [(f"ours {backend} fp32", "float32", lambda: make_predict_fn(default_encoder(seed=0, dtype="float32"))),
+                  (f"ours {backend} bf16" + (" (oneDNN, no XLA)" if backend == "tensorflow" else ""), "bfloat16", lambda: make_predict_fn(default_encoder(seed=0, dtype="bfloat16")))]
+    if "keras-hub" not in skip:
+        candidates.append((f"keras-hub {backend} fp32", "float32", lambda: _keras_hub_predict(backend)))
+    for name, dtype, build in candidates:
+        predict = build()
+        rates = {set_name: _rate(predict, batches, repeats) for set_name, batches in sets.items()}
+        rows.append({"name": name, "dtype": dtype, "backend": backend, "ceiling_gflops": ceilings[dtype], **rates})
+        del predict
+        keras.backend.clear_session()
+    return {"backend": backend, "matmul_gflops": ceilings, "rows": rows}
+
+
+def transformers_worker(repeats, mixed_clips):
+    import torch
+    from transformers.models.gemma4.configuration_gemma4 import Gemma4AudioConfig
+    from transformers.models.gemma4.modeling_gemma4 import Gemma4AudioModel
+
+    torch.manual_seed(0)
+    model = Gemma4AudioModel(Gemma4AudioConfig()).eval()
+    sets = input_sets(mixed_clips)
+
+    def predict(features, mask):
+        with torch.no_grad():
+            return model(torch.from_numpy(features), torch.from_numpy(mask)).last_hidden_state.numpy()
+
+    rates = {set_name: _rate(predict, batches, repeats) for set_name, batches in sets.items()}
+    return {"backend": "torch", "rows": [{"name": "transformers torch fp32 (eager)", "dtype": "float32", "backend": "torch", **rates}]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--mixed_clips", type=int, default=16)
+    parser.add_argument("--backends", default="tensorflow,jax")
+    parser.add_argument("--skip", default="", help="comma list: keras-hub, transformers")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    if args.worker:
+        result = (transformers_worker(args.repeats, args.mixed_clips) if args.worker == "transformers"
+                  else worker(args.worker, args.repeats, args.mixed_clips, skip))
+        print("RESULT " + json.dumps(result))
+        return
+    results = []
+    workers = args.backends.split(",") + ([] if "transformers" in skip else ["transformers"])
+    for name in workers:
+        env = {**os.environ, "KERAS_BACKEND": "torch" if name == "transformers" else name, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        cmd = [sys.executable, __file__, "--worker", name, "--repeats", str(args.repeats),
+               "--mixed_clips", str(args.mixed_clips), "--skip", args.skip]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+        if not lines:
+            sys.exit(f"worker {name} failed:\n{out.stderr[-3000:]}")
+        results.append(json.loads(lines[-1][len("RESULT "):]))
+    print_table(results)
+
+
+def print_table(results):
+    import platform
+
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+    print(f"machine: {cpu}, {os.cpu_count()} cores")
+    for result in results:
+        if "matmul_gflops" in result:
+            m = result["matmul_gflops"]
+            print(f"{result['backend']} matmul 4096^3: fp32 {m['float32']:.0f} GFLOP/s, bf16 {m['bfloat16']:.0f} GFLOP/s")
+    kh = {r["backend"]: r for res in results for r in res["rows"] if r["name"].startswith("keras-hub")}
+    print("| model | 8x30s audio-s/s | mixed audio-s/s | 8x30s of ceiling | 8x30s vs keras-hub | mixed vs keras-hub |")
+    print("|---|---|---|---|---|---|")
+    for res in results:
+        for r in res["rows"]:
+            ceiling = f"{r['8x30s'] * GFLOP_PER_AUDIO_SECOND / r['ceiling_gflops']:.0%}" if "ceiling_gflops" in r else "-"
+            base = kh.get(r["backend"])
+            vs = [f"{r[s] / base[s]:.2f}x" if base else "-" for s in ("8x30s", "mixed")]
+            print(f"| {r['name']} | {r['8x30s']:.1f} | {r['mixed']:.1f} | {ceiling} | {vs[0]} | {vs[1]} |")
+
+
+if __name__ == "__main__":
+    main()

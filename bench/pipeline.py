@@ -1,0 +1,247 @@
+"""Benchmark of the embedding pipeline against the bare encoder and a naive batching baseline.
+
+Makes a seeded synthetic corpus with a realistic length mix (per 100 files: 85 of 2-20 s, 12 of
+20-30 s, 3 of 2-5 min; WAV, FLAC, OGG, MP3 and a tar shard; 8 to 48 kHz, mono and stereo) and
+measures, in one process, on the default-size encoder with seeded random weights:
+
+1. end to end: `pipeline.main.run` on the corpus (FnApiRunner), wall time from launch to summary;
+2. encoder only: the compiled forward pass on the same clips, batched and padded as the
+   pipeline batches them, compilation included as in the pipeline, decoding and features not;
+3. naive: the same clips each padded to 30 s (3000 frames) in batches of a fixed size.
+
+Rates are seconds of audio embedded per wall-clock second. Usage:
+
+    python bench/pipeline.py --num_files 40 --keras_backend jax
+
+Prints one JSON object; the README records a run.
+"""
+
+import argparse
+import io
+import json
+import logging
+import os
+import pathlib
+import platform
+import sys
+import tarfile
+import tempfile
+import time
+
+import numpy as np
+import soundfile
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+NAIVE_FRAMES = 3000  # 30 s of mel frames, as keras-hub's converter pads every clip
+FORMATS = [  # (extension, soundfile format, sample rate, channels)
+    ("wav", "WAV", 16000, 1),
+    ("flac", "FLAC", 22050, 1),
+    ("ogg", "OGG", 16000, 1),
+    ("mp3", "MP3", 44100, 2),
+    ("wav", "WAV", 48000, 2),
+    ("ogg", "OGG", 8000, 1),
+]
+
+
+def _length_seconds(rng: np.random.Generator, index: int, num_files: int) -> float:
+    """The length mix: 3% of files 2-5 min (at least one), 12% 20-30 s, the rest 2-20 s."""
+    num_long = max(1, round(0.03 * num_files))
+    num_mid = round(0.12 * num_files)
+    if index < num_long:
+        return float(rng.uniform(120, 300))
+    if index < num_long + num_mid:
+        return float(rng.uniform(20, 30))
+    return float(np.exp(rng.uniform(np.log(2), np.log(20))))
+
+
+def _signal(rng: np.random.Generator, seconds: float, rate: int, channels: int) -> np.ndarray:
+    """Speech-like noise: noise bursts under a 4 Hz syllable envelope, `float32 [R, C]`."""
+    time_axis = np.arange(round(seconds * rate)) / rate
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 4 * time_axis + rng.uniform(0, 6))
+    samples = 0.1 * envelope[:, None] * rng.standard_normal((time_axis.size, channels))
+    return samples.astype(np.float32)
+
+
+def make_corpus(folder: pathlib.Path, num_files: int, seed: int) -> float:
+    """Writes the corpus into `folder` (every 5th short file into one tar shard); returns its seconds."""
+    rng = np.random.default_rng(seed)
+    total = 0.0
+    members = {}
+    for index in range(num_files):
+        seconds = _length_seconds(rng, index, num_files)
+        extension, file_format, rate, channels = FORMATS[index % len(FORMATS)]
+        buffer = io.BytesIO()
+        soundfile.write(buffer, _signal(rng, seconds, rate, channels), rate, format=file_format)
+        total += seconds
+        name = f"clip-{index:05d}.{extension}"
+        if seconds < 20 and index % 5 == 0:
+            members[name] = buffer.getvalue()
+        else:
+            (folder / name).write_bytes(buffer.getvalue())
+    with tarfile.open(folder / "shard-00000.tar", "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return total
+
+
+def corpus_features(folder: pathlib.Path, max_clip_seconds: float) -> list:
+    """Decodes the corpus as the pipeline does and returns each clip's valid frames, `float32 [Mv, F]`."""
+    import encoder
+    from transforms.decode_audio import decoded_clips
+    from transforms.elements import EncodedAudio
+    from transforms.sources.tar_shards import tar_shard_inputs
+
+    inputs = []
+    for path in sorted(folder.iterdir()):
+        if path.suffix == ".tar":
+            with open(path, "rb") as stream:
+                inputs += list(tar_shard_inputs(stream, str(path)))
+        else:
+            inputs.append(EncodedAudio(str(path), str(path), path.read_bytes()))
+    frontend = encoder.LogMelFrontend()
+    features = []
+    for item in inputs:
+        for clip in decoded_clips(item, io.BytesIO(item.data), max_clip_seconds):
+            frames, is_valid = frontend(clip.waveform)
+            features.append(frames[is_valid])
+    return features
+
+
+def pipeline_batches(features: list, lengths: tuple, max_batch_frames: int) -> list:
+    """The batches `BatchByLength` forms from one bundle, padded as `EncoderModelHandler` pads them."""
+    from transforms.batch_by_length import bucket_length
+    from transforms.batch_by_length import full_batch_rows
+    from transforms.batch_by_length import padded_batch
+
+    by_bucket = {}
+    for clip in features:
+        by_bucket.setdefault(bucket_length(clip.shape[0], lengths), []).append(clip)
+    batches = []
+    for length, clips in sorted(by_bucket.items()):
+        rows = full_batch_rows(length, max_batch_frames)
+        for start in range(0, len(clips), rows):
+            batches.append(padded_batch(clips[start : start + rows], lengths, max_batch_frames))
+    return batches
+
+
+def naive_batches(features: list, batch_size: int) -> list:
+    """Every clip padded to 30 s, `batch_size` clips a batch (the last one padded with copies)."""
+    batches = []
+    for start in range(0, len(features), batch_size):
+        clips = features[start : start + batch_size]
+        clips = clips + [clips[0]] * (batch_size - len(clips))
+        mel = np.zeros((batch_size, NAIVE_FRAMES, clips[0].shape[1]), np.float32)  # [B, 3000, F]
+        mask = np.zeros((batch_size, NAIVE_FRAMES), bool)  # [B, 3000]
+        for row, clip in enumerate(clips):
+            mel[row, : clip.shape[0]] = clip
+            mask[row, : clip.shape[0]] = True
+        batches.append((mel, mask))
+    return batches
+
+
+def timed_forward(model, batches: list) -> tuple[float, float]:
+    """Times a fresh compiled forward pass over `batches`: (steady-state seconds, compile seconds).
+
+    One batch of each shape runs first, so that the pass over all batches is compile-free;
+    the compile time is that warm-up minus the same batches' steady-state time.
+    """
+    import encoder
+
+    predict = encoder.make_predict_fn(model)
+    first_of_shape, warmup = {}, 0.0
+    for index, (mel, mask) in enumerate(batches):
+        if mel.shape not in first_of_shape:
+            first_of_shape[mel.shape] = index
+            start = time.perf_counter()
+            predict(mel, mask)
+            warmup += time.perf_counter() - start
+    times = []
+    for mel, mask in batches:
+        start = time.perf_counter()
+        predict(mel, mask)
+        times.append(time.perf_counter() - start)
+    return sum(times), max(0.0, warmup - sum(times[index] for index in first_of_shape.values()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--num_files", type=int, default=40, help="Files in the corpus (about 19 s of audio each).")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keras_backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"))
+    parser.add_argument("--naive_batch_size", type=int, default=8)
+    parser.add_argument("--max_batch_frames", type=int, default=None, help="Passed to the pipeline (its default if unset).")
+    parser.add_argument("--bucket_seconds", default=None, help="Passed to the pipeline (its default if unset).")
+    parser.add_argument("--skip_naive", action="store_true", help="Leave out the naive baseline (the slowest part).")
+    args = parser.parse_args()
+    os.environ["KERAS_BACKEND"] = args.keras_backend
+    logging.getLogger().setLevel(logging.WARNING)
+
+    import encoder
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline.main import run
+    from pipeline.options import EmbedOptions
+    from transforms.batch_by_length import bucket_lengths
+
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="gemma4_bench_"))
+    (folder / "corpus").mkdir()
+    corpus_seconds = make_corpus(folder / "corpus", args.num_files, args.seed)
+    flags = ["--input", str(folder / "corpus" / "*"), "--output", str(folder / "out" / "embeddings"),
+             "--keras_backend", args.keras_backend, "--runner", "FnApiRunner"]
+    if args.max_batch_frames:
+        flags += ["--max_batch_frames", str(args.max_batch_frames)]
+    if args.bucket_seconds:
+        flags += ["--bucket_seconds", args.bucket_seconds]
+    options = PipelineOptions(flags).view_as(EmbedOptions)
+
+    start = time.perf_counter()
+    run(flags)
+    end_to_end_seconds = time.perf_counter() - start
+    summary = json.loads((folder / "out" / "embeddings-summary.json").read_text())
+    audio_seconds = summary["audio_hours"] * 3600
+
+    features = corpus_features(folder / "corpus", options.max_clip_seconds)
+    lengths = bucket_lengths(options.bucket_seconds, options.max_clip_seconds)
+    batches = pipeline_batches(features, lengths, options.max_batch_frames)
+    model = encoder.default_encoder(seed=0)
+    encoder_seconds, encoder_compile = timed_forward(model, batches)
+    valid_frames = sum(clip.shape[0] for clip in features)
+    padded_frames = sum(mel.shape[0] * mel.shape[1] for mel, _ in batches)
+    report = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end",
+        "keras_backend": args.keras_backend,
+        "corpus": {
+            "files": args.num_files,
+            "audio_seconds": round(corpus_seconds, 1),
+            "clips": len(features),
+            "records": summary["records"],
+            "dead_letters": summary["dead_letters"],
+        },
+        "bucket_lengths": list(lengths),
+        "max_batch_frames": options.max_batch_frames,
+        "batches": len(batches),
+        "compiled_shapes": len({mel.shape for mel, _ in batches}),
+        "padding_efficiency": round(valid_frames / padded_frames, 3),
+        "end_to_end_seconds": round(end_to_end_seconds, 1),
+        "end_to_end_rate": round(audio_seconds / end_to_end_seconds, 2),
+        "encoder_only_seconds": round(encoder_seconds + encoder_compile, 1),
+        "encoder_only_compile_seconds": round(encoder_compile, 1),
+        "encoder_only_rate": round(audio_seconds / (encoder_seconds + encoder_compile), 2),
+        "encoder_only_rate_without_compiles": round(audio_seconds / encoder_seconds, 2),
+    }
+    report["end_to_end_vs_encoder_only"] = round(report["end_to_end_rate"] / report["encoder_only_rate"], 3)
+    if not args.skip_naive:
+        naive_seconds, naive_compile = timed_forward(model, naive_batches(features, args.naive_batch_size))
+        report["naive_seconds"] = round(naive_seconds + naive_compile, 1)
+        report["naive_rate"] = round(audio_seconds / (naive_seconds + naive_compile), 2)
+        report["naive_rate_without_compiles"] = round(audio_seconds / naive_seconds, 2)
+        report["end_to_end_vs_naive"] = round(report["end_to_end_rate"] / report["naive_rate"], 2)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
