@@ -11,7 +11,7 @@ test: install
 
 run:
 	$(PIP) install -e .
-	$(PYTHON) -m pipeline --input 'examples/*' --output out/examples/embeddings
+	$(PYTHON) -m pipeline --input 'examples/*.wav,examples/*.flac,examples/*.ogg,examples/*.mp3,examples/*.tar' --output out/examples/embeddings
 
 bench:
 	$(PIP) install -e '.[bench]'

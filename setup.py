@@ -4,6 +4,10 @@ import setuptools
 
 INSTALL_REQUIRES = [
     "apache-beam[gcp]>=2.77,<3",
+    # Imported directly by transforms/ (records, Parquet inputs); apache-beam[gcp] pulls all three.
+    "google-crc32c>=1.5",
+    "protobuf>=4.21",
+    "pyarrow>=14",
     "keras>=3.15,<4",
     "numpy>=1.26",
     "safetensors>=0.4",

@@ -20,3 +20,47 @@ def speech_16k():
     audio, rate = soundfile.read(TEST_DATA / "speech_16k.wav", dtype="float32")
     assert rate == 16000 and audio.ndim == 1
     return audio
+
+
+# Tiny encoder for pipeline tests: SSCP flatten (128 // 4) * 4 = 128 -> 32 wide, 2 blocks of 2 heads
+# of 16, output_proj 32 -> 48, LM projection 48 -> 64.
+TINY_ENCODER_CONFIG = {
+    "hidden_size": 32,
+    "num_heads": 2,
+    "num_layers": 2,
+    "sscp_conv_channels": (8, 4),
+    "output_proj_dims": 48,
+    "output_dim": 64,
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_path(tmp_path_factory):
+    """Path of a saved `.keras` Gemma4AudioEncoder with TINY_ENCODER_CONFIG and seeded weights."""
+    import encoder
+
+    model = encoder.default_encoder(seed=1, **TINY_ENCODER_CONFIG)
+    path = tmp_path_factory.mktemp("encoder") / "tiny.keras"
+    model.save(path)
+    return path
+
+
+@pytest.fixture
+def gcs_bucket(monkeypatch):
+    """`gs://test-bucket` on a gcp-storage-emulator served on loopback, via STORAGE_EMULATOR_HOST.
+
+    Beam's GCS client first looks for Google credentials, retrying for up to ~30 s per process
+    before it goes on anonymously, which the emulator accepts.
+    """
+    import socket
+
+    from gcp_storage_emulator.server import create_server
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = create_server("127.0.0.1", port, in_memory=True, default_bucket="test-bucket")
+    server.start()
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
+    yield "gs://test-bucket"
+    server.stop()

@@ -1,0 +1,96 @@
+"""The job's graph: read -> decode -> features -> batch -> infer -> write, with dead letters beside it."""
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.ml.inference.base import KeyedModelHandler
+from apache_beam.ml.inference.base import RunInference
+
+from pipeline.options import EmbedOptions
+from pipeline.options import input_patterns
+from pipeline.options import keras_backend
+from transforms.batch_by_length import BatchByLength
+from transforms.batch_by_length import bucket_lengths
+from transforms.compute_features import ComputeFeatures
+from transforms.dead_letters import DEAD_LETTER_TAG
+from transforms.dead_letters import WriteDeadLetters
+from transforms.decode_audio import DecodeAudio
+from transforms.encode_record import EncodeRecord
+from transforms.encoder_model_handler import EncoderModelHandler
+from transforms.read_inputs import MatchInputs
+from transforms.read_inputs import ReadInputs
+
+
+def record_suffix(options: EmbedOptions) -> str:
+    """File suffix of the record shards: `.tfrecord`, or `.tfrecord.gz` with gzip."""
+    return ".tfrecord.gz" if options.output_compression == "gzip" else ".tfrecord"
+
+
+def build_graph(pipeline: beam.Pipeline, options: EmbedOptions) -> None:
+    """Adds the embedding job to `pipeline`, configured by `options`.
+
+    Every per-input and per-clip step runs under `with_exception_handling`, so a bad file or
+    clip becomes a dead letter of its stage and never fails the job or its batch-mates.
+    Decoding runs with `partial=True` so windows of long files stream on as they are cut.
+    """
+    lengths = bucket_lengths(options.bucket_seconds, options.max_clip_seconds)
+    backend = keras_backend(options)
+    handler = EncoderModelHandler(
+        bucket_lengths=lengths,
+        max_batch_frames=options.max_batch_frames,
+        keras_backend=backend,
+        hf_checkpoint=options.hf_checkpoint,
+        weights=options.weights,
+        seed=options.seed,
+        compute_dtype=options.compute_dtype,
+        output_layer=options.output_layer,
+        share_across_processes=options.share_model_across_processes,
+    )
+    inputs, read_failed = (
+        pipeline
+        | "MatchInputs" >> MatchInputs(input_patterns(options))
+        | "ReshuffleFiles" >> beam.Reshuffle()
+        | "ReadInputs"
+        >> beam.ParDo(
+            ReadInputs(
+                options.input_format,
+                options.tfrecord_audio_feature,
+                options.tfrecord_id_feature,
+                options.parquet_audio_column,
+                options.parquet_id_column,
+            )
+        ).with_exception_handling(dead_letter_tag=DEAD_LETTER_TAG, partial=True)
+    )
+    clips, decode_failed = (
+        inputs
+        | "ReshuffleInputs" >> beam.Reshuffle()
+        | "DecodeAudio"
+        >> beam.ParDo(DecodeAudio(options.max_clip_seconds)).with_exception_handling(
+            dead_letter_tag=DEAD_LETTER_TAG, partial=True
+        )
+    )
+    features, features_failed = clips | "ComputeFeatures" >> beam.ParDo(
+        ComputeFeatures(backend, options.min_clip_seconds)
+    ).with_exception_handling(dead_letter_tag=DEAD_LETTER_TAG)
+    embeddings, inference_failed = (
+        features
+        | "BatchByLength" >> beam.ParDo(BatchByLength(lengths, options.max_batch_frames))
+        | "Embed" >> RunInference(KeyedModelHandler(handler).with_no_batching()).with_exception_handling()
+    )
+    records, output_failed = embeddings | "EncodeRecords" >> beam.ParDo(
+        EncodeRecord(options.output_dtype)
+    ).with_exception_handling(dead_letter_tag=DEAD_LETTER_TAG)
+    _ = records | "WriteRecords" >> beam.io.WriteToTFRecord(
+        options.output,
+        file_name_suffix=record_suffix(options),
+        num_shards=options.num_shards,
+        compression_type=(
+            CompressionTypes.GZIP if options.output_compression == "gzip" else CompressionTypes.UNCOMPRESSED
+        ),
+    )
+    _ = {
+        "read": read_failed,
+        "decode": decode_failed,
+        "features": features_failed,
+        "inference": inference_failed.failed_inferences,
+        "output": output_failed,
+    } | "WriteDeadLetters" >> WriteDeadLetters(options.output)

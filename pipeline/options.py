@@ -1,0 +1,179 @@
+"""The job's flags: one `PipelineOptions` subclass, read with `options.view_as(EmbedOptions)`."""
+
+import os
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms.batch_by_length import DEFAULT_BUCKET_SECONDS
+from transforms.batch_by_length import DEFAULT_MAX_BATCH_FRAMES
+from transforms.encoder_model_handler import COMPUTE_DTYPES
+from transforms.encoder_model_handler import OUTPUT_LAYERS
+from transforms.encoder_module import KERAS_BACKENDS
+from transforms.read_inputs import INPUT_FORMATS
+from transforms.records import EMBEDDING_DTYPES
+
+OUTPUT_COMPRESSIONS = ("none", "gzip")
+
+
+def _seconds_list(text: str) -> tuple[float, ...]:
+    return tuple(float(part) for part in text.split(",") if part.strip())
+
+
+class EmbedOptions(PipelineOptions):
+    """Flags of the embedding job; every other Beam flag (`--runner`, Dataflow's) passes through.
+
+    `--input` and `--output` are required; `check_embed_options` says so at launch rather than
+    argparse, because Beam parses every registered options class wherever options are built.
+    """
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument(
+            "--input",
+            help="Input files: a glob or a comma-separated list of globs/paths, local or gs://.",
+        )
+        parser.add_argument(
+            "--output",
+            help="Output prefix, local or gs://. Writes <output>-SSSSS-of-NNNNN.tfrecord, "
+            "<output>-dead-letter-SSSSS-of-NNNNN.jsonl and <output>-summary.json.",
+        )
+        parser.add_argument(
+            "--input_format",
+            default="auto",
+            choices=INPUT_FORMATS,
+            help="Format of the inputs. auto decides per file by extension: .tar/.tgz tar, "
+            ".tfrecord(s)[.gz] TFRecord, .parquet Parquet, .jsonl/.json manifest, else audio.",
+        )
+        parser.add_argument(
+            "--hf_checkpoint",
+            default=None,
+            help="Hugging Face Gemma 4 E2B/E4B checkpoint folder (config.json + safetensors).",
+        )
+        parser.add_argument("--weights", default=None, help="A .keras file of a saved Gemma4AudioEncoder.")
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=0,
+            help="Seed of the random weights used when neither --hf_checkpoint nor --weights is given.",
+        )
+        parser.add_argument(
+            "--keras_backend",
+            default=None,
+            choices=KERAS_BACKENDS,
+            help="Keras backend of the workers. Defaults to $KERAS_BACKEND at launch, else tensorflow.",
+        )
+        parser.add_argument(
+            "--compute_dtype", default="float32", choices=COMPUTE_DTYPES, help="Encoder dtype policy."
+        )
+        parser.add_argument(
+            "--output_dtype",
+            default="float32",
+            choices=EMBEDDING_DTYPES,
+            help="Dtype of the stored embeddings.",
+        )
+        parser.add_argument(
+            "--output_layer",
+            default="lm",
+            choices=OUTPUT_LAYERS,
+            help="lm: the LM-space embeddings (projected to the text hidden size). tower: the "
+            "1536-wide output_proj result, before the final norm and projection.",
+        )
+        parser.add_argument(
+            "--max_clip_seconds",
+            type=float,
+            default=30.0,
+            help="Longer audio is cut into consecutive windows of this length; the last, shorter "
+            "one is kept.",
+        )
+        parser.add_argument(
+            "--min_clip_seconds",
+            type=float,
+            default=0.0,
+            help="Clips shorter than this become dead letters (stage features).",
+        )
+        parser.add_argument(
+            "--max_batch_frames",
+            type=int,
+            default=DEFAULT_MAX_BATCH_FRAMES,
+            help="Frame budget of one inference batch, padding included (100 frames = 1 s).",
+        )
+        parser.add_argument(
+            "--bucket_seconds",
+            type=_seconds_list,
+            default=DEFAULT_BUCKET_SECONDS,
+            help="Comma-separated clip lengths that batches are padded to, below --max_clip_seconds "
+            "(which is always the last bucket). Defaults to 3,6,10,15,22.",
+        )
+        parser.add_argument(
+            "--num_shards",
+            type=int,
+            default=0,
+            help="Number of TFRecord output shards; 0 lets the runner decide.",
+        )
+        parser.add_argument(
+            "--output_compression",
+            default="none",
+            choices=OUTPUT_COMPRESSIONS,
+            help="gzip writes .tfrecord.gz shards.",
+        )
+        parser.add_argument(
+            "--share_model_across_processes",
+            action="store_true",
+            default=False,
+            help="Load one encoder per worker machine and share it between its SDK processes.",
+        )
+        parser.add_argument(
+            "--tfrecord_audio_feature", default="audio", help="TFRecord inputs: bytes feature with the audio."
+        )
+        parser.add_argument(
+            "--tfrecord_id_feature", default="id", help="TFRecord inputs: optional id feature."
+        )
+        parser.add_argument(
+            "--parquet_audio_column", default="audio", help="Parquet inputs: audio struct column."
+        )
+        parser.add_argument("--parquet_id_column", default="id", help="Parquet inputs: optional id column.")
+
+
+def input_patterns(options: EmbedOptions) -> list[str]:
+    """The comma-separated `--input` as a list of patterns."""
+    return [pattern.strip() for pattern in (options.input or "").split(",") if pattern.strip()]
+
+
+def keras_backend(options: EmbedOptions) -> str:
+    """`--keras_backend`, else `$KERAS_BACKEND` at launch, else `"tensorflow"` (Keras' default)."""
+    return options.keras_backend or os.environ.get("KERAS_BACKEND") or "tensorflow"
+
+
+def check_embed_options(options: EmbedOptions) -> None:
+    """Raises ValueError naming the flag when a flag is missing or out of range."""
+    if not input_patterns(options):
+        raise ValueError("--input is required: a glob or comma-separated list of input files.")
+    if not options.output:
+        raise ValueError("--output is required: the prefix of the output files.")
+    if options.hf_checkpoint and options.weights:
+        raise ValueError(
+            f"Pass --hf_checkpoint or --weights, not both. Received: --hf_checkpoint={options.hf_checkpoint} "
+            f"--weights={options.weights}"
+        )
+    if keras_backend(options) not in KERAS_BACKENDS:
+        raise ValueError(
+            f"$KERAS_BACKEND must be one of {KERAS_BACKENDS}. Received: {keras_backend(options)!r}"
+        )
+    if not options.max_clip_seconds > 0:
+        raise ValueError(f"--max_clip_seconds must be positive. Received: {options.max_clip_seconds}")
+    if not 0 <= options.min_clip_seconds <= options.max_clip_seconds:
+        raise ValueError(
+            "--min_clip_seconds must lie in [0, --max_clip_seconds]. "
+            f"Received: {options.min_clip_seconds} (max {options.max_clip_seconds})"
+        )
+    if options.num_shards < 0:
+        raise ValueError(f"--num_shards must be >= 0. Received: {options.num_shards}")
+
+
+def check_inputs_exist(options: EmbedOptions) -> None:
+    """Raises ValueError for an `--input` pattern that matches no file, before a job is launched."""
+    patterns = input_patterns(options)
+    for pattern, match in zip(patterns, FileSystems.match(patterns)):
+        if not match.metadata_list:
+            raise ValueError(f"--input pattern {pattern!r} matches no file.")

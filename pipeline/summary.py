@@ -1,0 +1,65 @@
+"""The run summary: counters of a finished job as JSON, written to `<output>-summary.json`."""
+
+import json
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
+
+from transforms.dead_letters import STAGES
+from transforms.elements import SAMPLE_RATE
+from transforms.metrics import AUDIO_SAMPLES_EMBEDDED
+from transforms.metrics import CLIPS_EMBEDDED
+from transforms.metrics import CLIPS_READ
+from transforms.metrics import DEAD_LETTERS
+from transforms.metrics import INPUTS_READ
+from transforms.metrics import NAMESPACE
+from transforms.metrics import TOKENS_EMBEDDED
+
+
+def counter_values(metric_results) -> dict[str, int]:
+    """Sums each counter of the pipeline's namespace over steps: `{name: value}`.
+
+    Args:
+        metric_results: `PipelineResult.metrics()` of a finished job.
+    """
+    counters = metric_results.query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
+    values = {}
+    for result in counters:
+        value = result.committed if result.committed is not None else result.attempted
+        values[result.key.metric.name] = values.get(result.key.metric.name, 0) + value
+    return values
+
+
+def run_summary(counters: dict[str, int], wall_seconds: float, outputs: dict[str, str], model: str) -> dict:
+    """The summary of a finished run.
+
+    Args:
+        counters: `{name: value}` from `counter_values`.
+        wall_seconds: float. Time from launch to the end of the job.
+        outputs: dict. Patterns of the record and dead-letter files.
+        model: str. Where the weights came from.
+
+    Returns:
+        A JSON-ready dict: inputs, clips, records, dead letters (all and per stage), audio
+        hours and tokens written, wall time and audio-seconds embedded per wall-second.
+    """
+    audio_seconds = counters.get(AUDIO_SAMPLES_EMBEDDED, 0) / SAMPLE_RATE
+    return {
+        "inputs": counters.get(INPUTS_READ, 0),
+        "clips": counters.get(CLIPS_READ, 0),
+        "records": counters.get(CLIPS_EMBEDDED, 0),
+        "dead_letters": counters.get(DEAD_LETTERS, 0),
+        "dead_letters_by_stage": {stage: counters.get(f"{DEAD_LETTERS}_{stage}", 0) for stage in STAGES},
+        "audio_hours": audio_seconds / 3600,
+        "tokens": counters.get(TOKENS_EMBEDDED, 0),
+        "wall_seconds": wall_seconds,
+        "audio_seconds_per_second": audio_seconds / wall_seconds if wall_seconds > 0 else 0.0,
+        "model": model,
+        "outputs": outputs,
+    }
+
+
+def write_summary(path: str, summary: dict) -> None:
+    """Writes `summary` as indented JSON to `path` (local or `gs://`)."""
+    with FileSystems.create(path) as f:
+        f.write((json.dumps(summary, indent=2, sort_keys=True) + "\n").encode())

@@ -1,0 +1,38 @@
+"""Tests for pipeline/graph.py: the step labels (they name metrics and Dataflow stages) and suffixes."""
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline.graph import build_graph
+from pipeline.graph import record_suffix
+from pipeline.options import EmbedOptions
+
+STEPS = [
+    "MatchInputs",
+    "ReshuffleFiles",
+    "ReadInputs",
+    "ReshuffleInputs",
+    "DecodeAudio",
+    "ComputeFeatures",
+    "BatchByLength",
+    "Embed",
+    "EncodeRecords",
+    "WriteRecords",
+    "WriteDeadLetters",
+]
+
+
+def test_graph_has_the_documented_steps():
+    options = PipelineOptions(["--input", "a.wav", "--output", "out/x", "--keras_backend", "jax"])
+    pipeline = beam.Pipeline(options=options)
+    build_graph(pipeline, options.view_as(EmbedOptions))
+    top_level = [label for label in pipeline.applied_labels if "/" not in label]
+    assert sorted(top_level) == sorted(STEPS)
+
+
+def test_record_suffix():
+    assert record_suffix(PipelineOptions([]).view_as(EmbedOptions)) == ".tfrecord"
+    assert (
+        record_suffix(PipelineOptions(["--output_compression", "gzip"]).view_as(EmbedOptions))
+        == ".tfrecord.gz"
+    )

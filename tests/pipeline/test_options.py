@@ -1,0 +1,71 @@
+"""Tests for pipeline/options.py: flag parsing, defaults, and launch-time checks."""
+
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline.options import EmbedOptions
+from pipeline.options import check_embed_options
+from pipeline.options import check_inputs_exist
+from pipeline.options import input_patterns
+from pipeline.options import keras_backend
+
+
+def _options(*flags):
+    return PipelineOptions(list(flags)).view_as(EmbedOptions)
+
+
+def test_defaults():
+    options = _options("--input", "a.wav", "--output", "out/x")
+    assert (options.input_format, options.output_layer, options.output_dtype, options.compute_dtype) == (
+        "auto",
+        "lm",
+        "float32",
+        "float32",
+    )
+    assert (options.max_clip_seconds, options.min_clip_seconds, options.num_shards) == (30.0, 0.0, 0)
+    assert options.bucket_seconds == (3.0, 6.0, 10.0, 15.0, 22.0)
+    assert options.max_batch_frames == 8192
+    assert (options.hf_checkpoint, options.weights, options.seed) == (None, None, 0)
+
+
+def test_beam_flags_pass_through():
+    options = PipelineOptions(["--input", "a.wav", "--runner", "DataflowRunner", "--project", "p"])
+    assert options.get_all_options()["runner"] == "DataflowRunner"
+    assert options.get_all_options()["project"] == "p"
+
+
+def test_comma_separated_inputs_and_bucket_seconds():
+    options = _options("--input", "gs://b/*.tar, local/*.wav,", "--bucket_seconds", "3,9.5")
+    assert input_patterns(options) == ["gs://b/*.tar", "local/*.wav"]
+    assert options.bucket_seconds == (3.0, 9.5)
+
+
+def test_keras_backend_flag_then_environment_then_tensorflow(monkeypatch):
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    assert keras_backend(_options()) == "tensorflow"
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert keras_backend(_options()) == "jax"
+    assert keras_backend(_options("--keras_backend", "torch")) == "torch"
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        ([], "--input is required"),
+        (["--input", "a.wav"], "--output is required"),
+        (["--input", "a", "--output", "o", "--weights", "w.keras", "--hf_checkpoint", "c"], "not both"),
+        (["--input", "a", "--output", "o", "--max_clip_seconds", "0"], "--max_clip_seconds must be positive"),
+        (["--input", "a", "--output", "o", "--min_clip_seconds", "31"], "--min_clip_seconds must lie in"),
+        (["--input", "a", "--output", "o", "--num_shards", "-1"], "--num_shards"),
+    ],
+)
+def test_check_embed_options_names_the_flag(flags, message):
+    with pytest.raises(ValueError, match=message):
+        check_embed_options(_options(*flags))
+
+
+def test_check_inputs_exist(tmp_path):
+    (tmp_path / "a.wav").write_bytes(b"")
+    check_inputs_exist(_options("--input", f"{tmp_path}/*.wav"))
+    with pytest.raises(ValueError, match=r"--input pattern '.*\*.flac' matches no file"):
+        check_inputs_exist(_options("--input", f"{tmp_path}/*.wav,{tmp_path}/*.flac"))

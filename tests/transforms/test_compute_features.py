@@ -1,0 +1,67 @@
+"""Tests for transforms/compute_features.py: valid-frame counts, and the per-clip errors."""
+
+import keras
+import numpy as np
+import pytest
+
+from transforms.compute_features import ComputeFeatures
+from transforms.elements import Clip
+from transforms.elements import ClipInfo
+
+
+def _clip(waveform):
+    info = ClipInfo(
+        key="a@0",
+        input_key="a",
+        source="a",
+        segment_index=0,
+        start_seconds=0.0,
+        num_samples=waveform.shape[0],
+    )
+    return Clip(info, waveform)
+
+
+@pytest.fixture(scope="module")
+def compute_features():
+    dofn = ComputeFeatures(keras_backend=keras.backend.backend())
+    dofn.setup()
+    return dofn
+
+
+@pytest.mark.parametrize(
+    "num_samples, num_valid",
+    [(161, 1), (320, 1), (321, 2), (16000, 99), (16160, 100), (16161, 101)],  # floor((N - 1) / 160)
+)
+def test_keeps_exactly_the_valid_frames(compute_features, num_samples, num_valid):
+    waveform = np.random.default_rng(0).uniform(-0.5, 0.5, num_samples).astype(np.float32)
+    ((info, features),) = list(compute_features.process(_clip(waveform)))
+    assert info.key == "a@0"
+    assert features.shape == (num_valid, 128) and features.dtype == np.float32
+    expected, mask = compute_features._frontend(waveform)
+    np.testing.assert_array_equal(features, expected[mask])
+
+
+@pytest.mark.parametrize("num_samples", [1, 128, 160])
+def test_clips_without_a_valid_frame_raise(compute_features, num_samples):
+    with pytest.raises(ValueError, match="too few for one valid mel frame"):
+        list(compute_features.process(_clip(np.zeros(num_samples, np.float32))))
+
+
+def test_non_finite_samples_raise(compute_features):
+    waveform = np.zeros(1600, np.float32)
+    waveform[7] = np.inf
+    with pytest.raises(ValueError, match="finite"):
+        list(compute_features.process(_clip(waveform)))
+
+
+def test_clips_shorter_than_min_clip_seconds_raise():
+    dofn = ComputeFeatures(keras_backend=keras.backend.backend(), min_clip_seconds=1.0)
+    dofn.setup()
+    assert len(list(dofn.process(_clip(np.zeros(16000, np.float32))))) == 1
+    with pytest.raises(ValueError, match="0.999 s, shorter than --min_clip_seconds=1.0"):
+        list(dofn.process(_clip(np.zeros(15984, np.float32))))
+
+
+def test_negative_min_clip_seconds_is_rejected():
+    with pytest.raises(ValueError, match="min_clip_seconds"):
+        ComputeFeatures(keras_backend="jax", min_clip_seconds=-1.0)

@@ -1,0 +1,86 @@
+"""Tests for transforms/read_inputs.py: format detection, matching, and per-entry dead letters."""
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that
+from apache_beam.testing.util import equal_to
+from synthetic_audio import audio_bytes
+from synthetic_audio import tone
+from synthetic_audio import write_manifest
+from synthetic_audio import write_tar
+
+from transforms.dead_letters import DEAD_LETTER_TAG
+from transforms.read_inputs import MatchInputs
+from transforms.read_inputs import ReadInputs
+from transforms.read_inputs import detected_format
+
+
+@pytest.mark.parametrize(
+    "uri, input_format",
+    [
+        ("gs://b/shard-000.tar", "tar"),
+        ("a/b.TGZ", "tar"),
+        ("x.tar.gz", "tar"),
+        ("x.tfrecord", "tfrecord"),
+        ("x.tfrecords.gz", "tfrecord"),
+        ("x.parquet", "parquet"),
+        ("list.jsonl", "manifest"),
+        ("list.json", "manifest"),
+        ("speech.flac", "audio"),
+        ("speech.mp3", "audio"),
+        ("README.md", "audio"),  # anything unlisted is tried as audio, and dead-lettered if it is not
+    ],
+)
+def test_detected_format(uri, input_format):
+    assert detected_format(uri) == input_format
+
+
+def test_bad_arguments_raise_at_construction():
+    with pytest.raises(ValueError, match="input_format"):
+        ReadInputs("wav")
+    with pytest.raises(ValueError, match="patterns"):
+        MatchInputs([])
+
+
+def test_reads_each_format_and_dead_letters_bad_entries(tmp_path):
+    wav = audio_bytes(tone(0.2), 16000)
+    (tmp_path / "a.wav").write_bytes(wav)
+    shard = write_tar(tmp_path / "s.tar", {"x.wav": wav, "y.txt": b"no audio"})
+    manifest = write_manifest(tmp_path / "m.jsonl", [{"path": "a.wav"}, "[1, 2]"])
+    (tmp_path / "broken.tar").write_bytes(b"\x01" * 700)
+    pipeline = test_pipeline.TestPipeline(runner="FnApiRunner")
+    inputs, dead = (
+        pipeline
+        | MatchInputs([str(tmp_path / "*")])
+        | beam.ParDo(ReadInputs()).with_exception_handling(dead_letter_tag=DEAD_LETTER_TAG, partial=True)
+    )
+    assert_that(
+        inputs | "Keys" >> beam.Map(lambda item: (item.key, item.source, item.data is None)),
+        equal_to(
+            [
+                (f"{tmp_path}/a.wav", f"{tmp_path}/a.wav", True),
+                (f"{shard}#x.wav", str(shard), False),
+                (f"{manifest}#1", f"{tmp_path}/a.wav", True),
+            ]
+        ),
+        label="Inputs",
+    )
+    assert_that(
+        dead
+        | "DeadKeys" >> beam.Map(lambda letter: getattr(letter[0], "key", getattr(letter[0], "path", None))),
+        equal_to([f"{shard}#y", f"{manifest}#2", f"{tmp_path}/broken.tar"]),
+        label="DeadLetters",
+    )
+    result = pipeline.run()
+    result.wait_until_finish()
+    (inputs_read,) = [
+        c.committed for c in result.metrics().query()["counters"] if c.key.metric.name == "inputs_read"
+    ]
+    assert inputs_read == 6  # 3 inputs, 2 bad entries, 1 unreadable file
+
+
+def test_a_pattern_that_matches_nothing_fails_the_job(tmp_path):
+    with pytest.raises(Exception, match="Empty match for pattern"):
+        with test_pipeline.TestPipeline(runner="FnApiRunner") as pipeline:
+            _ = pipeline | MatchInputs([str(tmp_path / "*.wav")])

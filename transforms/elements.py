@@ -1,0 +1,80 @@
+"""The element types that flow between the pipeline's steps: encoded inputs, clips and their keys.
+
+Axis legend: N samples at 16 kHz, M mel frames, F mel bins.
+
+Keys are stable strings built from the input: an input key is the source URI, or
+`<container URI>#<member, id or index>` for an entry inside a tar, TFRecord, Parquet or
+manifest file; a clip key is `<input key>@<segment index>`.
+"""
+
+from typing import NamedTuple
+from typing import Optional
+
+import numpy as np
+
+SAMPLE_RATE = 16000  # Hz. The rate LogMelFrontend expects; ComputeFeatures checks it.
+MEL_FRAMES_PER_SECOND = 100  # LogMelFrontend's 10 ms hop; ComputeFeatures checks it.
+
+
+class EncodedAudio(NamedTuple):
+    """One input's audio before decoding.
+
+    Either `data` holds the encoded file (a WAV, FLAC, OGG or MP3 tar member, TFRecord feature
+    or Parquet cell), or `data` is None and the audio is streamed from `source` when decoded,
+    so that long files are never held whole in memory.
+
+    Attributes:
+        key: str. The input key.
+        source: str. URI of the file the audio bytes come from (the container for members).
+        data: bytes or None. The encoded audio, or None to read `source`.
+        offset_seconds: float. Where to start in the audio. Defaults to `0.0`.
+        duration_seconds: float or None. How much audio to read from `offset_seconds`; None
+            reads to the end. Defaults to None.
+    """
+
+    key: str
+    source: str
+    data: Optional[bytes]
+    offset_seconds: float = 0.0
+    duration_seconds: Optional[float] = None
+
+
+class ClipInfo(NamedTuple):
+    """Everything about a clip except its samples: the key under which it is batched and written.
+
+    Attributes:
+        key: str. The clip key, `<input_key>@<segment_index>`.
+        input_key: str. Key of the input the clip was cut from.
+        source: str. URI of the file the audio came from.
+        segment_index: int. Position of the window in its input, from 0.
+        start_seconds: float. Start of the window in the source audio, offset included.
+        num_samples: int. Length N of the clip at 16 kHz.
+    """
+
+    key: str
+    input_key: str
+    source: str
+    segment_index: int
+    start_seconds: float
+    num_samples: int
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.num_samples / SAMPLE_RATE
+
+
+class Clip(NamedTuple):
+    """A decoded window of one input.
+
+    Attributes:
+        info: ClipInfo. Key and position of the clip.
+        waveform: `float32 [N]`, mono, 16 kHz.
+    """
+
+    info: ClipInfo
+    waveform: np.ndarray
+
+
+def clip_key(input_key: str, segment_index: int) -> str:
+    """Returns the key of window `segment_index` of input `input_key`."""
+    return f"{input_key}@{segment_index}"

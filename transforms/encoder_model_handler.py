@@ -1,0 +1,192 @@
+"""`EncoderModelHandler`: the RunInference model handler for the Gemma 4 audio encoder.
+
+It keeps only paths and plain settings; the Keras model is built in `load_model`, once per
+worker process (or once per machine with `share_across_processes`). Wrap it in Beam's
+`KeyedModelHandler` to carry each clip's `ClipInfo`, and call `with_no_batching()`:
+`BatchByLength` makes the batches.
+
+Axis legend: B batch rows, Mv valid mel frames, M bucket length, F mel bins, T tokens,
+Tv valid tokens, O output width.
+"""
+
+import logging
+import os
+import tempfile
+from typing import Any
+from typing import Optional
+from typing import Sequence
+
+import numpy as np
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.ml.inference.base import ModelHandler
+from apache_beam.ml.inference.base import PredictionResult
+
+from transforms.batch_by_length import padded_batch
+from transforms.encoder_module import KERAS_BACKENDS
+from transforms.encoder_module import encoder_module
+from transforms.metrics import NAMESPACE
+
+COMPUTE_DTYPES = ("float32", "bfloat16")
+OUTPUT_LAYERS = ("lm", "tower")
+RANDOM_WEIGHTS_WARNING = (
+    "No --hf_checkpoint or --weights given: the encoder has the released configuration with "
+    "RANDOM weights (seed {seed}). Its embeddings are MEANINGLESS; use this only for tests, "
+    "benchmarks and dry runs."
+)
+
+
+def _local_copy(uri: str) -> str:
+    """Returns a local path for `uri`: itself when local, else a copy of the file or of the folder's files."""
+    if FileSystems.get_scheme(uri) in (None, "file"):
+        return uri
+    folder = tempfile.mkdtemp(prefix="gemma4_embed_model_")
+    is_file = FileSystems.exists(uri)
+    paths = (
+        [uri] if is_file else [m.path for m in FileSystems.match([uri.rstrip("/") + "/*"])[0].metadata_list]
+    )
+    if not paths:
+        raise ValueError(f"Found no model file or folder at {uri!r}.")
+    for path in paths:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as source, open(
+            os.path.join(folder, os.path.basename(path)), "wb"
+        ) as target:
+            while chunk := source.read(1 << 24):
+                target.write(chunk)
+    return os.path.join(folder, os.path.basename(uri)) if is_file else folder
+
+
+class LoadedEncoder:
+    """A built encoder with its compiled forward pass and fingerprint; what `load_model` returns.
+
+    Only methods are used on it, so it also works through Beam's cross-process model proxy.
+    """
+
+    def __init__(self, encoder, model, output_layer: str):
+        self._model = model
+        self._predict = encoder.make_predict_fn(model, output_layer=output_layer)
+        self._fingerprint = encoder.model_fingerprint(model)
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def embeddings(self, mel: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`float32 [B, M, F]`, `bool [B, M]` -> (`float32 [B, T, O]`, valid tokens per row `int [B]`)."""
+        outputs = self._predict(mel, mask)  # [B, T, O]
+        num_tokens = np.asarray(self._model.compute_output_mask(mask)).sum(axis=1)  # [B]
+        return outputs, num_tokens
+
+
+class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncoder]):
+    """Runs the Gemma 4 audio encoder on pre-batched clips' valid log-mel frames.
+
+    The model comes from `hf_checkpoint` (a Hugging Face Gemma 4 E2B/E4B folder), or from
+    `weights` (a `.keras` file), or, with neither, is the released configuration with seeded
+    random weights, loudly flagged as meaningless. Paths may be local or `gs://`; remote
+    ones are copied to a local temporary folder first.
+
+    Each batch is padded to its bucket shape (`padded_batch`), run through the compiled
+    forward pass, and cut back to each clip's valid tokens.
+
+    Args:
+        bucket_lengths: sorted tuple of ints. Padded lengths in frames (`bucket_lengths`).
+        max_batch_frames: int. Frame budget per batch, as given to `BatchByLength`.
+        keras_backend: str. `"tensorflow"`, `"jax"` or `"torch"`. Defaults to `"tensorflow"`.
+        hf_checkpoint: str or None. Hugging Face checkpoint folder. Defaults to None.
+        weights: str or None. `.keras` file of a saved `Gemma4AudioEncoder`. Defaults to None.
+        seed: int. Seed of the random weights when neither source is given. Defaults to 0.
+        compute_dtype: str. `"float32"` or `"bfloat16"` dtype policy. Defaults to `"float32"`.
+        output_layer: str. `"lm"` for the LM-space embeddings (the seed's output) or
+            `"tower"` for the `output_proj` result before the final norm and projection.
+            Defaults to `"lm"`.
+        share_across_processes: bool. Load one model per machine and share it between SDK
+            processes (Beam's `large_model`). Defaults to False.
+
+    Call arguments (`run_inference`):
+        batch: list of `float32 [Mv_b, F]`, valid frames of clips that share a bucket.
+        model: LoadedEncoder from `load_model`.
+
+    Returns:
+        One `PredictionResult(example, inference, model_id)` per clip: the input frames,
+        `float32 [Tv_b, O]` valid-token embeddings, and the model fingerprint.
+    """
+
+    def __init__(
+        self,
+        *,
+        bucket_lengths: Sequence[int],
+        max_batch_frames: int,
+        keras_backend: str = "tensorflow",
+        hf_checkpoint: Optional[str] = None,
+        weights: Optional[str] = None,
+        seed: int = 0,
+        compute_dtype: str = "float32",
+        output_layer: str = "lm",
+        share_across_processes: bool = False,
+    ):
+        super().__init__(large_model=share_across_processes)
+        if hf_checkpoint and weights:
+            raise ValueError(
+                "Pass `hf_checkpoint` or `weights`, not both. "
+                f"Received: hf_checkpoint={hf_checkpoint!r}, weights={weights!r}"
+            )
+        for name, value, allowed in [
+            ("keras_backend", keras_backend, KERAS_BACKENDS),
+            ("compute_dtype", compute_dtype, COMPUTE_DTYPES),
+            ("output_layer", output_layer, OUTPUT_LAYERS),
+        ]:
+            if value not in allowed:
+                raise ValueError(f"`{name}` must be one of {allowed}. Received: {name}={value!r}")
+        self.bucket_lengths = tuple(bucket_lengths)
+        self.max_batch_frames = max_batch_frames
+        self.keras_backend = keras_backend
+        self.hf_checkpoint = hf_checkpoint
+        self.weights = weights
+        self.seed = seed
+        self.compute_dtype = compute_dtype
+        self.output_layer = output_layer
+        self.share_across_processes = share_across_processes
+
+    def _model(self, encoder):
+        import keras
+
+        if self.hf_checkpoint:
+            return encoder.load_hf_checkpoint(_local_copy(self.hf_checkpoint), dtype=self.compute_dtype)
+        if self.weights:
+            model = keras.saving.load_model(_local_copy(self.weights))
+            if model.dtype_policy.name == self.compute_dtype:
+                return model
+            config = model.get_config() | {"dtype": self.compute_dtype}
+            recast = type(model).from_config(config)
+            recast.build()
+            recast.set_weights(model.get_weights())
+            return recast
+        logging.warning(RANDOM_WEIGHTS_WARNING.format(seed=self.seed))
+        return encoder.default_encoder(seed=self.seed, dtype=self.compute_dtype)
+
+    def load_model(self) -> LoadedEncoder:
+        encoder = encoder_module(self.keras_backend)
+        return LoadedEncoder(encoder, self._model(encoder), self.output_layer)
+
+    def run_inference(
+        self,
+        batch: Sequence[np.ndarray],
+        model: LoadedEncoder,
+        inference_args: Optional[dict[str, Any]] = None,
+    ) -> list[PredictionResult]:
+        mel, mask = padded_batch(batch, self.bucket_lengths, self.max_batch_frames)  # [B, M, F], [B, M]
+        outputs, num_tokens = model.embeddings(mel, mask)  # [B, T, O], [B]
+        fingerprint = model.fingerprint()
+        return [
+            PredictionResult(features, np.array(outputs[row, : num_tokens[row]]), fingerprint)  # [Tv, O]
+            for row, features in enumerate(batch)
+        ]
+
+    def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
+        return sum(features.nbytes for features in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return NAMESPACE
+
+    def share_model_across_processes(self) -> bool:
+        return self.share_across_processes

@@ -1,0 +1,14 @@
+"""Reader of plain audio files (WAV, FLAC, OGG, MP3): one input per file, streamed when decoded."""
+
+from typing import Iterator
+
+from transforms.elements import EncodedAudio
+
+
+def audio_file_inputs(uri: str) -> Iterator[EncodedAudio]:
+    """Yields the one input of the audio file at `uri`, keyed by its URI.
+
+    The file is not opened here: DecodeAudio streams it in blocks, so a file of hours never
+    sits in memory whole.
+    """
+    yield EncodedAudio(key=uri, source=uri, data=None)
