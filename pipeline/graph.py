@@ -16,6 +16,9 @@ from transforms.dead_letters import WriteDeadLetters
 from transforms.decode_audio import DecodeAudio
 from transforms.encode_record import EncodeRecord
 from transforms.encoder_model_handler import EncoderModelHandler
+from transforms.per_input_records import SkipCompletedInputs
+from transforms.per_input_records import WriteRecordsPerInput
+from transforms.per_input_records import completed_record_files
 from transforms.read_inputs import MatchInputs
 from transforms.read_inputs import ReadInputs
 
@@ -25,12 +28,21 @@ def record_suffix(options: EmbedOptions) -> str:
     return ".tfrecord.gz" if options.output_compression == "gzip" else ".tfrecord"
 
 
+def records_pattern(options: EmbedOptions) -> str:
+    """Glob of the record files a run writes: sharded, or one per input with `--skip_existing`."""
+    if options.skip_existing:
+        return f"{options.output}-by-input/*{record_suffix(options)}"
+    return f"{options.output}-*-of-*{record_suffix(options)}"
+
+
 def build_graph(pipeline: beam.Pipeline, options: EmbedOptions) -> None:
     """Adds the embedding job to `pipeline`, configured by `options`.
 
     Every per-input and per-clip step runs under `with_exception_handling`, so a bad file or
     clip becomes a dead letter of its stage and never fails the job or its batch-mates.
     Decoding runs with `partial=True` so windows of long files stream on as they are cut.
+    With `--skip_existing`, inputs whose per-input record file exists are skipped and records
+    go to one file per input (`transforms.per_input_records`) instead of sharded files.
     """
     lengths = bucket_lengths(options.bucket_seconds, options.max_clip_seconds)
     backend = keras_backend(options)
@@ -45,9 +57,13 @@ def build_graph(pipeline: beam.Pipeline, options: EmbedOptions) -> None:
         output_layer=options.output_layer,
         share_across_processes=options.share_model_across_processes,
     )
+    suffix = record_suffix(options)
+    files = pipeline | "MatchInputs" >> MatchInputs(input_patterns(options))
+    if options.skip_existing:
+        completed = completed_record_files(options.output, suffix)
+        files = files | "SkipCompletedInputs" >> beam.ParDo(SkipCompletedInputs(options.output, suffix, completed))
     inputs, read_failed = (
-        pipeline
-        | "MatchInputs" >> MatchInputs(input_patterns(options))
+        files
         | "ReshuffleFiles" >> beam.Reshuffle()
         | "ReadInputs"
         >> beam.ParDo(
@@ -79,14 +95,17 @@ def build_graph(pipeline: beam.Pipeline, options: EmbedOptions) -> None:
     records, output_failed = embeddings | "EncodeRecords" >> beam.ParDo(
         EncodeRecord(options.output_dtype)
     ).with_exception_handling(dead_letter_tag=DEAD_LETTER_TAG)
-    _ = records | "WriteRecords" >> beam.io.WriteToTFRecord(
-        options.output,
-        file_name_suffix=record_suffix(options),
-        num_shards=options.num_shards,
-        compression_type=(
-            CompressionTypes.GZIP if options.output_compression == "gzip" else CompressionTypes.UNCOMPRESSED
-        ),
-    )
+    if options.skip_existing:
+        _ = records | "WriteRecordsPerInput" >> WriteRecordsPerInput(options.output, suffix)
+    else:
+        _ = records | "WriteRecords" >> beam.io.WriteToTFRecord(
+            options.output,
+            file_name_suffix=suffix,
+            num_shards=options.num_shards,
+            compression_type=(
+                CompressionTypes.GZIP if options.output_compression == "gzip" else CompressionTypes.UNCOMPRESSED
+            ),
+        )
     _ = {
         "read": read_failed,
         "decode": decode_failed,

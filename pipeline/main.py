@@ -11,7 +11,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
 
 from pipeline.graph import build_graph
-from pipeline.graph import record_suffix
+from pipeline.graph import records_pattern
 from pipeline.options import EmbedOptions
 from pipeline.options import check_embed_options
 from pipeline.options import check_inputs_exist
@@ -66,7 +66,7 @@ def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
         counter_values(result.metrics()),
         wall_seconds=time.monotonic() - start,
         outputs={
-            "records": f"{embed.output}-*-of-*{record_suffix(embed)}",
+            "records": records_pattern(embed),
             "dead_letters": f"{embed.output}-dead-letter-*-of-*.jsonl",
         },
         model=_model_source(embed),

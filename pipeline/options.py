@@ -118,6 +118,13 @@ class EmbedOptions(PipelineOptions):
             help="gzip writes .tfrecord.gz shards.",
         )
         parser.add_argument(
+            "--skip_existing",
+            action="store_true",
+            default=False,
+            help="Resumable mode: write each input file's records to <output>-by-input/<hash>.tfrecord "
+            "and skip inputs whose record file already exists, so a rerun does only what is missing.",
+        )
+        parser.add_argument(
             "--share_model_across_processes",
             action="store_true",
             default=False,

@@ -14,6 +14,7 @@ from transforms.metrics import DEAD_LETTERS
 from transforms.metrics import INPUTS_READ
 from transforms.metrics import NAMESPACE
 from transforms.metrics import TOKENS_EMBEDDED
+from transforms.per_input_records import INPUTS_SKIPPED
 
 
 def counter_values(metric_results) -> dict[str, int]:
@@ -40,12 +41,13 @@ def run_summary(counters: dict[str, int], wall_seconds: float, outputs: dict[str
         model: str. Where the weights came from.
 
     Returns:
-        A JSON-ready dict: inputs, clips, records, dead letters (all and per stage), audio
+        A JSON-ready dict: inputs, input files skipped as already done (`--skip_existing`), clips, records, dead letters (all and per stage), audio
         hours and tokens written, wall time and audio-seconds embedded per wall-second.
     """
     audio_seconds = counters.get(AUDIO_SAMPLES_EMBEDDED, 0) / SAMPLE_RATE
     return {
         "inputs": counters.get(INPUTS_READ, 0),
+        "input_files_skipped": counters.get(INPUTS_SKIPPED, 0),
         "clips": counters.get(CLIPS_READ, 0),
         "records": counters.get(CLIPS_EMBEDDED, 0),
         "dead_letters": counters.get(DEAD_LETTERS, 0),

@@ -19,8 +19,9 @@ from pipeline.options import EmbedOptions
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 METADATA = json.loads((REPO_ROOT / "deploy" / "flex_template_metadata.json").read_text())
 PARAMETERS = {parameter["name"]: parameter for parameter in METADATA["parameters"]}
-# Flags the image fixes (the baked weights on JAX) or that one process per VM makes moot.
-NOT_PARAMETERS = {"hf_checkpoint", "weights", "seed", "keras_backend", "share_model_across_processes"}
+# Flags the image fixes (the baked weights on JAX), that one process per VM makes moot, or
+# store_true switches (skip_existing) that a Flex Template cannot pass as --name=value.
+NOT_PARAMETERS = {"hf_checkpoint", "weights", "seed", "keras_backend", "share_model_across_processes", "skip_existing"}
 IMAGE = "us-central1-docker.pkg.dev/my-project/gemma4/gemma4-gpu:v1"
 
 

@@ -1,0 +1,84 @@
+"""Resumable reruns: `--skip_existing` writes one record file per input and skips finished inputs.
+
+Corpus: four 1-2 s tones at 16 kHz (one file each) and a tar shard of two members, with the
+tiny encoder of tests/conftest.py. Every input file yields its own record file.
+"""
+
+import json
+import pathlib
+
+import pytest
+from synthetic_audio import audio_bytes
+from synthetic_audio import tone
+from synthetic_audio import write_audio
+from synthetic_audio import write_tar
+
+from pipeline.main import run
+from transforms import records
+from transforms.per_input_records import input_records_path
+
+FAST_FLAGS = ["--runner", "FnApiRunner", "--bucket_seconds", "4"]
+
+
+@pytest.fixture()
+def corpus(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    paths = [write_audio(folder / f"clip{i}.wav", tone(1.0 + 0.25 * i, 16000, seed=i), 16000) for i in range(4)]
+    members = {f"s{i}.flac": audio_bytes(tone(1.5, 16000, seed=10 + i), 16000, "FLAC") for i in range(2)}
+    paths.append(write_tar(folder / "shard.tar", members))
+    return folder, paths
+
+
+def _run(folder, output, weights):
+    run(["--input", f"{folder}/*", "--output", output, "--weights", str(weights), "--skip_existing", *FAST_FLAGS])
+    return json.loads(pathlib.Path(f"{output}-summary.json").read_text())
+
+
+def _record_bytes(output):
+    """{key: serialized record} over every per-input file; fails on a duplicate key."""
+    found = {}
+    for path in sorted(pathlib.Path(f"{output}-by-input").glob("*.tfrecord")):
+        with open(path, "rb") as f:
+            for payload in records.tfrecord_payloads(f, str(path)):
+                key = records.decoded_example(payload).key
+                assert key not in found, f"duplicate record {key}"
+                found[key] = payload
+    return found
+
+
+def test_each_input_file_gets_its_own_record_file(corpus, tmp_path, tiny_encoder_path):
+    folder, paths = corpus
+    output = str(tmp_path / "out" / "emb")
+    summary = _run(folder, output, tiny_encoder_path)
+    written = {str(p) for p in pathlib.Path(f"{output}-by-input").iterdir()}
+    assert written == {input_records_path(output, str(path), ".tfrecord") for path in paths}
+    assert summary["records"] == 6 and summary["input_files_skipped"] == 0
+    assert summary["outputs"]["records"] == f"{output}-by-input/*.tfrecord"
+
+
+def test_rerun_after_deleting_outputs_redoes_only_those_inputs_and_restores_the_full_result(
+    corpus, tmp_path, tiny_encoder_path
+):
+    folder, paths = corpus
+    output = str(tmp_path / "out" / "emb")
+    _run(folder, output, tiny_encoder_path)
+    full = _record_bytes(output)
+    for path in (paths[1], paths[4]):  # one audio file and the tar shard (2 records)
+        pathlib.Path(input_records_path(output, str(path), ".tfrecord")).unlink()
+
+    summary = _run(folder, output, tiny_encoder_path)
+
+    assert summary["input_files_skipped"] == 3
+    assert summary["records"] == 3  # clip1 and the tar's two members, nothing else
+    assert _record_bytes(output) == full
+
+
+def test_rerun_of_a_finished_job_does_nothing(corpus, tmp_path, tiny_encoder_path):
+    folder, _ = corpus
+    output = str(tmp_path / "out" / "emb")
+    _run(folder, output, tiny_encoder_path)
+    full = _record_bytes(output)
+    summary = _run(folder, output, tiny_encoder_path)
+    assert summary["input_files_skipped"] == 5 and summary["records"] == 0
+    assert _record_bytes(output) == full
