@@ -17,6 +17,12 @@ import keras
 import numpy as np
 
 from encoder.clippable_dense import ClippableDense
+from encoder.layer_config import config_entries
+
+ATTENTION_ARGS = (
+    "hidden_size", "num_heads", "chunk_size", "context_left", "context_right", "logit_cap",
+    "invalid_logit_value",
+)
 
 KEY_SCALE = math.log1p(math.e) / math.log(2.0)  # 1.89463612, softplus(1) / ln 2
 
@@ -190,16 +196,4 @@ class ChunkedLocalAttention(keras.layers.Layer):
         return self.post(context)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "hidden_size": self.hidden_size,
-                "num_heads": self.num_heads,
-                "chunk_size": self.chunk_size,
-                "context_left": self.context_left,
-                "context_right": self.context_right,
-                "logit_cap": self.logit_cap,
-                "invalid_logit_value": self.invalid_logit_value,
-            }
-        )
-        return config
+        return {**super().get_config(), **config_entries(self, ATTENTION_ARGS)}

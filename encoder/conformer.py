@@ -5,9 +5,15 @@ Axis legend: B batch, T tokens, D hidden size, K depthwise kernel size.
 
 import keras
 
+from encoder.attention import ATTENTION_ARGS
 from encoder.attention import ChunkedLocalAttention
 from encoder.clippable_dense import ClippableDense
+from encoder.layer_config import config_entries
 from encoder.normalization import RMSNorm
+
+FEED_FORWARD_ARGS = ("hidden_size", "residual_weight", "gradient_clipping", "norm_eps")
+LIGHT_CONV_ARGS = ("hidden_size", "kernel_size", "gradient_clipping", "norm_eps")
+BLOCK_ARGS = ATTENTION_ARGS + ("conv_kernel_size", "residual_weight", "gradient_clipping", "norm_eps")
 
 
 def symmetric_clip(x, bound):
@@ -58,16 +64,7 @@ class FeedForward(keras.layers.Layer):
         return x + self.residual_weight * h
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "hidden_size": self.hidden_size,
-                "residual_weight": self.residual_weight,
-                "gradient_clipping": self.gradient_clipping,
-                "norm_eps": self.norm_eps,
-            }
-        )
-        return config
+        return {**super().get_config(), **config_entries(self, FEED_FORWARD_ARGS)}
 
 
 class LightConv1D(keras.layers.Layer):
@@ -123,16 +120,7 @@ class LightConv1D(keras.layers.Layer):
         return x + self.linear_end(keras.ops.silu(h))
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "hidden_size": self.hidden_size,
-                "kernel_size": self.kernel_size,
-                "gradient_clipping": self.gradient_clipping,
-                "norm_eps": self.norm_eps,
-            }
-        )
-        return config
+        return {**super().get_config(), **config_entries(self, LIGHT_CONV_ARGS)}
 
 
 class ConformerBlock(keras.layers.Layer):
@@ -224,20 +212,4 @@ class ConformerBlock(keras.layers.Layer):
         return self.norm_out(symmetric_clip(x, clip))
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "hidden_size": self.hidden_size,
-                "num_heads": self.num_heads,
-                "chunk_size": self.chunk_size,
-                "context_left": self.context_left,
-                "context_right": self.context_right,
-                "logit_cap": self.logit_cap,
-                "invalid_logit_value": self.invalid_logit_value,
-                "conv_kernel_size": self.conv_kernel_size,
-                "residual_weight": self.residual_weight,
-                "gradient_clipping": self.gradient_clipping,
-                "norm_eps": self.norm_eps,
-            }
-        )
-        return config
+        return {**super().get_config(), **config_entries(self, BLOCK_ARGS)}

@@ -9,8 +9,16 @@ import math
 import keras
 
 from encoder.conformer import ConformerBlock
+from encoder.layer_config import config_entries
 from encoder.normalization import RMSNorm
 from encoder.subsampling import SubSampleConvProjection
+
+ENCODER_ARGS = (
+    "input_feat_size", "hidden_size", "num_heads", "num_layers", "chunk_size", "context_left",
+    "context_right", "logit_cap", "invalid_logit_value", "conv_kernel_size", "reduction_factor",
+    "residual_weight", "gradient_clipping", "sscp_conv_channels", "sscp_kernel_sizes",
+    "sscp_stride_sizes", "output_proj_dims", "output_dim", "norm_eps", "sscp_norm_eps",
+)
 
 OUTPUT_LAYERS = ("lm", "tower")
 
@@ -222,29 +230,4 @@ class Gemma4AudioEncoder(keras.Model):
         return x * keras.ops.cast(mask, x.dtype)[..., None]
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "input_feat_size": self.input_feat_size,
-                "hidden_size": self.hidden_size,
-                "num_heads": self.num_heads,
-                "num_layers": self.num_layers,
-                "chunk_size": self.chunk_size,
-                "context_left": self.context_left,
-                "context_right": self.context_right,
-                "logit_cap": self.logit_cap,
-                "invalid_logit_value": self.invalid_logit_value,
-                "conv_kernel_size": self.conv_kernel_size,
-                "reduction_factor": self.reduction_factor,
-                "residual_weight": self.residual_weight,
-                "gradient_clipping": self.gradient_clipping,
-                "sscp_conv_channels": list(self.sscp_conv_channels),
-                "sscp_kernel_sizes": [list(k) for k in self.sscp_kernel_sizes],
-                "sscp_stride_sizes": [list(s) for s in self.sscp_stride_sizes],
-                "output_proj_dims": self.output_proj_dims,
-                "output_dim": self.output_dim,
-                "norm_eps": self.norm_eps,
-                "sscp_norm_eps": self.sscp_norm_eps,
-            }
-        )
-        return config
+        return {**super().get_config(), **config_entries(self, ENCODER_ARGS)}

@@ -1,17 +1,11 @@
 """Copying weights from a keras-hub `Gemma4AudioEncoder` (e.g. a preset's) into ours."""
 
+from encoder.gemma4_audio_encoder import ENCODER_ARGS
 from encoder.gemma4_audio_encoder import Gemma4AudioEncoder
 from encoder.weight_map import WeightSource
 from encoder.weight_map import assign_weights
 from encoder.weight_map import clip_bound_sources
 
-# keras-hub constructor arguments that ours takes under the same name and meaning.
-SHARED_CONFIG_KEYS = (
-    "input_feat_size", "hidden_size", "num_heads", "num_layers", "chunk_size", "context_left",
-    "context_right", "logit_cap", "invalid_logit_value", "conv_kernel_size", "reduction_factor",
-    "residual_weight", "gradient_clipping", "sscp_conv_channels", "sscp_kernel_sizes",
-    "sscp_stride_sizes", "output_proj_dims", "output_dim", "norm_eps", "sscp_norm_eps",
-)
 
 
 def _resolve(root, path):
@@ -94,7 +88,7 @@ def from_keras_hub(kh_encoder, dtype=None) -> Gemma4AudioEncoder:
         ValueError: naming the attribute path of a missing or mis-shaped weight.
     """
     kh_config = kh_encoder.get_config()
-    config = {key: kh_config[key] for key in SHARED_CONFIG_KEYS}
+    config = {key: kh_config[key] for key in ENCODER_ARGS}  # keras-hub uses the same names
     model = Gemma4AudioEncoder(**config, dtype=dtype or kh_encoder.dtype_policy.name)
     model.build()
 

@@ -8,7 +8,12 @@ import math
 
 import keras
 
+from encoder.layer_config import config_entries
 from encoder.normalization import ChannelLayerNorm
+
+SUBSAMPLE_ARGS = (
+    "input_feat_size", "hidden_size", "conv_channels", "kernel_sizes", "stride_sizes", "norm_eps",
+)
 
 
 def _time_mask(mask, dtype):
@@ -114,15 +119,4 @@ class SubSampleConvProjection(keras.layers.Layer):
         return self.input_proj(x), mask  # [B, T, D], [B, T]
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "input_feat_size": self.input_feat_size,
-                "hidden_size": self.hidden_size,
-                "conv_channels": list(self.conv_channels),
-                "kernel_sizes": [list(k) for k in self.kernel_sizes],
-                "stride_sizes": [list(s) for s in self.stride_sizes],
-                "norm_eps": self.norm_eps,
-            }
-        )
-        return config
+        return {**super().get_config(), **config_entries(self, SUBSAMPLE_ARGS)}
