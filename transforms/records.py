@@ -190,7 +190,7 @@ def encoded_example(
         feature[name].int64_list.value.append(int(value))
     for name, value in [("start_seconds", start_seconds), ("duration_seconds", duration_seconds)]:
         feature[name].float_list.value.append(float(value))
-    return example.SerializeToString()
+    return example.SerializeToString(deterministic=True)  # same bytes in every process
 
 
 def example_features(serialized: bytes) -> dict:
