@@ -19,6 +19,7 @@ import sys
 
 import numpy as np
 import pytest
+from record_bytes import record_bytes_by_key
 from synthetic_audio import tone
 from synthetic_audio import write_audio
 
@@ -53,15 +54,8 @@ def _shard_paths(output: str) -> list:
 
 
 def _record_bytes(output: str) -> dict:
-    """`{clip key: serialized record}` over all shards of a run; fails on a duplicate key."""
-    found = {}
-    for path in _shard_paths(output):
-        with open(path, "rb") as f:
-            for payload in records.tfrecord_payloads(f, str(path)):
-                key = records.decoded_example(payload).key
-                assert key not in found, f"{key} was written twice."
-                found[key] = payload
-    return found
+    """`{clip key: serialized record}` over all shards of a run."""
+    return record_bytes_by_key(_shard_paths(output))
 
 
 def _shards(output: str) -> list:

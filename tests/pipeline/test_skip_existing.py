@@ -8,13 +8,13 @@ import json
 import pathlib
 
 import pytest
+from record_bytes import record_bytes_by_key
 from synthetic_audio import audio_bytes
 from synthetic_audio import tone
 from synthetic_audio import write_audio
 from synthetic_audio import write_tar
 
 from pipeline.main import run
-from transforms import records
 from transforms.per_input_records import input_records_path
 
 FAST_FLAGS = ["--runner", "FnApiRunner", "--bucket_seconds", "4"]
@@ -37,14 +37,7 @@ def _run(folder, output, weights):
 
 def _record_bytes(output):
     """{key: serialized record} over every per-input file; fails on a duplicate key."""
-    found = {}
-    for path in sorted(pathlib.Path(f"{output}-by-input").glob("*.tfrecord")):
-        with open(path, "rb") as f:
-            for payload in records.tfrecord_payloads(f, str(path)):
-                key = records.decoded_example(payload).key
-                assert key not in found, f"duplicate record {key}"
-                found[key] = payload
-    return found
+    return record_bytes_by_key(sorted(pathlib.Path(f"{output}-by-input").glob("*.tfrecord")))
 
 
 def test_each_input_file_gets_its_own_record_file(corpus, tmp_path, tiny_encoder_path):
