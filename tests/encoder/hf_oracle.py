@@ -4,7 +4,6 @@ The audio tower gets non-trivial norm scales, per-dim query scales and clip boun
 enough to clip, so every weight the loader moves changes the output.
 """
 
-import numpy as np
 import torch
 import transformers
 from transformers.models.gemma4 import configuration_gemma4
