@@ -5,6 +5,8 @@ Axis legend: `...` any leading axes, `I` input features, `O` output features.
 
 import keras
 
+from encoder.matmul import float32_accumulated_matmul
+
 CLIP_BOUND_NAMES = ("input_min", "input_max", "output_min", "output_max")
 
 
@@ -23,7 +25,8 @@ class ClippableDense(keras.layers.Layer):
         x: float `[..., I]`.
 
     Returns:
-        `[..., O]` in the compute dtype.
+        `[..., O]` in the compute dtype; in bfloat16 the product is summed in float32 and
+        rounded once (`float32_accumulated_matmul`).
     """
 
     def __init__(self, units, kernel_initializer="glorot_uniform", **kwargs):
@@ -52,7 +55,7 @@ class ClippableDense(keras.layers.Layer):
 
     def call(self, x):
         x = self._clip(x, self.input_min, self.input_max)
-        y = keras.ops.matmul(x, keras.ops.cast(self.kernel, x.dtype))
+        y = float32_accumulated_matmul(x, self.kernel)
         return self._clip(y, self.output_min, self.output_max)
 
     def get_config(self):

@@ -12,28 +12,27 @@ import numpy as np
 from encoder.gemma4_audio_encoder import Gemma4AudioEncoder
 
 
-def tensorflow_default_jit_compile(model: Gemma4AudioEncoder) -> bool:
-    """Whether `make_predict_fn` XLA-compiles `model` on TensorFlow when not told: True except
-    for a bfloat16 model on a CPU-only TensorFlow."""
+def tensorflow_default_jit_compile() -> bool:
+    """Whether `make_predict_fn` XLA-compiles on TensorFlow when not told: only when TensorFlow
+    sees a GPU or TPU. On a CPU, oneDNN's kernels beat XLA's CPU backend in float32 and in
+    bfloat16 (bench/encoder.py measures both)."""
     import tensorflow as tf
 
-    has_accelerator = tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU")
-    return model.compute_dtype != "bfloat16" or bool(has_accelerator)
+    return bool(tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"))
 
 
 def make_predict_fn(model: Gemma4AudioEncoder, output_layer: str = "lm", jit_compile=None):
     """A compiled NumPy-in, NumPy-out forward pass for the active Keras backend.
 
-    JAX: `jax.jit` over `stateless_call`; TensorFlow: `tf.function`, XLA-compiled unless
-    `jit_compile=False`; PyTorch: eager under `torch.no_grad()`. XLA compiles once per distinct
+    JAX: `jax.jit` over `stateless_call`; TensorFlow: `tf.function`, XLA-compiled on
+    accelerators; PyTorch: eager under `torch.no_grad()`. XLA compiles once per distinct
     input shape, so callers should pad to a few fixed lengths.
 
     Args:
         model: the encoder.
         output_layer: `"lm"` or `"tower"`, as in `Gemma4AudioEncoder.call`.
-        jit_compile: TensorFlow only. `None` (default) means XLA, except for a bfloat16 model on
-            a CPU-only TensorFlow: there oneDNN's bf16 matmuls beat XLA's CPU backend, which
-            gains nothing over float32 (bench/encoder.py measures both).
+        jit_compile: TensorFlow only. `None` (default) means XLA on a GPU or TPU and a plain
+            `tf.function` (oneDNN kernels) on a CPU: `tensorflow_default_jit_compile`.
 
     Returns:
         `fn(mel float32 [B, M, F], mask bool [B, M]) -> float32 [B, T, D]`, padded rows 0.
@@ -57,7 +56,7 @@ def make_predict_fn(model: Gemma4AudioEncoder, output_layer: str = "lm", jit_com
         import tensorflow as tf
 
         if jit_compile is None:
-            jit_compile = tensorflow_default_jit_compile(model)
+            jit_compile = tensorflow_default_jit_compile()
 
         @tf.function(jit_compile=jit_compile)
         def forward(mel, mask):

@@ -8,6 +8,7 @@ from apache_beam.ml.inference.base import RunInference
 from pipeline.options import EmbedOptions
 from pipeline.options import input_patterns
 from pipeline.options import keras_backend
+from pipeline.options import share_model_across_processes
 from transforms.batch_by_length import BatchByLength
 from transforms.batch_by_length import bucket_lengths
 from transforms.compute_features import ComputeFeatures
@@ -55,7 +56,7 @@ def build_graph(pipeline: beam.Pipeline, options: EmbedOptions) -> None:
         seed=options.seed,
         compute_dtype=options.compute_dtype,
         output_layer=options.output_layer,
-        share_across_processes=options.share_model_across_processes,
+        share_across_processes=share_model_across_processes(options),
     )
     suffix = record_suffix(options)
     files = pipeline | "MatchInputs" >> MatchInputs(input_patterns(options))

@@ -3,7 +3,10 @@
 import os
 
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import DebugOptions
+from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import StandardOptions
 
 from transforms.batch_by_length import DEFAULT_BUCKET_SECONDS
 from transforms.batch_by_length import DEFAULT_MAX_BATCH_FRAMES
@@ -126,9 +129,20 @@ class EmbedOptions(PipelineOptions):
         )
         parser.add_argument(
             "--share_model_across_processes",
-            action="store_true",
-            default=False,
-            help="Load one encoder per worker machine and share it between its SDK processes.",
+            dest="share_model_across_processes",
+            action="store_const",
+            const=True,
+            default=None,
+            help="Load one encoder per worker machine and serve it to all its SDK processes. "
+            "Default: on where the runner starts several SDK processes per machine (the local "
+            "runner in multi_processing mode, Dataflow without no_use_multiple_sdk_containers).",
+        )
+        parser.add_argument(
+            "--no_share_model_across_processes",
+            dest="share_model_across_processes",
+            action="store_const",
+            const=False,
+            help="Load one encoder in every SDK process, even where several share a machine.",
         )
         parser.add_argument(
             "--tfrecord_audio_feature", default="audio", help="TFRecord inputs: bytes feature with the audio."
@@ -150,6 +164,28 @@ def input_patterns(options: EmbedOptions) -> list[str]:
 def keras_backend(options: EmbedOptions) -> str:
     """`--keras_backend`, else `$KERAS_BACKEND` at launch, else `"tensorflow"` (Keras' default)."""
     return options.keras_backend or os.environ.get("KERAS_BACKEND") or "tensorflow"
+
+
+def share_model_across_processes(options: PipelineOptions) -> bool:
+    """Whether a worker machine loads one encoder for all its SDK processes.
+
+    The flags decide when given. Otherwise True exactly where the runner starts several SDK
+    processes per machine, each of which would hold its own 1.2 GB copy of the default-size
+    encoder: the local runner with `--direct_running_mode=multi_processing` and more than one
+    worker, and Dataflow unless `--experiments=no_use_multiple_sdk_containers`.
+    """
+    explicit = options.view_as(EmbedOptions).share_model_across_processes
+    if explicit is not None:
+        return explicit
+    runner = options.view_as(StandardOptions).runner
+    runner_name = runner if isinstance(runner, str) or runner is None else type(runner).__name__
+    runner_name = (runner_name or "DirectRunner").rsplit(".", 1)[-1]
+    if runner_name in ("DirectRunner", "FnApiRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner"):
+        direct = options.view_as(DirectOptions)
+        return direct.direct_running_mode == "multi_processing" and direct.direct_num_workers != 1
+    if runner_name == "DataflowRunner":
+        return "no_use_multiple_sdk_containers" not in (options.view_as(DebugOptions).experiments or [])
+    return False
 
 
 def check_embed_options(options: EmbedOptions) -> None:

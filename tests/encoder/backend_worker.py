@@ -20,8 +20,10 @@ def main(weights, inputs, output, config_json):
     model.load_weights(weights)
     data = np.load(inputs)
     eager = keras.ops.convert_to_numpy(model(data["features"], data["mask"]))
-    compiled = make_predict_fn(model)(data["features"], data["mask"])
-    np.savez(output, eager=eager, compiled=compiled, backend=keras.backend.backend())
+    outputs = {"eager": eager, "compiled": make_predict_fn(model)(data["features"], data["mask"])}
+    if keras.backend.backend() == "tensorflow":  # XLA, the default only on accelerators
+        outputs["xla"] = make_predict_fn(model, jit_compile=True)(data["features"], data["mask"])
+    np.savez(output, backend=keras.backend.backend(), **outputs)
 
 
 if __name__ == "__main__":

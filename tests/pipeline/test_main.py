@@ -242,7 +242,12 @@ def test_hostile_corpus_every_input_is_accounted_for(tmp_path, tiny_encoder_path
     assert nan_entry["key"].endswith("nan.wav@0") and "finite" in nan_entry["error"]
 
 
-def test_hostile_corpus_under_multi_processing(tmp_path, tiny_encoder_path):
+@pytest.mark.parametrize(
+    "model_flags",
+    [(), ("--no_share_model_across_processes",)],
+    ids=["one_model_shared_by_the_workers", "one_model_per_worker"],
+)
+def test_hostile_corpus_under_multi_processing(tmp_path, tiny_encoder_path, model_flags):
     pattern, expected = _hostile_corpus(tmp_path / "in")
     output, _ = _run(
         tmp_path,
@@ -250,6 +255,7 @@ def test_hostile_corpus_under_multi_processing(tmp_path, tiny_encoder_path):
         pattern,
         "--direct_running_mode=multi_processing",
         "--direct_num_workers=2",
+        *model_flags,
     )
     _check_conservation(output, expected)
 

@@ -8,6 +8,7 @@ from pipeline.options import check_embed_options
 from pipeline.options import check_inputs_exist
 from pipeline.options import input_patterns
 from pipeline.options import keras_backend
+from pipeline.options import share_model_across_processes
 
 
 def _options(*flags):
@@ -26,6 +27,30 @@ def test_defaults():
     assert options.bucket_seconds == (3.0, 6.0, 10.0, 15.0, 22.0)
     assert options.max_batch_frames == 8192
     assert (options.hf_checkpoint, options.weights, options.seed) == (None, None, 0)
+
+
+MULTI_PROCESS = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
+
+
+@pytest.mark.parametrize(
+    "flags, shared",
+    [
+        ((), False),  # the in-process FnApiRunner: one SDK process
+        (MULTI_PROCESS, True),
+        (("--direct_running_mode=multi_processing", "--direct_num_workers=0"), True),  # one per core
+        (("--direct_running_mode=multi_processing", "--direct_num_workers=1"), False),
+        (("--runner=DataflowRunner",), True),  # one SDK process per vCPU
+        (("--runner=DataflowRunner", "--experiments=no_use_multiple_sdk_containers"), False),
+        (("--runner=PortableRunner",), False),
+    ],
+)
+def test_model_is_shared_by_default_where_a_machine_runs_several_sdk_processes(flags, shared):
+    assert share_model_across_processes(_options(*flags)) is shared
+
+
+def test_share_model_flags_override_the_runner_default():
+    assert share_model_across_processes(_options("--share_model_across_processes")) is True
+    assert share_model_across_processes(_options(*MULTI_PROCESS, "--no_share_model_across_processes")) is False
 
 
 def test_beam_flags_pass_through():
