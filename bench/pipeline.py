@@ -10,7 +10,9 @@ measures, in one process, on the default-size encoder with seeded random weights
    batched and padded as the pipeline batches them (compiles included, as in the pipeline;
    reading, decoding, features, Beam and writing not);
 3. naive: the same compiled model on the same clips, each padded to 30 s (3000 frames), in
-   batches of a fixed size (its one compile included, its model build not).
+   batches of a fixed size (its one compile included, its model build not);
+4. front end: reading, decoding, resampling and log-mel features of every clip in this one
+   process, the CPU work a worker does before the encoder (its CPU-time rate is per core).
 
 Rates are seconds of audio embedded per wall-clock second. Usage:
 
@@ -253,7 +255,8 @@ def main() -> None:
     summary = json.loads((folder / "out" / "embeddings-summary.json").read_text())
     audio_seconds = summary["audio_hours"] * 3600
 
-    features = corpus_features(folder / "corpus", options.max_clip_seconds)
+    with Stopwatch() as front_end:
+        features = corpus_features(folder / "corpus", options.max_clip_seconds)
     lengths = bucket_lengths(options.bucket_seconds, options.max_clip_seconds)
     batches = pipeline_batches(features, lengths, options.max_batch_frames)
     with Stopwatch() as encoder_only:
@@ -279,6 +282,7 @@ def main() -> None:
         "compiled_shapes": len({mel.shape for mel, _ in batches}),
         "length_padding_efficiency": round(valid_frames / bucket_frames, 3),
         "padding_efficiency": round(valid_frames / padded_frames, 3),
+        "front_end": _rates(audio_seconds, front_end),
         "end_to_end": _rates(audio_seconds, end_to_end),
         "encoder_only": _rates(audio_seconds, encoder_only),
     }
