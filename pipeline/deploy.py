@@ -20,6 +20,7 @@ from typing import Optional, Sequence
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipeline.options import ONE_PROCESS_PER_VM
 from pipeline.options import EmbedOptions
 from pipeline.options import check_embed_options
 from transforms.encoder_model_handler import COMPUTE_DTYPES
@@ -28,9 +29,9 @@ IMAGE_WEIGHTS = "/opt/gemma4/audio_encoder.keras"  # where deploy/*.Dockerfile b
 # The images hold JAX, TensorFlow and CUDA or TPU libraries; Dataflow Shuffle batch workers get 25 GB.
 DEFAULT_DISK_SIZE_GB = 50
 DEFAULT_MAX_WORKERS = 4
-# One SDK process per VM: Dataflow otherwise starts one per vCPU, each loading its own encoder on
-# the one chip (device errors, JAX preallocating 75% per process on a GPU); a TPU cannot be shared.
-ONE_PROCESS_PER_VM = "no_use_multiple_sdk_containers"
+# The launcher asks for ONE_PROCESS_PER_VM: with one SDK process per vCPU each would load its
+# own encoder on the one chip (device errors, JAX preallocating 75% per process on a GPU); a TPU
+# cannot be shared.
 
 
 @dataclasses.dataclass(frozen=True)

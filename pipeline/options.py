@@ -17,6 +17,8 @@ from transforms.read_inputs import INPUT_FORMATS
 from transforms.records import EMBEDDING_DTYPES
 
 OUTPUT_COMPRESSIONS = ("none", "gzip")
+# Dataflow's experiment for one SDK process per worker VM (it otherwise starts one per vCPU).
+ONE_PROCESS_PER_VM = "no_use_multiple_sdk_containers"
 
 
 def _seconds_list(text: str) -> tuple[float, ...]:
@@ -177,14 +179,12 @@ def share_model_across_processes(options: PipelineOptions) -> bool:
     explicit = options.view_as(EmbedOptions).share_model_across_processes
     if explicit is not None:
         return explicit
-    runner = options.view_as(StandardOptions).runner
-    runner_name = runner if isinstance(runner, str) or runner is None else type(runner).__name__
-    runner_name = (runner_name or "DirectRunner").rsplit(".", 1)[-1]
-    if runner_name in ("DirectRunner", "FnApiRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner"):
+    runner = (options.view_as(StandardOptions).runner or "DirectRunner").rsplit(".", 1)[-1]
+    if runner in ("DirectRunner", "FnApiRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner"):
         direct = options.view_as(DirectOptions)
         return direct.direct_running_mode == "multi_processing" and direct.direct_num_workers != 1
-    if runner_name == "DataflowRunner":
-        return "no_use_multiple_sdk_containers" not in (options.view_as(DebugOptions).experiments or [])
+    if runner == "DataflowRunner":
+        return ONE_PROCESS_PER_VM not in (options.view_as(DebugOptions).experiments or [])
     return False
 
 
