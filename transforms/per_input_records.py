@@ -66,29 +66,29 @@ class SkipCompletedInputs(beam.DoFn):
         yield metadata
 
 
-def _source(record: bytes) -> str:
-    return example_features(record)["source"][0].decode()
-
-
-def _sort_key(record: bytes):
+def _keyed_by_source(record: bytes):
+    """`record` -> `(source, ((segment_index, key), record))`, parsing the Example once."""
     features = example_features(record)
-    return features["segment_index"][0], features["key"][0]
+    return features["source"][0].decode(), ((features["segment_index"][0], features["key"][0]), record)
 
 
 class _WriteInputRecords(beam.DoFn):
-    """Writes one input's records to its own file: temporary name first, then a rename."""
+    """Writes one input's records to its own file: temporary name first, then a rename.
+
+    Elements: `(source, iterable of ((segment_index, key), record bytes))`, from `_keyed_by_source`.
+    """
 
     def __init__(self, output: str, suffix: str):
         self.output = output
         self.suffix = suffix
 
     def process(self, element):
-        source, records = element
+        source, sortable_records = element
         path = input_records_path(self.output, source, self.suffix)
         temporary = f"{path}.tmp-{uuid.uuid4().hex}"
         compression = CompressionTypes.GZIP if self.suffix.endswith(".gz") else CompressionTypes.UNCOMPRESSED
         with FileSystems.create(temporary, compression_type=compression) as f:
-            for record in sorted(records, key=_sort_key):
+            for _, record in sorted(sortable_records, key=lambda item: item[0]):
                 f.write(tfrecord_frame(record))
         FileSystems.rename([temporary], [path])
         yield path
@@ -113,7 +113,7 @@ class WriteRecordsPerInput(beam.PTransform):
     def expand(self, records):
         return (
             records
-            | "KeyBySource" >> beam.Map(lambda record: (_source(record), record))
+            | "KeyBySource" >> beam.Map(_keyed_by_source)
             | "GroupBySource" >> beam.GroupByKey()
             | "WriteFiles" >> beam.ParDo(_WriteInputRecords(self.output, self.suffix))
         )
