@@ -7,7 +7,7 @@ measures, in one process, on the default-size encoder with seeded random weights
 
 1. end to end: `pipeline.main.run` on the corpus (FnApiRunner), wall time from launch to summary;
 2. encoder only: building the same encoder, then its compiled forward pass on the same clips,
-   batched and padded as the pipeline batches them (compiles included, as in the pipeline;
+   batched and packed as the pipeline packs them (compiles included, as in the pipeline;
    reading, decoding, features, Beam and writing not);
 3. naive: the same compiled model on the same clips, each padded to 30 s (3000 frames), in
    batches of a fixed size (its one compile included, its model build not);
@@ -121,20 +121,14 @@ def corpus_features(folder: pathlib.Path, max_clip_seconds: float) -> list:
 
 
 def pipeline_batches(features: list, lengths: tuple, max_batch_frames: int) -> list:
-    """The batches `BatchByLength` forms from one bundle, padded as `EncoderModelHandler` pads them."""
-    from transforms.batch_by_length import bucket_length
-    from transforms.batch_by_length import full_batch_rows
-    from transforms.batch_by_length import padded_batch
+    """The batches `PackClips` forms from one bundle, packed as `EncoderModelHandler` packs them."""
+    from transforms.pack_clips import ClipPacker
+    from transforms.row_packing import RELEASE_GEOMETRY
+    from transforms.row_packing import packed_batch
 
-    by_bucket = {}
-    for clip in features:
-        by_bucket.setdefault(bucket_length(clip.shape[0], lengths), []).append(clip)
-    batches = []
-    for length, clips in sorted(by_bucket.items()):
-        rows = full_batch_rows(length, max_batch_frames)
-        for start in range(0, len(clips), rows):
-            batches.append(padded_batch(clips[start : start + rows], lengths, max_batch_frames))
-    return batches
+    packer = ClipPacker(lengths[-1], max_batch_frames)
+    chosen = [batch for clip in features for batch in packer.add(clip, clip.shape[0])] + packer.flush()
+    return [packed_batch(batch, lengths, max_batch_frames, RELEASE_GEOMETRY)[:2] for batch in chosen]
 
 
 def naive_batches(features: list, batch_size: int) -> list:
@@ -228,8 +222,7 @@ def main() -> None:
 
     from pipeline.main import run
     from pipeline.options import EmbedOptions
-    from transforms.batch_by_length import bucket_length
-    from transforms.batch_by_length import bucket_lengths
+    from transforms.row_packing import bucket_lengths
 
     folder = pathlib.Path(tempfile.mkdtemp(prefix="gemma4_bench_"))
     (folder / "corpus").mkdir()
@@ -263,7 +256,6 @@ def main() -> None:
         model = encoder.default_encoder(seed=0)
         run_forward(model, batches)
     valid_frames = sum(clip.shape[0] for clip in features)
-    bucket_frames = sum(bucket_length(clip.shape[0], lengths) for clip in features)
     padded_frames = sum(mel.shape[0] * mel.shape[1] for mel, _ in batches)
     report = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
@@ -280,7 +272,6 @@ def main() -> None:
         "max_batch_frames": options.max_batch_frames,
         "batches": len(batches),
         "compiled_shapes": len({mel.shape for mel, _ in batches}),
-        "length_padding_efficiency": round(valid_frames / bucket_frames, 3),
         "padding_efficiency": round(valid_frames / padded_frames, 3),
         "front_end": _rates(audio_seconds, front_end),
         "end_to_end": _rates(audio_seconds, end_to_end),

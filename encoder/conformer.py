@@ -74,6 +74,10 @@ class LightConv1D(keras.layers.Layer):
     The depthwise conv is causal: `out[t, d] = sum_j kernel[j, d] * h[t - K + 1 + j, d]` with
     zeros before the start, so `kernel[K - 1]` multiplies the current token. No clamp precedes
     the first norm; the conv output is clamped to `±gradient_clipping` before `conv_norm`.
+    With a mask, the GLU output of invalid tokens is zeroed before the conv, so a valid token
+    never sees an invalid one: for a clip padded after its end this changes no valid output
+    (the conv is causal), and clips packed into one row with `K - 1` invalid tokens between
+    them cannot see each other.
 
     Args:
         hidden_size: int. `D`.
@@ -83,6 +87,7 @@ class LightConv1D(keras.layers.Layer):
 
     Call arguments:
         x: float `[B, T, D]`.
+        mask: optional bool `[B, T]`, True = valid token. Defaults to all valid.
 
     Returns:
         `[B, T, D]`.
@@ -109,10 +114,12 @@ class LightConv1D(keras.layers.Layer):
             name="depthwise_kernel",
         )
 
-    def call(self, x):
+    def call(self, x, mask=None):
         tokens = keras.ops.shape(x)[1]
         h = self.linear_start(self.pre_norm(x))  # [B, T, 2D]
         h = h[..., : self.hidden_size] * keras.ops.sigmoid(h[..., self.hidden_size :])  # [B, T, D]
+        if mask is not None:
+            h = h * keras.ops.cast(mask, h.dtype)[..., None]
         padded = keras.ops.pad(h, [[0, 0], [self.kernel_size - 1, 0], [0, 0]])  # [B, T+K-1, D]
         kernel = keras.ops.cast(self.depthwise_kernel, h.dtype)
         h = sum(padded[:, j : j + tokens] * kernel[j] for j in range(self.kernel_size))
@@ -133,9 +140,11 @@ class ConformerBlock(keras.layers.Layer):
     x = ffw_end(x)
     x = norm_out(clip(x))
     ```
-    `clip` clamps to `±gradient_clipping`. Padded tokens are not zeroed inside the block (as in
-    the released model): they never reach a valid token because attention masks padded keys and
-    the conv is causal.
+    `clip` clamps to `±gradient_clipping`. Invalid tokens are not zeroed in the residual stream
+    (as in the released model): they never reach a valid token, because attention masks
+    invalid keys and the light conv zeroes invalid inputs (the released model leaves padding
+    after a clip, which its causal conv cannot see; zeroing also isolates clips packed into one
+    row, see `Gemma4AudioEncoder.packing_gap_frames`).
 
     Args:
         hidden_size, num_heads, chunk_size, context_left, context_right, logit_cap,
@@ -208,7 +217,7 @@ class ConformerBlock(keras.layers.Layer):
         x = self.ffw_start(x)
         h = self.attention(self.pre_attn_norm(symmetric_clip(x, clip)), mask)
         x = x + self.post_attn_norm(symmetric_clip(h, clip))
-        x = self.ffw_end(self.lconv(x))
+        x = self.ffw_end(self.lconv(x, mask))
         return self.norm_out(symmetric_clip(x, clip))
 
     def get_config(self):

@@ -90,7 +90,8 @@ class Gemma4AudioEncoder(keras.Model):
 
     Call arguments:
         audio_mel: float `[B, M, F]` log-mel features.
-        audio_mel_mask: bool `[B, M]`, True = valid frame; valid frames form a prefix.
+        audio_mel_mask: bool `[B, M]`, True = valid frame. Each row holds one clip (its
+            valid frames a prefix) or several clips packed as `packing_gap_frames` describes.
         output_layer: `"lm"` (default) for `[B, T, O]` LM embeddings, or `"tower"` for the
             `[B, T, E]` `output_proj` result before the embedder's norm and projection.
 
@@ -179,6 +180,35 @@ class Gemma4AudioEncoder(keras.Model):
     @property
     def time_strides(self):
         return tuple(time for time, _ in self.sscp_stride_sizes)
+
+    @property
+    def frames_per_token(self) -> int:
+        """Mel frames per output token: the SSCP's time strides times `reduction_factor` (4)."""
+        return math.prod(self.time_strides) * self.reduction_factor
+
+    @property
+    def packing_gap_frames(self) -> int:
+        """Invalid mel frames that must separate two clips packed into one row (44 for the release).
+
+        Clips may share a row of `audio_mel` when each starts at a multiple of
+        `frames_per_token` and at least this many invalid frames lie between the end of one
+        clip's valid frames (rounded up to a whole token) and the start of the next. Then no
+        valid token sees another clip, and each clip's valid outputs are those of the clip run
+        alone, to rounding. In SSCP tokens (4 frames) the gap is the largest of:
+        - `context_left - 2`: a token attends to itself and `context_left - 2` earlier tokens;
+        - `context_right`: the future tokens it attends to;
+        - `conv_kernel_size - 1`: the earlier tokens the light conv reads;
+        - the SSCP's reach, `sum((k_t - 1) // 2 * stride so far)` frames, in whole tokens.
+        """
+        sscp_token = math.prod(self.time_strides)
+        reach, stride = 0, 1
+        for (kernel, _), (time_stride, _) in zip(self.sscp_kernel_sizes, self.sscp_stride_sizes):
+            reach += (kernel - 1) // 2 * stride
+            stride *= time_stride
+        tokens = max(
+            self.context_left - 2, self.context_right, self.conv_kernel_size - 1, math.ceil(reach / sscp_token)
+        )
+        return tokens * sscp_token
 
     def build(self, input_shape=None):
         self.subsample.build((None, None, self.input_feat_size))

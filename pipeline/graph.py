@@ -9,19 +9,19 @@ from pipeline.options import EmbedOptions
 from pipeline.options import input_patterns
 from pipeline.options import keras_backend
 from pipeline.options import share_model_across_processes
-from transforms.batch_by_length import BatchByLength
-from transforms.batch_by_length import bucket_lengths
 from transforms.compute_features import ComputeFeatures
 from transforms.dead_letters import DEAD_LETTER_TAG
 from transforms.dead_letters import WriteDeadLetters
 from transforms.decode_audio import DecodeAudio
 from transforms.encode_record import EncodeRecord
 from transforms.encoder_model_handler import EncoderModelHandler
+from transforms.pack_clips import PackClips
 from transforms.per_input_records import SkipCompletedInputs
 from transforms.per_input_records import WriteRecordsPerInput
 from transforms.per_input_records import completed_record_files
 from transforms.read_inputs import MatchInputs
 from transforms.read_inputs import ReadInputs
+from transforms.row_packing import bucket_lengths
 
 
 def record_suffix(options: EmbedOptions) -> str:
@@ -90,7 +90,7 @@ def build_graph(pipeline: beam.Pipeline, options: EmbedOptions) -> None:
     ).with_exception_handling(dead_letter_tag=DEAD_LETTER_TAG)
     embeddings, inference_failed = (
         features
-        | "BatchByLength" >> beam.ParDo(BatchByLength(lengths, options.max_batch_frames))
+        | "PackClips" >> beam.ParDo(PackClips(lengths, options.max_batch_frames))
         | "Embed" >> RunInference(KeyedModelHandler(handler).with_no_batching()).with_exception_handling()
     )
     records, output_failed = embeddings | "EncodeRecords" >> beam.ParDo(

@@ -8,8 +8,8 @@ from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
 
-from transforms.batch_by_length import DEFAULT_BUCKET_SECONDS
-from transforms.batch_by_length import DEFAULT_MAX_BATCH_FRAMES
+from transforms.row_packing import DEFAULT_BUCKET_SECONDS
+from transforms.row_packing import DEFAULT_MAX_BATCH_FRAMES
 from transforms.encoder_model_handler import COMPUTE_DTYPES
 from transforms.encoder_model_handler import OUTPUT_LAYERS
 from transforms.encoder_module import KERAS_BACKENDS
@@ -101,14 +101,16 @@ class EmbedOptions(PipelineOptions):
             "--max_batch_frames",
             type=int,
             default=DEFAULT_MAX_BATCH_FRAMES,
-            help="Frame budget of one inference batch, padding included (100 frames = 1 s).",
+            help="Frame budget of one inference batch, padding included (100 frames = 1 s): "
+            "max_batch_frames // (the last bucket) rows of packed clips.",
         )
         parser.add_argument(
             "--bucket_seconds",
             type=_seconds_list,
             default=DEFAULT_BUCKET_SECONDS,
-            help="Comma-separated clip lengths that batches are padded to, below --max_clip_seconds "
-            "(which is always the last bucket). Defaults to 3,6,10,15,22.",
+            help="Comma-separated row lengths in seconds, below --max_clip_seconds (always the last "
+            "bucket and the length of every row of a multi-row batch); a batch that packs into one "
+            "row is cut to the smallest that holds it. Defaults to 3,6,10,15,22.",
         )
         parser.add_argument(
             "--num_shards",

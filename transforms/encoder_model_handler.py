@@ -3,10 +3,10 @@
 It keeps only paths and plain settings; the Keras model is built in `load_model`, once per
 worker process (or once per machine with `share_across_processes`). Wrap it in Beam's
 `KeyedModelHandler` to carry each clip's `ClipInfo`, and call `with_no_batching()`:
-`BatchByLength` makes the batches.
+`PackClips` makes the batches.
 
-Axis legend: B batch rows, Mv valid mel frames, M bucket length, F mel bins, T tokens,
-Tv valid tokens, O output width.
+Axis legend: R rows, Mv valid mel frames, M row length, F mel bins, T tokens, Tv valid
+tokens, O output width.
 """
 
 import logging
@@ -22,7 +22,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler
 from apache_beam.ml.inference.base import PredictionResult
 
-from transforms.batch_by_length import padded_batch
+from transforms.row_packing import PackingGeometry
+from transforms.row_packing import packed_batch
 from transforms.encoder_module import KERAS_BACKENDS
 from transforms.encoder_module import encoder_module
 from transforms.metrics import NAMESPACE
@@ -66,15 +67,18 @@ class LoadedEncoder:
         self._model = model
         self._predict = encoder.make_predict_fn(model, output_layer=output_layer)
         self._fingerprint = encoder.model_fingerprint(model)
+        self._geometry = PackingGeometry(model.frames_per_token, model.packing_gap_frames)
 
     def fingerprint(self) -> str:
         return self._fingerprint
 
-    def embeddings(self, mel: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """`float32 [B, M, F]`, `bool [B, M]` -> (`float32 [B, T, O]`, valid tokens per row `int [B]`)."""
-        outputs = self._predict(mel, mask)  # [B, T, O]
-        num_tokens = np.asarray(self._model.compute_output_mask(mask)).sum(axis=1)  # [B]
-        return outputs, num_tokens
+    def packing_geometry(self) -> PackingGeometry:
+        """Where clips may start in a row of this model's input."""
+        return self._geometry
+
+    def embeddings(self, mel: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """`float32 [R, M, F]`, `bool [R, M]` -> `float32 [R, T, O]`, invalid tokens 0."""
+        return self._predict(mel, mask)
 
 
 class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncoder]):
@@ -85,12 +89,13 @@ class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncod
     random weights, loudly flagged as meaningless. Paths may be local or `gs://`; remote
     ones are copied to a local temporary folder first.
 
-    Each batch is padded to its bucket shape (`padded_batch`), run through the compiled
-    forward pass, and cut back to each clip's valid tokens.
+    Each batch is packed into rows (`packed_batch`, with the loaded model's packing
+    geometry), run through the compiled forward pass, and cut back to each clip's valid
+    tokens, which equal the clip's tokens run alone.
 
     Args:
-        bucket_lengths: sorted tuple of ints. Padded lengths in frames (`bucket_lengths`).
-        max_batch_frames: int. Frame budget per batch, as given to `BatchByLength`.
+        bucket_lengths: sorted tuple of ints. Row lengths in frames (`bucket_lengths`).
+        max_batch_frames: int. Frame budget per batch, as given to `PackClips`.
         keras_backend: str. `"tensorflow"`, `"jax"` or `"torch"`. Defaults to `"tensorflow"`.
         hf_checkpoint: str or None. Hugging Face checkpoint folder. Defaults to None.
         weights: str or None. `.keras` file of a saved `Gemma4AudioEncoder`. Defaults to None.
@@ -103,7 +108,7 @@ class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncod
             processes (Beam's `large_model`). Defaults to False.
 
     Call arguments (`run_inference`):
-        batch: list of `float32 [Mv_b, F]`, valid frames of clips that share a bucket.
+        batch: list of `float32 [Mv_b, F]`, valid frames of the clips of one batch.
         model: LoadedEncoder from `load_model`.
 
     Returns:
@@ -174,13 +179,16 @@ class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncod
         model: LoadedEncoder,
         inference_args: Optional[dict[str, Any]] = None,
     ) -> list[PredictionResult]:
-        mel, mask = padded_batch(batch, self.bucket_lengths, self.max_batch_frames)  # [B, M, F], [B, M]
-        outputs, num_tokens = model.embeddings(mel, mask)  # [B, T, O], [B]
+        geometry = model.packing_geometry()
+        mel, mask, placements = packed_batch(batch, self.bucket_lengths, self.max_batch_frames, geometry)
+        outputs = model.embeddings(mel, mask)  # [R, T, O]
         fingerprint = model.fingerprint()
-        return [
-            PredictionResult(features, np.array(outputs[row, : num_tokens[row]]), fingerprint)  # [Tv, O]
-            for row, features in enumerate(batch)
-        ]
+        results = []
+        for features, (row, start) in zip(batch, placements):
+            first = start // geometry.frames_per_token
+            tokens = outputs[row, first : first + geometry.tokens(features.shape[0])]  # [Tv, O]
+            results.append(PredictionResult(features, np.array(tokens), fingerprint))
+        return results
 
     def get_num_bytes(self, batch: Sequence[np.ndarray]) -> int:
         return sum(features.nbytes for features in batch)

@@ -118,6 +118,62 @@ def test_a_clip_alone_equals_the_clip_inside_a_batch_of_longer_clips(speech_feat
     assert (batch[0, len(valid):] == 0).all()
 
 
+def test_release_packing_geometry_is_4_frames_per_token_and_an_11_token_gap():
+    # Spec: a token attends to itself and 11 earlier tokens (context_left 13), the light conv
+    # reads 4 earlier ones, the SSCP 3 frames either side: the attention window sets the gap.
+    model = Gemma4AudioEncoder()
+    assert (model.frames_per_token, model.packing_gap_frames) == (4, 11 * 4)
+
+
+def _packed_row(model, clips, gap_frames, filler=7.0):
+    """Lays `clips` (`[Mv, F]` each) into one row, each starting at a token boundary with at least
+    `gap_frames` invalid frames (filled with `filler`) after the previous one's last token.
+
+    Returns `(mel [1, M, F], mask [1, M], starts)`, starts in frames.
+    """
+    unit = model.frames_per_token
+    starts, end = [], 0
+    for clip in clips:
+        start = -(-(end + gap_frames * bool(starts)) // unit) * unit
+        starts.append(start)
+        end = start + -(-len(clip) // unit) * unit
+    mel = np.full((1, end + gap_frames, 128), filler, "float32")
+    mask = np.zeros((1, end + gap_frames), bool)
+    for start, clip in zip(starts, clips):
+        mel[0, start : start + len(clip)] = clip
+        mask[0, start : start + len(clip)] = True
+    return mel, mask, starts
+
+
+def _packed_and_alone(model, clips, gap_frames):
+    """Each clip's valid tokens from the packed row and from the clip run alone."""
+    mel, mask, starts = _packed_row(model, clips, gap_frames)
+    packed = to_numpy(model(mel, mask))[0]
+    pairs = []
+    for start, clip in zip(starts, clips):
+        alone = to_numpy(model(clip[None], np.ones((1, len(clip)), bool)))[0]
+        first = start // model.frames_per_token
+        pairs.append((packed[first : first + len(alone)], alone))
+    return pairs
+
+
+@pytest.mark.parametrize("reduction_factor", [1, 2])
+def test_clips_packed_with_the_gap_equal_each_clip_alone(speech_features, reduction_factor):
+    features = speech_features[0]
+    clips = [features[:130], features[150:247], features[60:121], features[200:205]]
+    model = tiny_encoder(reduction_factor=reduction_factor)
+    for packed, alone in _packed_and_alone(model, clips, model.packing_gap_frames):
+        assert np.abs(packed - alone).max() <= 1e-5 * np.abs(alone).max()
+
+
+def test_clips_packed_one_token_closer_than_the_gap_see_each_other(speech_features):
+    features = speech_features[0]
+    model = tiny_encoder()
+    clips = [features[:130], features[150:247]]
+    packed, alone = _packed_and_alone(model, clips, model.packing_gap_frames - model.frames_per_token)[1]
+    assert np.abs(packed[0] - alone[0]).max() > 1e-3 * np.abs(alone).max()
+
+
 def test_all_false_mask_gives_zeros_not_nan():
     out = to_numpy(tiny_encoder()(np.random.default_rng(0).normal(size=(2, 30, 128)).astype("float32"), np.zeros((2, 30), bool)))
     assert np.isfinite(out).all() and (out == 0).all()

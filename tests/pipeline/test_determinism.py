@@ -6,10 +6,11 @@ One run is made in a separate process (`python -m pipeline`), since anything see
 (a hash seed, a map order) only shows across processes.
 
 Corpus: six 0.8-3.5 s tones (16, 22.05 and 48 kHz) and a 32 s and a 25 s tone at 16 kHz, cut
-into 4 s windows (`--max_clip_seconds=4 --bucket_seconds=4`: one bucket, 432 frames): 6 + 8 + 7
+into 4 s windows (`--max_clip_seconds=4 --bucket_seconds=4`: rows of 432 frames): 6 + 8 + 7
 = 21 clips, so 21 records. With the default `--max_batch_frames=8192` a batch holds
-8192 // 432 = 18 clips: one batch of 18 and one of 3, padded to 4 rows. Toy encoder:
-conftest's TINY_ENCODER_CONFIG.
+8192 // 432 = 18 rows, and the 21 clips pack into one batch of 18 rows (14 windows of 399
+frames alone; the 349-frame tone alone; 269 + 109, 209 + 129 and 99 + 79 sharing rows). Toy
+encoder: conftest's TINY_ENCODER_CONFIG.
 """
 
 import os
@@ -115,25 +116,26 @@ def test_records_are_byte_identical_across_processes_and_num_shards(
 
 
 @pytest.fixture(scope="module")
-def one_clip_batches_run(corpus, tiny_encoder_path, tmp_path_factory):
-    """Records of a run in this process with every clip alone in its batch, `--num_shards=2`.
+def one_row_batches_run(corpus, tiny_encoder_path, tmp_path_factory):
+    """Records of a run in this process with batches of one row, `--num_shards=2`.
 
-    A runner that cuts bundles elsewhere changes which clips share a batch, and a bundle may
-    leave a clip alone in its batch. `--max_batch_frames=432` does that deterministically: it
-    runs each clip in a batch of 1 row instead of batches of 18 and 4 rows.
+    A runner that cuts bundles elsewhere changes which clips share a batch or a row, and a
+    bundle may leave a clip alone in its batch. `--max_batch_frames=432` does that
+    deterministically: batches of one row, chosen from a pool of two rows' worth of clips in
+    arrival order, instead of one batch of 18 rows.
     """
-    output = str(tmp_path_factory.mktemp("one_clip_batches") / "emb")
+    output = str(tmp_path_factory.mktemp("one_row_batches") / "emb")
     run(_argv(corpus, output, tiny_encoder_path, "--num_shards=2", "--max_batch_frames=432"))
     return _record_bytes(output)
 
 
-def test_batching_changes_nothing_but_the_last_bits_of_embeddings(one_shard_run, one_clip_batches_run):
-    assert sorted(one_clip_batches_run) == sorted(one_shard_run)
+def test_batching_changes_nothing_but_the_last_bits_of_embeddings(one_shard_run, one_row_batches_run):
+    assert sorted(one_row_batches_run) == sorted(one_shard_run)
     for key, expected in one_shard_run.items():
-        old, new = records.example_features(expected), records.example_features(one_clip_batches_run[key])
+        old, new = records.example_features(expected), records.example_features(one_row_batches_run[key])
         assert {name: old[name] for name in old if name != "embedding"} == {
             name: new[name] for name in new if name != "embedding"
         }
         a = records.decoded_example(expected).embedding
-        b = records.decoded_example(one_clip_batches_run[key]).embedding
+        b = records.decoded_example(one_row_batches_run[key]).embedding
         assert np.linalg.norm(a - b) / np.linalg.norm(a) <= 1e-5  # measured: <= 6e-7 (max |diff| / max |a|)

@@ -15,7 +15,7 @@ STEPS = [
     "ReshuffleInputs",
     "DecodeAudio",
     "ComputeFeatures",
-    "BatchByLength",
+    "PackClips",
     "Embed",
     "EncodeRecords",
     "WriteRecords",

@@ -19,9 +19,11 @@ from apache_beam.testing.util import equal_to
 
 import encoder
 from transforms.encoder_model_handler import EncoderModelHandler
+from transforms.row_packing import PackingGeometry
 
 LENGTHS = (240, 432, 3024)
-NUM_FRAMES = (37, 240, 300)  # buckets 240, 240, 432
+# Packed into two rows of 3024 (gap 44 frames): 2990 alone; 300 at 0, 240 at 344, 37 at 628.
+NUM_FRAMES = (37, 240, 300, 2990)
 
 
 def _handler(tiny_encoder_path, **kwargs):
@@ -66,15 +68,20 @@ def test_handler_holds_only_plain_configuration(tiny_encoder_path):
 def test_run_inference_equals_direct_calls_per_clip(tiny_encoder_path, tiny_model, output_layer, width):
     handler = _handler(tiny_encoder_path, output_layer=output_layer)
     loaded = handler.load_model()
-    batch = [_features(num_frames, seed) for seed, num_frames in enumerate(NUM_FRAMES[:2])]
+    batch = [_features(num_frames, seed) for seed, num_frames in enumerate(NUM_FRAMES)]
     results = handler.run_inference(batch, loaded)
-    assert len(results) == 2
+    assert len(results) == len(NUM_FRAMES)
     for features, result in zip(batch, results):
         assert result.example is features
         assert result.inference.shape == (math.ceil(features.shape[0] / 4), width)
         assert result.inference.dtype == np.float32
         assert result.model_id == encoder.model_fingerprint(tiny_model)
         assert _relative_error(result.inference, _direct(tiny_model, features, output_layer)) <= 1e-5
+
+
+def test_loaded_model_reports_its_packing_geometry(tiny_encoder_path):
+    loaded = _handler(tiny_encoder_path).load_model()
+    assert loaded.packing_geometry() == PackingGeometry(frames_per_token=4, gap_frames=44)
 
 
 def test_bfloat16_compute_recasts_saved_float32_weights(tiny_encoder_path, tiny_model):
