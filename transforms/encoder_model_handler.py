@@ -22,11 +22,11 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler
 from apache_beam.ml.inference.base import PredictionResult
 
-from transforms.row_packing import PackingGeometry
-from transforms.row_packing import packed_batch
 from transforms.encoder_module import KERAS_BACKENDS
 from transforms.encoder_module import encoder_module
 from transforms.metrics import NAMESPACE
+from transforms.row_packing import PackingGeometry
+from transforms.row_packing import packed_batch
 
 COMPUTE_DTYPES = ("float32", "bfloat16")
 OUTPUT_LAYERS = ("lm", "tower")
@@ -64,7 +64,6 @@ class LoadedEncoder:
     """
 
     def __init__(self, encoder, model, output_layer: str):
-        self._model = model
         self._predict = encoder.make_predict_fn(model, output_layer=output_layer)
         self._fingerprint = encoder.model_fingerprint(model)
         self._geometry = PackingGeometry(model.frames_per_token, model.packing_gap_frames)
