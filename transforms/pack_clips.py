@@ -23,7 +23,7 @@ class ClipPacker:
     """Chooses batches from a stream of clips: what `PackClips` does within one bundle.
 
     Clips wait in a pool. Once the pool would fill `LOOKAHEAD_BATCHES` full batches (each clip
-    counted with its gap), `first_fit_rows` packs the pool into one batch's rows, longest clips
+    counted by its `footprint`), `first_fit_rows` packs the pool into one batch's rows, longest clips
     first, and the clips it placed leave as a batch; `flush` empties the pool the same way.
     A batch lists its clips in arrival order, so `packed_batch` packs them into the same rows.
 
@@ -43,7 +43,7 @@ class ClipPacker:
     def add(self, element, num_frames: int) -> list:
         """Adds a clip; returns the batches (lists of elements) now complete, maybe none."""
         self._pool.append((element, num_frames))
-        self._pool_frames += self.geometry.extent(num_frames) + self.geometry.gap_frames
+        self._pool_frames += self.geometry.footprint(num_frames)
         batches = []
         while self._pool_frames >= LOOKAHEAD_BATCHES * self.max_rows * self.row_frames:
             batches.append(self._take_batch())
@@ -62,9 +62,7 @@ class ClipPacker:
         taken = set(chosen)
         batch = [self._pool[index][0] for index in chosen]
         self._pool = [entry for index, entry in enumerate(self._pool) if index not in taken]
-        self._pool_frames = sum(
-            self.geometry.extent(frames) + self.geometry.gap_frames for _, frames in self._pool
-        )
+        self._pool_frames = sum(self.geometry.footprint(frames) for _, frames in self._pool)
         return batch
 
 

@@ -58,6 +58,10 @@ class PackingGeometry:
         """The first frame a clip may start at after a clip whose extent ends at `end`."""
         return self.extent(end + self.gap_frames)
 
+    def footprint(self, num_frames: int) -> int:
+        """Frames a clip takes from a row, the gap after it included: `extent + gap_frames`."""
+        return self.extent(num_frames) + self.gap_frames
+
 
 # The released encoder (E2B and E4B): 4 frames per token, 11 tokens of gap (its attention
 # sees 11 earlier tokens). Batches are chosen with it; the model handler packs with the loaded

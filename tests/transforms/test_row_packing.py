@@ -75,6 +75,7 @@ def test_geometry_rounds_clips_to_tokens_and_leaves_the_gap():
     assert [geometry.extent(n) for n in (1, 4, 5, 2999)] == [4, 4, 8, 3000]
     # A clip whose extent ends at frame 132 leaves 44 invalid frames: the next starts at 176.
     assert geometry.next_start(132) == 176
+    assert geometry.footprint(5) == 8 + 44
     # A gap that is not whole tokens rounds the next start up to a token boundary.
     assert PackingGeometry(frames_per_token=8, gap_frames=44).next_start(136) == 184
 
