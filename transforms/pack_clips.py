@@ -23,9 +23,10 @@ class ClipPacker:
     """Chooses batches from a stream of clips: what `PackClips` does within one bundle.
 
     Clips wait in a pool. Once the pool would fill `LOOKAHEAD_BATCHES` full batches (each clip
-    counted by its `footprint`), `first_fit_rows` packs the pool into one batch's rows, longest clips
-    first, and the clips it placed leave as a batch; `flush` empties the pool the same way.
-    A batch lists its clips in arrival order, so `packed_batch` packs them into the same rows.
+    counted by its `footprint`), `first_fit_rows` packs the pool into one batch's rows, longest
+    clips first, and the clips it placed leave as a batch; `flush` empties the pool the same
+    way. A batch lists its clips in arrival order, so `packed_batch` packs them into the same
+    rows.
 
     Args:
         row_frames: int. Row length, the largest bucket.
