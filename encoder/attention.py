@@ -18,6 +18,7 @@ import numpy as np
 
 from encoder.clippable_dense import ClippableDense
 from encoder.layer_config import config_entries
+from encoder.matmul import AccumulatedDense
 
 ATTENTION_ARGS = (
     "hidden_size", "num_heads", "chunk_size", "context_left", "context_right", "logit_cap",
@@ -128,7 +129,7 @@ class ChunkedLocalAttention(keras.layers.Layer):
             ClippableDense(hidden_size, dtype=self.dtype_policy, name=name)
             for name in ("q_proj", "k_proj", "v_proj", "post")
         )
-        self.relative_k_proj = keras.layers.Dense(
+        self.relative_k_proj = AccumulatedDense(
             hidden_size, use_bias=False, dtype=self.dtype_policy, name="relative_k_proj"
         )
 

@@ -77,7 +77,8 @@ class LightConv1D(keras.layers.Layer):
     With a mask, the GLU output of invalid tokens is zeroed before the conv, so a valid token
     never sees an invalid one: for a clip padded after its end this changes no valid output
     (the conv is causal), and clips packed into one row with `K - 1` invalid tokens between
-    them cannot see each other.
+    them cannot see each other. The GLU and the conv compute in float32 under any policy, like
+    the norms: in bfloat16 this skips XLA's slow bfloat16 element-wise code on a CPU.
 
     Args:
         hidden_size: int. `D`.
@@ -116,7 +117,7 @@ class LightConv1D(keras.layers.Layer):
 
     def call(self, x, mask=None):
         tokens = keras.ops.shape(x)[1]
-        h = self.linear_start(self.pre_norm(x))  # [B, T, 2D]
+        h = keras.ops.cast(self.linear_start(self.pre_norm(x)), "float32")  # [B, T, 2D]
         h = h[..., : self.hidden_size] * keras.ops.sigmoid(h[..., self.hidden_size :])  # [B, T, D]
         if mask is not None:
             h = h * keras.ops.cast(mask, h.dtype)[..., None]

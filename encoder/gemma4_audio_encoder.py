@@ -10,6 +10,7 @@ import keras
 
 from encoder.conformer import ConformerBlock
 from encoder.layer_config import config_entries
+from encoder.matmul import AccumulatedDense
 from encoder.normalization import RMSNorm
 from encoder.subsampling import SubSampleConvProjection
 
@@ -171,9 +172,9 @@ class Gemma4AudioEncoder(keras.Model):
             )
             for i in range(num_layers)
         ]
-        self.output_proj = keras.layers.Dense(output_proj_dims, dtype=policy, name="output_proj")
+        self.output_proj = AccumulatedDense(output_proj_dims, dtype=policy, name="output_proj")
         self.output_norm = RMSNorm(norm_eps, with_scale=False, dtype=policy, name="output_norm")
-        self.audio_output_projection = keras.layers.Dense(
+        self.audio_output_projection = AccumulatedDense(
             output_dim, use_bias=False, dtype=policy, name="audio_output_projection"
         )
 

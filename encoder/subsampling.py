@@ -9,6 +9,7 @@ import math
 import keras
 
 from encoder.layer_config import config_entries
+from encoder.matmul import AccumulatedDense
 from encoder.normalization import ChannelLayerNorm
 
 SUBSAMPLE_ARGS = (
@@ -84,7 +85,7 @@ class SubSampleConvProjection(keras.layers.Layer):
             ChannelLayerNorm(norm_eps, dtype=self.dtype_policy, name=f"norm_{i}")
             for i in range(len(self.conv_channels))
         ]
-        self.input_proj = keras.layers.Dense(
+        self.input_proj = AccumulatedDense(
             hidden_size, use_bias=False, dtype=self.dtype_policy, name="input_proj"
         )
 

@@ -229,3 +229,15 @@ def test_conformer_block_layer_contract():
     kwargs = dict(ATTENTION, conv_kernel_size=5, residual_weight=0.5, gradient_clipping=1e10, norm_eps=1e-6)
     # 2 FFW 4160 + attention 1288 + light conv 880 + 3 norms 48 = 6376; clip bounds 10 x 4
     run_layer_test(ConformerBlock, kwargs, [(2, 7, D), MASK_7], (2, 7, D), 6376, 40)
+
+
+def test_light_conv_computes_its_glu_and_conv_in_float32_under_bfloat16(monkeypatch):
+    from encoder import conformer
+
+    seen = []
+    clip = conformer.symmetric_clip
+    monkeypatch.setattr(conformer, "symmetric_clip", lambda x, bound: seen.append(x.dtype) or clip(x, bound))
+    layer = LightConv1D(D, 5, 1e10, 1e-6, dtype="bfloat16")
+    out = layer(np.random.default_rng(0).normal(size=(1, 6, D)).astype("float32"))
+    assert [keras.backend.standardize_dtype(d) for d in seen] == ["float32"]  # the conv output
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
