@@ -6,12 +6,15 @@ Default (released) configuration with random weights. Two input sets: (a) 8 clip
 batch, (b) a seeded mixed-length set (2-30 s) cut into length-sorted batches of at most 240 s,
 each padded to its longest clip; every model gets the same batches. Log-mel extraction is done
 once up front and not timed. Each backend runs in its own process; each process also measures
-its backend's fp32 and bf16 matmul GFLOP/s, so every ratio compares figures from one run.
+its backend's fp32 and bf16 matmul GFLOP/s, so every ratio compares figures from one run. Within
+a process the timed repeats take the models in turn (fp32, bf16, keras-hub, fp32, ...), so the
+ratios between them do not hinge on which one ran while the machine was busy.
 
 Ratios: "ceiling" = (audio-s/s x 14.9 GFLOP) / the fp32 (or bf16 for bf16 rows) matmul
-GFLOP/s of the same backend; "vs keras-hub" = rate / keras-hub's fp32 rate on the same backend,
-compiled the same way as ours: `jax.jit` on JAX; on TensorFlow a `tf.function` (oneDNN kernels)
-on a CPU and XLA on an accelerator (`encoder.inference.tensorflow_default_jit_compile`).
+GFLOP/s of the same backend; "vs our fp32" = rate / our fp32 rate on the same backend; "vs
+keras-hub" = rate / keras-hub's fp32 rate on the same backend, compiled the same way as ours:
+`jax.jit` on JAX; on TensorFlow a `tf.function` (oneDNN kernels) on a CPU and XLA on an
+accelerator (`encoder.inference.tensorflow_default_jit_compile`).
 """
 
 import argparse
@@ -86,12 +89,26 @@ def _timed(fn):
     return time.perf_counter() - start
 
 
-def _rate(predict, batches, repeats):
-    for features, mask, _ in batches:
-        predict(features, mask)  # compile every shape
-    seconds = sum(seconds for *_, seconds in batches)
-    best = min(_timed(lambda: [predict(f, m) for f, m, _ in batches]) for _ in range(repeats))
-    return seconds / best
+def _rates(predicts, sets, repeats):
+    """{name: {set_name: audio-s/s}}: the best of `repeats` timings of every batch of a set.
+
+    Every model is compiled for every shape first. Then the repeats go round the models in turn,
+    so that a slow spell of a shared machine falls on all of them, not on whichever ran then.
+    """
+    for predict in predicts.values():
+        for batches in sets.values():
+            for features, mask, _ in batches:
+                predict(features, mask)  # compile every shape
+    best = {}
+    for _ in range(repeats):
+        for set_name, batches in sets.items():
+            for name, predict in predicts.items():
+                elapsed = _timed(lambda: [predict(f, m) for f, m, _ in batches])
+                best[name, set_name] = min(best.get((name, set_name), float("inf")), elapsed)
+    return {
+        name: {set_name: sum(s for *_, s in batches) / best[name, set_name] for set_name, batches in sets.items()}
+        for name in predicts
+    }
 
 
 def _keras_hub_predict(backend):
@@ -120,24 +137,21 @@ def _keras_hub_predict(backend):
 
 
 def worker(backend, repeats, mixed_clips, skip):
-    import keras
-
     from encoder import default_encoder
     from encoder import make_predict_fn
 
     sets = input_sets(mixed_clips)
-    rows = []
     ceilings = {"float32": matmul_gflops(backend, "float32", 4096), "bfloat16": matmul_gflops(backend, "bfloat16", 4096)}
-    candidates = [(f"ours {backend} fp32", "float32", lambda: make_predict_fn(default_encoder(seed=0, dtype="float32"))),
-                  (f"ours {backend} bf16", "bfloat16", lambda: make_predict_fn(default_encoder(seed=0, dtype="bfloat16")))]
+    dtypes = {f"ours {backend} fp32": "float32", f"ours {backend} bf16": "bfloat16"}
+    predicts = {name: make_predict_fn(default_encoder(seed=0, dtype=dtype)) for name, dtype in dtypes.items()}
     if "keras-hub" not in skip:
-        candidates.append((f"keras-hub {backend} fp32", "float32", lambda: _keras_hub_predict(backend)))
-    for name, dtype, build in candidates:
-        predict = build()
-        rates = {set_name: _rate(predict, batches, repeats) for set_name, batches in sets.items()}
-        rows.append({"name": name, "dtype": dtype, "backend": backend, "ceiling_gflops": ceilings[dtype], **rates})
-        del predict
-        keras.backend.clear_session()
+        dtypes[f"keras-hub {backend} fp32"] = "float32"
+        predicts[f"keras-hub {backend} fp32"] = _keras_hub_predict(backend)
+    rates = _rates(predicts, sets, repeats)
+    rows = [
+        {"name": name, "dtype": dtype, "backend": backend, "ceiling_gflops": ceilings[dtype], **rates[name]}
+        for name, dtype in dtypes.items()
+    ]
     return {"backend": backend, "matmul_gflops": ceilings, "rows": rows}
 
 
@@ -154,8 +168,9 @@ def transformers_worker(repeats, mixed_clips):
         with torch.no_grad():
             return model(torch.from_numpy(features), torch.from_numpy(mask)).last_hidden_state.numpy()
 
-    rates = {set_name: _rate(predict, batches, repeats) for set_name, batches in sets.items()}
-    return {"backend": "torch", "rows": [{"name": "transformers torch fp32 (eager)", "dtype": "float32", "backend": "torch", **rates}]}
+    name = "transformers torch fp32 (eager)"
+    rates = _rates({name: predict}, sets, repeats)[name]
+    return {"backend": "torch", "rows": [{"name": name, "dtype": "float32", "backend": "torch", **rates}]}
 
 
 def main():
@@ -196,14 +211,20 @@ def print_table(results):
             m = result["matmul_gflops"]
             print(f"{result['backend']} matmul 4096^3: fp32 {m['float32']:.0f} GFLOP/s, bf16 {m['bfloat16']:.0f} GFLOP/s")
     kh = {r["backend"]: r for res in results for r in res["rows"] if r["name"].startswith("keras-hub")}
-    print("| model | 8x30s audio-s/s | mixed audio-s/s | 8x30s of ceiling | 8x30s vs keras-hub | mixed vs keras-hub |")
+    fp32 = {r["backend"]: r for res in results for r in res["rows"] if r["name"] == f"ours {r['backend']} fp32"}
+    print("| model | 8x30s audio-s/s | mixed audio-s/s | 8x30s of ceiling | vs keras-hub 8x30s / mixed "
+          "| vs our fp32 8x30s / mixed |")
     print("|---|---|---|---|---|---|")
     for res in results:
         for r in res["rows"]:
             ceiling = f"{r['8x30s'] * GFLOP_PER_AUDIO_SECOND / r['ceiling_gflops']:.0%}" if "ceiling_gflops" in r else "-"
-            base = kh.get(r["backend"])
-            vs = [f"{r[s] / base[s]:.2f}x" if base else "-" for s in ("8x30s", "mixed")]
-            print(f"| {r['name']} | {r['8x30s']:.1f} | {r['mixed']:.1f} | {ceiling} | {vs[0]} | {vs[1]} |")
+            ratios = [_ratio_pair(r, base.get(r["backend"])) for base in (kh, fp32)]
+            print(f"| {r['name']} | {r['8x30s']:.1f} | {r['mixed']:.1f} | {ceiling} | {ratios[0]} | {ratios[1]} |")
+
+
+def _ratio_pair(row, base):
+    """'1.54x / 1.49x': the row's 8x30s and mixed rates over `base`'s, or '-' without a base."""
+    return " / ".join(f"{row[s] / base[s]:.2f}x" for s in ("8x30s", "mixed")) if base else "-"
 
 
 if __name__ == "__main__":

@@ -60,7 +60,8 @@ class Gemma4AudioEncoder(keras.Model):
        E -> O (`audio_output_projection`). The seed's prose puts the linear first; the released
        model normalises first and so do we.
     Padded tokens are exactly zero in the output (the released model leaves them arbitrary and
-    drops them downstream). Norms, attention logits and softmax run in float32 under any policy.
+    drops them downstream). Norms, attention logits and softmax, and the light conv's GLU and
+    conv, run in float32 under any policy; linears sum their products in float32.
     The four clip bounds of each conformer linear are non-trainable weights, no-op (±inf)
     until a checkpoint sets them.
 
