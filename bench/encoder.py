@@ -142,15 +142,16 @@ def worker(backend, repeats, mixed_clips, skip):
 
     sets = input_sets(mixed_clips)
     ceilings = {"float32": matmul_gflops(backend, "float32", 4096), "bfloat16": matmul_gflops(backend, "bfloat16", 4096)}
-    dtypes = {f"ours {backend} fp32": "float32", f"ours {backend} bf16": "bfloat16"}
-    predicts = {name: make_predict_fn(default_encoder(seed=0, dtype=dtype)) for name, dtype in dtypes.items()}
+    models = {  # name: (dtype, predict)
+        f"ours {backend} {short}": (dtype, make_predict_fn(default_encoder(seed=0, dtype=dtype)))
+        for short, dtype in (("fp32", "float32"), ("bf16", "bfloat16"))
+    }
     if "keras-hub" not in skip:
-        dtypes[f"keras-hub {backend} fp32"] = "float32"
-        predicts[f"keras-hub {backend} fp32"] = _keras_hub_predict(backend)
-    rates = _rates(predicts, sets, repeats)
+        models[f"keras-hub {backend} fp32"] = ("float32", _keras_hub_predict(backend))
+    rates = _rates({name: predict for name, (_, predict) in models.items()}, sets, repeats)
     rows = [
         {"name": name, "dtype": dtype, "backend": backend, "ceiling_gflops": ceilings[dtype], **rates[name]}
-        for name, dtype in dtypes.items()
+        for name, (dtype, _) in models.items()
     ]
     return {"backend": backend, "matmul_gflops": ceilings, "rows": rows}
 
