@@ -20,7 +20,14 @@ def main(weights, inputs, output, config_json):
     model.load_weights(weights)
     data = np.load(inputs)
     eager = keras.ops.convert_to_numpy(model(data["features"], data["mask"]))
-    outputs = {"eager": eager, "compiled": make_predict_fn(model)(data["features"], data["mask"])}
+    bf16 = Gemma4AudioEncoder(**json.loads(config_json), dtype="bfloat16")
+    bf16.build()
+    bf16.load_weights(weights)
+    outputs = {
+        "eager": eager,
+        "compiled": make_predict_fn(model)(data["features"], data["mask"]),
+        "compiled_bf16": make_predict_fn(bf16)(data["features"], data["mask"]),
+    }
     if keras.backend.backend() == "tensorflow":  # XLA, the default only on accelerators
         outputs["xla"] = make_predict_fn(model, jit_compile=True)(data["features"], data["mask"])
     np.savez(output, backend=keras.backend.backend(), **outputs)

@@ -18,6 +18,7 @@ from conftest import REPO_ROOT
 
 from encoder import Gemma4AudioEncoder
 from encoder import LogMelFrontend
+from token_similarity import token_cosine
 
 TINY = dict(hidden_size=32, num_heads=2, num_layers=2, sscp_conv_channels=(8, 4), output_proj_dims=48, output_dim=64)
 WORKER = pathlib.Path(__file__).with_name("backend_worker.py")
@@ -63,3 +64,11 @@ def test_jax_compiled_agrees_with_jax_eager(backend_outputs):
     reference = outputs["jax"]["eager"]
     error = np.abs(outputs["jax"]["compiled"][valid] - reference[valid]).max() / np.abs(reference[valid]).max()
     assert error <= 1e-4
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_compiled_bfloat16_tokens_stay_close_to_float32(backend_outputs, backend):
+    outputs, valid = backend_outputs
+    cosine = token_cosine(outputs[backend]["compiled_bf16"][valid], outputs[backend]["eager"][valid])
+    print(f"{backend} compiled bf16 vs eager fp32 cosine per valid token: min {cosine.min():.5f}")
+    assert cosine.min() >= 0.99

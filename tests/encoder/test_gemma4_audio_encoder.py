@@ -15,6 +15,7 @@ from encoder import Gemma4AudioEncoder
 from encoder import LogMelFrontend
 from encoder import num_valid_tokens
 from encoder import output_token_mask
+from token_similarity import token_cosine
 
 TINY = dict(hidden_size=32, num_heads=2, num_layers=2, sscp_conv_channels=(8, 4), output_proj_dims=48, output_dim=64)
 
@@ -195,7 +196,7 @@ def test_bfloat16_tokens_stay_close_to_float32(speech_features):
     a = to_numpy(fp32(features[None], mask[None]))[0]
     b = to_numpy(keras.ops.cast(bf16(features[None], mask[None]), "float32"))[0]
     valid = to_numpy(fp32.compute_output_mask(mask[None]))[0]
-    cosine = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+    cosine = token_cosine(a, b)
     print(f"bf16 vs fp32 cosine per valid token: min {cosine[valid].min():.5f}, mean {cosine[valid].mean():.5f}")
     assert cosine[valid].min() >= 0.99
 
