@@ -34,10 +34,10 @@ def tensorflow_function(fn: Callable, jit_compile: Optional[bool] = None) -> Cal
     matrix products and convolutions (`ONEDNN_OPS`) run on oneDNN's kernels, while every other
     op is left to XLA (`tf.xla.experimental.jit_scope`), which fuses the element-wise runs
     between two products (clip-bound clamps, norms, casts, activations) into single passes.
-    Left unfused, each of those ops is a pass over the activations: the default encoder spent
-    about a third of its bfloat16 time in them. Fusing them made the default encoder 12% faster in
-    bfloat16 and 2% in float32 (8 x 30 s, 2-core AMD EPYC), at the cost of a longer first call
-    per input shape. `None`: `tensorflow_default_jit_compile()`.
+    Left unfused, each of those ops is a pass over the activations: in a profile of two default
+    blocks they took about a third of the bfloat16 time. Fusing them made the default encoder
+    12% faster in bfloat16 and 2% in float32 (8 x 30 s, 2-core AMD EPYC), at the cost of a
+    longer first call per input shape. `None`: `tensorflow_default_jit_compile()`.
 
     Args:
         fn: a function of tensors, traced by `tf.function`.
@@ -65,8 +65,8 @@ def make_predict_fn(model: Gemma4AudioEncoder, output_layer: str = "lm", jit_com
 
     JAX: `jax.jit` over `stateless_call`; TensorFlow: `tensorflow_function` (one XLA program
     on accelerators; on a CPU, oneDNN products with XLA-fused element-wise ops between them);
-    PyTorch: eager under `torch.no_grad()`. XLA compiles once per distinct
-    input shape, so callers should pad to a few fixed lengths.
+    PyTorch: eager under `torch.no_grad()`. XLA compiles once per distinct input shape, so
+    callers should pad to a few fixed lengths.
 
     Args:
         model: the encoder.
