@@ -74,6 +74,7 @@ def build_graph(pipeline: beam.Pipeline, options: EmbedOptions) -> None:
                 options.tfrecord_id_feature,
                 options.parquet_audio_column,
                 options.parquet_id_column,
+                options.tfrecord_sample_rate,
             )
         ).with_exception_handling(dead_letter_tag=DEAD_LETTER_TAG, partial=True)
     )

@@ -149,13 +149,26 @@ class EmbedOptions(PipelineOptions):
             help="Load one encoder in every SDK process, even where several share a machine.",
         )
         parser.add_argument(
-            "--tfrecord_audio_feature", default="audio", help="TFRecord inputs: bytes feature with the audio."
+            "--tfrecord_audio_feature",
+            default="audio",
+            help="TFRecord inputs: feature with the audio, encoded bytes or decoded samples "
+            "(an int64 list of 16-bit values or a float list, as TFDS Audio stores them).",
         )
         parser.add_argument(
             "--tfrecord_id_feature", default="id", help="TFRecord inputs: optional id feature."
         )
         parser.add_argument(
-            "--parquet_audio_column", default="audio", help="Parquet inputs: audio struct column."
+            "--tfrecord_sample_rate",
+            type=int,
+            default=None,
+            help="TFRecord inputs: rate in Hz of decoded samples in examples without a "
+            "sample_rate (or sampling_rate) feature.",
+        )
+        parser.add_argument(
+            "--parquet_audio_column",
+            default="audio",
+            help="Parquet inputs: audio column, a {bytes, path} or {array, sampling_rate} struct, "
+            "encoded bytes, or paths.",
         )
         parser.add_argument("--parquet_id_column", default="id", help="Parquet inputs: optional id column.")
 

@@ -11,8 +11,10 @@ from transforms.metrics import AUDIO_SAMPLES_EMBEDDED
 from transforms.metrics import CLIPS_EMBEDDED
 from transforms.metrics import CLIPS_READ
 from transforms.metrics import DEAD_LETTERS
+from transforms.metrics import ENTRIES_SKIPPED
 from transforms.metrics import INPUTS_READ
 from transforms.metrics import NAMESPACE
+from transforms.metrics import REPEATED_IDS
 from transforms.metrics import TOKENS_EMBEDDED
 from transforms.per_input_records import INPUTS_SKIPPED
 
@@ -41,12 +43,17 @@ def run_summary(counters: dict[str, int], wall_seconds: float, outputs: dict[str
         model: str. Where the weights came from.
 
     Returns:
-        A JSON-ready dict: inputs, input files skipped as already done (`--skip_existing`), clips, records, dead letters (all and per stage), audio
-        hours and tokens written, wall time and audio-seconds embedded per wall-second.
+        A JSON-ready dict: inputs (each one has records, dead letters or is among
+        `entries_skipped`, e.g. `._*` AppleDouble tar members), `repeated_ids` (inputs whose
+        id or member name repeats in its file, given distinct keys), input files skipped as
+        already done (`--skip_existing`), clips, records, dead letters (all and per stage),
+        audio hours and tokens written, wall time and audio-seconds embedded per wall-second.
     """
     audio_seconds = counters.get(AUDIO_SAMPLES_EMBEDDED, 0) / SAMPLE_RATE
     return {
         "inputs": counters.get(INPUTS_READ, 0),
+        "entries_skipped": counters.get(ENTRIES_SKIPPED, 0),
+        "repeated_ids": counters.get(REPEATED_IDS, 0),
         "input_files_skipped": counters.get(INPUTS_SKIPPED, 0),
         "clips": counters.get(CLIPS_READ, 0),
         "records": counters.get(CLIPS_EMBEDDED, 0),

@@ -36,6 +36,70 @@ def audio_bytes(samples: np.ndarray, rate: int, format: str = "WAV", subtype: st
     return buffer.getvalue()
 
 
+def ffmpeg_encoded(
+    samples: np.ndarray, rate: int, container: str, codec: str, options: dict = None, with_video: bool = False
+) -> bytes:
+    """Encodes `samples` (`float32 [R]` or `[R, C]`, C <= 2) with FFmpeg (PyAV) into an in-memory file.
+
+    Args:
+        container: FFmpeg muxer name (`wav`, `w64`, `aiff`, `ipod`, `webm`, `asf`, `amr`, ...).
+        codec: FFmpeg encoder name (`pcm_s16le`, `adpcm_ms`, `libmp3lame`, `aac`, `libopus`, ...),
+            or None for no audio stream.
+        options: muxer options (`{"rf64": "always"}`); the encoder gets a 64 kb/s bit rate.
+        with_video: bool. Put a 32x32 MPEG-4 video stream of the same duration before the audio.
+    """
+    import av
+
+    samples = samples if samples.ndim == 2 else samples[:, None]  # [R, C]
+    layout = {1: "mono", 2: "stereo"}[samples.shape[1]]
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format=container, options=options or {}) as out:
+        if with_video:
+            video = out.add_stream("mpeg4", rate=10)
+            video.width = video.height = 32
+            video.pix_fmt = "yuv420p"
+        if codec is not None:
+            audio = out.add_stream(codec, rate=rate, layout=layout)
+            audio.codec_context.options = {"b": "64000"}
+        if with_video:
+            for index in range(round(samples.shape[0] / rate * 10)):
+                picture = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")
+                picture.pts = index
+                out.mux(video.encode(picture))
+            out.mux(video.encode(None))
+        if codec is not None:
+            resampler = av.AudioResampler(
+                format=audio.codec_context.codec.audio_formats[0].name,
+                layout=layout,
+                rate=rate,
+                frame_size=audio.codec_context.frame_size or None,
+            )
+            frame = av.AudioFrame.from_ndarray(samples.astype(np.float32).reshape(1, -1), format="flt", layout=layout)
+            frame.sample_rate = rate
+            for part in resampler.resample(frame) + resampler.resample(None):
+                out.mux(audio.encode(part))
+            out.mux(audio.encode(None))
+    return buffer.getvalue()
+
+
+def ffmpeg_reference(data: bytes) -> np.ndarray:
+    """`data` decoded whole, independently of the pipeline: `float32 [N]` at 16 kHz.
+
+    FFmpeg decodes and converts to float (its own resampler library, no rate or layout change),
+    the channels are averaged, and soxr resamples in one call.
+    """
+    import av
+    import soxr
+
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        converter = av.AudioResampler(format="fltp")
+        planes = [part.to_ndarray() for frame in container.decode(stream) for part in converter.resample(frame)]
+        rate = stream.codec_context.sample_rate
+    mono = np.concatenate(planes, axis=1).mean(axis=0, dtype=np.float32)  # [R]
+    return mono if rate == 16000 else soxr.resample(mono, rate, 16000, quality="HQ")
+
+
 def write_audio(path: pathlib.Path, samples: np.ndarray, rate: int, subtype: str = None) -> pathlib.Path:
     """Writes an audio file whose container follows the extension of `path`."""
     soundfile.write(path, samples, rate, subtype=subtype)

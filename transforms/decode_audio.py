@@ -1,27 +1,34 @@
-"""Decoding: encoded audio to 16 kHz mono float32 windows of at most `max_clip_seconds`, read in blocks.
+"""Decoding: encoded audio to 16 kHz mono float32 windows of at most `max_clip_seconds`, streamed in blocks.
+
+FFmpeg decodes, through PyAV (`av`, whose wheels carry FFmpeg): every container and codec it
+reads, from WAV in any codec (PCM, float, u-law, A-law, ADPCM, GSM, MP3 payload), RF64/W64, AIFF,
+FLAC, MP3, Ogg Vorbis/Opus, AAC/M4A/MP4, WebM/Matroska, WMA and AMR to the first audio stream of
+a video file. An input's length is what its stream decodes to, never a header's estimate: a VBR
+MP3 without a Xing header, a FLAC written to a pipe or a WAV whose sizes a recorder left at 0
+decode whole. Where a header does declare a length (a WAV/AIFF data chunk size, a FLAC total),
+an input shorter by more than `TRUNCATION_TOLERANCE_SECONDS` is truncated and raises.
 
 Resampling uses soxr (libsoxr's "HQ" preset): a real band-limited resampler, exact for any
 rate ratio (44.1 kHz and 22.05 kHz as well as 48 kHz and 8 kHz), and streaming: its
 `ResampleStream` carries the filter state from one block to the next, so a file read in
-blocks resamples to the very samples a one-shot call gives (tested). SciPy's `resample_poly`
-has no such state, so per-block calls would click at every block edge, and it would need the
-whole file in memory instead.
+blocks resamples to the very samples a one-shot call gives (tested).
 
-Axis legend: N samples at 16 kHz, R samples at the file's rate, C channels.
+Axis legend: N samples at 16 kHz, R samples at the input's rate, C channels.
 """
 
+import contextlib
 import io
 import math
-import re
 from typing import Iterator
 
 import apache_beam as beam
+import av
 import numpy as np
-import soundfile
 import soxr
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.declared_length import declared_data_chunk
 from transforms.elements import SAMPLE_RATE
 from transforms.elements import Clip
 from transforms.elements import ClipInfo
@@ -30,11 +37,19 @@ from transforms.elements import clip_key
 from transforms.metrics import CLIPS_READ
 from transforms.metrics import counter
 
-BLOCK_FRAMES = 1 << 16  # 65536 frames read at a time: 4.1 s at 16 kHz, 1.4 s at 48 kHz
+BLOCK_FRAMES = 1 << 16  # 65536 frames passed on at a time: 4.1 s at 16 kHz, 1.4 s at 48 kHz
 RESAMPLER_QUALITY = "HQ"
-_SHORT_DATA_CHUNK = re.compile(r"^data\s*:\s*(\d+) \(should be (\d+)\)", re.MULTILINE)  # libsndfile's log
-_UNKNOWN_CHUNK_SIZES = (0, 0xFFFFFFFF)  # written by streaming encoders that could not seek back
-_OGG_ENDED_EARLY = "Last page lacks an end-of-stream bit"  # libsndfile's log
+TRUNCATION_TOLERANCE_SECONDS = 0.01  # a declared length may exceed the decoded one by this much
+# Demuxers whose timestamps after a seek are exact sample positions. Elsewhere (MP3, ADTS AAC,
+# ...) FFmpeg estimates a seek position from the bit rate, so an offset is reached by decoding
+# from the start and counting samples.
+_SAMPLE_EXACT_SEEK_FORMATS = frozenset({"wav", "w64", "aiff", "flac"})
+# Full scale of each integer sample format, as libsndfile and FFmpeg convert to float.
+_INTEGER_SCALES = {"u8": 128.0, "s16": 32768.0, "s32": 2.0**31, "s64": 2.0**63}
+
+
+class InputError(ValueError):
+    """An input that yields no (more) audio, with a message that names its source."""
 
 
 def window_samples(max_clip_seconds: float) -> int:
@@ -48,46 +63,175 @@ def window_samples(max_clip_seconds: float) -> int:
     return round(samples)
 
 
-def _check_not_truncated(audio: soundfile.SoundFile, source: str) -> None:
-    """Raises ValueError when libsndfile's log shows a truncated WAV/AIFF data chunk or Ogg stream.
+def mono_samples(samples: np.ndarray, sample_format: str = "flt") -> np.ndarray:
+    """Channels averaged, as float32 in [-1, 1]: `[C, R]` (or `[R]`) of `sample_format` -> `float32 [R]`.
 
-    libsndfile shrinks `frames` to what such a file holds and reads it without complaint; only
-    its log tells (`data : <declared> (should be <found>)`, `Last page lacks an end-of-stream bit`).
-    FLAC truncation fails while decoding. MP3 has no reliable length to check against: its
-    frame count is an estimate unless an encoder wrote a Xing header.
+    Args:
+        samples: `[C, R]` or `[R]` array of samples in `sample_format`.
+        sample_format: str. FFmpeg's packed name: `u8`, `s16`, `s32`, `s64` (integers scaled by
+            their full scale, `u8` centred on 128) or `flt`, `dbl` (taken as they are).
     """
-    log = audio.extra_info
-    match = _SHORT_DATA_CHUNK.search(log)
-    if match:
-        declared, found = int(match.group(1)), int(match.group(2))
-        if found < declared and declared not in _UNKNOWN_CHUNK_SIZES:
-            raise ValueError(
-                f"{source} is truncated: its data chunk declares {declared} bytes, the file holds {found}."
-            )
-    if audio.format == "OGG" and _OGG_ENDED_EARLY in log:
-        raise ValueError(f"{source} is truncated: its Ogg stream ends without an end-of-stream page.")
+    if sample_format in _INTEGER_SCALES:
+        scale = _INTEGER_SCALES[sample_format]
+        samples = samples.astype(np.float32) - (128.0 if sample_format == "u8" else 0.0)
+        samples *= np.float32(1.0 / scale)
+    else:
+        samples = samples.astype(np.float32, copy=False)
+    if samples.ndim == 1:
+        return samples
+    return samples[0] if samples.shape[0] == 1 else samples.mean(axis=0, dtype=np.float32)  # [R]
 
 
-def _mono_blocks(
-    audio: soundfile.SoundFile, num_frames: int, block_frames: int, source: str
-) -> Iterator[np.ndarray]:
-    """Yields `float32 [R']` blocks, channels averaged, `num_frames` frames in all.
+def _frame_samples(frame: av.AudioFrame) -> np.ndarray:
+    """One decoded frame as `float32 [R]`, channels averaged."""
+    samples = frame.to_ndarray()  # [C, R] planar, [1, R * C] packed
+    if not frame.format.is_planar:
+        samples = samples.reshape(-1, frame.layout.nb_channels).T  # [C, R]
+    return mono_samples(samples, frame.format.name.removesuffix("p"))
 
-    Raises ValueError when the file ends before the `num_frames` frames its header promised,
-    except for MP3, whose length is an estimate.
+
+class _Span:
+    """The requested samples of a stream at `rate`: from `offset_seconds`, `duration_seconds` long."""
+
+    def __init__(self, encoded: EncodedAudio, rate: int):
+        self.start = round(encoded.offset_seconds * rate)
+        duration = encoded.duration_seconds
+        self.end = None if duration is None else self.start + round(duration * rate)
+
+    def cut(self, samples: np.ndarray, position: int) -> np.ndarray:
+        """The part of `samples` (starting at sample `position`) inside the span."""
+        first = max(self.start - position, 0)
+        last = samples.shape[0] if self.end is None else max(min(self.end - position, samples.shape[0]), 0)
+        return samples[first:last]
+
+    def done(self, position: int) -> bool:
+        return self.end is not None and position >= self.end
+
+
+def _blocks(parts: Iterator[np.ndarray], block_frames: int) -> Iterator[np.ndarray]:
+    """Joins consecutive `float32 [R']` parts into blocks of at least `block_frames`, then the rest."""
+    pending, pending_frames = [], 0
+    for part in parts:
+        pending.append(part)
+        pending_frames += part.shape[0]
+        if pending_frames >= block_frames:
+            yield np.concatenate(pending)
+            pending, pending_frames = [], 0
+    if pending_frames:
+        yield np.concatenate(pending)
+
+
+class _FFmpegInput:
+    """An input opened with FFmpeg: its first audio stream, decoded to mono float32 parts.
+
+    Raises ValueError, naming the source, when FFmpeg cannot open the input, it has no audio
+    stream, or its WAV/AIFF data chunk is truncated.
     """
-    remaining = num_frames
-    while remaining > 0:
-        block = audio.read(min(block_frames, remaining), dtype="float32", always_2d=True)  # [R', C]
-        if block.shape[0] == 0 and audio.format == "MP3":  # an estimated length, see _check_not_truncated
-            return
-        if block.shape[0] == 0:
-            raise ValueError(
-                f"{source} is truncated: its header promises {num_frames} frames from the start "
-                f"point, but only {num_frames - remaining} could be decoded."
+
+    def __init__(self, encoded: EncodedAudio, stream):
+        self.source = encoded.source
+        declared_chunk = declared_data_chunk(stream)  # before FFmpeg reads: it keeps its own position
+        try:
+            self.container = av.open(stream, mode="r")
+        except av.FFmpegError as e:
+            raise InputError(f"Cannot decode {encoded.source} as audio: {e}") from e
+        if not self.container.streams.audio:
+            kinds = sorted({s.type for s in self.container.streams}) or ["none"]
+            self.container.close()
+            raise InputError(
+                f"Cannot decode {encoded.source} as audio: it has no audio stream (streams: {', '.join(kinds)})."
             )
-        remaining -= block.shape[0]
-        yield block.mean(axis=1, dtype=np.float32)  # [R']
+        self.audio = self.container.streams.audio[0]
+        self.rate = self.audio.codec_context.sample_rate
+        self.format = self.container.format.name
+        if declared_chunk is not None:
+            self._check_data_chunk(declared_chunk)
+        self.offset_seconds = encoded.offset_seconds
+        self.span = _Span(encoded, self.rate)
+        self.seeks = self.span.start > 0 and self.format in _SAMPLE_EXACT_SEEK_FORMATS
+        # FFmpeg's FLAC demuxer gives STREAMINFO's total as the duration, and None when it is 0.
+        self.declared_frames = self.audio.duration if self.format == "flac" else None
+
+    def _check_data_chunk(self, chunk) -> None:
+        held = chunk.held
+        bytes_per_second = (self.audio.codec_context.bit_rate or 0) / 8
+        if held < chunk.size - TRUNCATION_TOLERANCE_SECONDS * bytes_per_second:
+            seconds = (
+                f" ({chunk.size / bytes_per_second:.3f} s), the file holds {held} bytes "
+                f"({held / bytes_per_second:.3f} s)"
+                if bytes_per_second
+                else f", the file holds {held} bytes"
+            )
+            self.close()
+            raise InputError(f"{self.source} is truncated: its data chunk declares {chunk.size} bytes{seconds}.")
+
+    def close(self) -> None:
+        self.container.close()
+
+    def _frames(self) -> Iterator[av.AudioFrame]:
+        if self.seeks:  # to the last frame at or before the start; `parts` cuts the rest
+            self.container.seek(int(self.span.start / self.rate / self.audio.time_base), stream=self.audio)
+        try:
+            for frame in self.container.decode(self.audio):
+                if frame.sample_rate != self.rate or (self.seeks and frame.pts is None):
+                    raise ValueError(
+                        f"the stream changes from {self.rate} Hz to {frame.sample_rate} Hz"
+                        if frame.sample_rate != self.rate
+                        else "a frame after the seek has no timestamp"
+                    )
+                yield frame
+        except av.PatchWelcomeError as e:
+            if self.format == "ogg":
+                raise ValueError(
+                    "its chained Ogg links differ in sample rate or channels, which FFmpeg decodes "
+                    f"no further than the first link ({e})"
+                ) from e
+            raise
+
+    def parts(self) -> Iterator[np.ndarray]:
+        """Yields the span's samples as `float32 [R']` parts, channels averaged, in order.
+
+        Raises ValueError when the span starts past the end, or when fewer frames decode than a
+        FLAC header declares.
+        """
+        position = None  # index of the next frame's first sample in the stream
+        for frame in self._frames():
+            if position is None:
+                position = round(frame.time * self.rate) if self.seeks else 0
+            if self.span.done(position):
+                break
+            part = self.span.cut(_frame_samples(frame), position)
+            position += frame.samples
+            if part.shape[0]:
+                yield part
+        position = position or 0
+        if self.span.start and position <= self.span.start:
+            raise InputError(
+                f"{self.source}: offset {self.offset_seconds} s is past the end of its "
+                f"{position / self.rate:.3f} s of audio."
+            )
+        expected = self.declared_frames
+        if expected and self.span.end is not None:
+            expected = min(expected, self.span.end)
+        if expected and position < expected - TRUNCATION_TOLERANCE_SECONDS * self.rate:
+            raise InputError(
+                f"{self.source} is truncated: its header declares {self.declared_frames} samples "
+                f"({self.declared_frames / self.rate:.3f} s), the stream decodes to {position} "
+                f"({position / self.rate:.3f} s)."
+            )
+
+
+def _decoded_parts(encoded: EncodedAudio) -> Iterator[np.ndarray]:
+    """The span of already decoded samples (`encoded.samples`) as `float32 [R']` parts, mono."""
+    samples = encoded.samples
+    span = _Span(encoded, encoded.sample_rate)
+    if span.start and span.start >= samples.shape[0]:
+        raise InputError(
+            f"{encoded.source}: offset {encoded.offset_seconds} s is past the end of its "
+            f"{samples.shape[0] / encoded.sample_rate:.3f} s of audio."
+        )
+    selected = span.cut(samples, 0)  # [R] or [R, C]
+    yield mono_samples(selected.T if selected.ndim == 2 else selected)
 
 
 def _resampled_blocks(blocks: Iterator[np.ndarray], rate: int) -> Iterator[np.ndarray]:
@@ -118,80 +262,73 @@ def _windows(blocks: Iterator[np.ndarray], window: int) -> Iterator[np.ndarray]:
 def decoded_clips(
     encoded: EncodedAudio, stream, max_clip_seconds: float, block_frames: int = BLOCK_FRAMES
 ) -> Iterator[Clip]:
-    """Decodes one input from a seekable binary `stream` into its 16 kHz windows.
+    """Decodes one input into its 16 kHz windows, streaming.
 
-    1. Open with soundfile (libsndfile: WAV, FLAC, OGG Vorbis/Opus, MP3, ...), seek to
-       `encoded.offset_seconds`, and read at most `encoded.duration_seconds`, `block_frames`
-       frames at a time; the file is never held whole.
-    2. Average the channels (mono), resample to 16 kHz (soxr, see the module docstring).
+    1. Open `stream` with FFmpeg and decode its first audio stream from `encoded.offset_seconds`
+       for at most `encoded.duration_seconds` (or take `encoded.samples` as they are); the file
+       is never held whole.
+    2. Average the channels (mono), resample to 16 kHz (soxr, see the module docstring) in
+       blocks of at least `block_frames` frames.
     3. Cut consecutive windows of `max_clip_seconds`; the last, shorter window is kept.
        Window i starts at `offset_seconds + i * max_clip_seconds`.
 
     Samples are passed on as decoded: a non-finite sample is caught per clip by the features
-    step. Raises ValueError, naming the source, when the file cannot be decoded, is truncated
-    (`_check_not_truncated`), holds no samples (or none in the requested span), or when the
-    offset lies past its end.
+    step. Raises ValueError, naming the source, when the input cannot be decoded, is truncated
+    (a WAV/AIFF data chunk or a FLAC total longer than the audio by more than 10 ms), holds no
+    samples (or none in the requested span), or when the offset lies past its end. A decode
+    error part-way raises after the windows before it.
 
     Args:
         encoded: EncodedAudio. The input; `data` is ignored here (the caller opened `stream`).
-        stream: binary file-like object with `read`, `seek` and `tell`.
+        stream: seekable binary file-like object, or None when `encoded.samples` is set.
         max_clip_seconds: float. Window length, a whole number of 16 kHz samples.
-        block_frames: int. Frames read at a time. Defaults to `BLOCK_FRAMES`.
+        block_frames: int. Least frames resampled at a time. Defaults to `BLOCK_FRAMES`.
 
     Yields:
         `Clip`s with `float32 [N]` waveforms, N <= max_clip_seconds * 16000.
     """
     window = window_samples(max_clip_seconds)
+    if encoded.samples is not None:
+        ffmpeg_input, rate, parts = None, encoded.sample_rate, _decoded_parts(encoded)
+    else:
+        ffmpeg_input = _FFmpegInput(encoded, stream)
+        rate, parts = ffmpeg_input.rate, ffmpeg_input.parts()
+    blocks = _resampled_blocks(_blocks(parts, block_frames), rate)
+    segment_index = -1
     try:
-        audio = soundfile.SoundFile(stream)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError) as e:
-        raise ValueError(f"Cannot decode {encoded.source} as audio: {e}") from e
-    with audio:
-        _check_not_truncated(audio, encoded.source)
-        rate = audio.samplerate
-        start = round(encoded.offset_seconds * rate)
-        if start:
-            if audio.frames > 0 and start >= audio.frames:
-                raise ValueError(
-                    f"{encoded.source}: offset {encoded.offset_seconds} s is past the end of its "
-                    f"{audio.frames / rate:.3f} s of audio."
-                )
-            audio.seek(start)
-        num_frames = audio.frames - start
-        if encoded.duration_seconds is not None:
-            num_frames = min(num_frames, round(encoded.duration_seconds * rate))
-        blocks = _resampled_blocks(_mono_blocks(audio, num_frames, block_frames, encoded.source), rate)
-        segment_index = -1
-        try:
-            for segment_index, waveform in enumerate(_windows(blocks, window)):
-                info = ClipInfo(
-                    key=clip_key(encoded.key, segment_index),
-                    input_key=encoded.key,
-                    source=encoded.source,
-                    segment_index=segment_index,
-                    start_seconds=encoded.offset_seconds + segment_index * max_clip_seconds,
-                    num_samples=waveform.shape[0],
-                )
-                yield Clip(info, waveform)
-        except (soundfile.LibsndfileError, ValueError) as e:
-            raise ValueError(
-                f"{encoded.source}: decoding failed after {segment_index + 1} window(s): {e}"
-            ) from e
-        if segment_index < 0:
-            raise ValueError(f"{encoded.source} holds no audio samples (format {audio.format}, {rate} Hz).")
+        for segment_index, waveform in enumerate(_windows(blocks, window)):
+            info = ClipInfo(
+                key=clip_key(encoded.key, segment_index),
+                input_key=encoded.key,
+                source=encoded.source,
+                segment_index=segment_index,
+                start_seconds=encoded.offset_seconds + segment_index * max_clip_seconds,
+                num_samples=waveform.shape[0],
+            )
+            yield Clip(info, waveform)
+    except InputError:
+        raise
+    except (av.FFmpegError, ValueError) as e:
+        raise InputError(f"{encoded.source}: decoding failed after {segment_index + 1} window(s): {e}") from e
+    finally:
+        if ffmpeg_input is not None:
+            ffmpeg_input.close()
+    if segment_index < 0:
+        found = f"format {ffmpeg_input.format}, " if ffmpeg_input else ""
+        raise InputError(f"{encoded.source} holds no audio samples ({found}{rate} Hz).")
 
 
 class DecodeAudio(beam.DoFn):
     """Decodes each EncodedAudio into 16 kHz mono Clips of at most `max_clip_seconds`.
 
-    Inputs without bytes are streamed from their source URI (local or `gs://`) in blocks.
+    Inputs without bytes or samples are streamed from their source URI (local or `gs://`).
     Run it under `with_exception_handling(partial=True)` so the windows of an hours-long file
     flow on as they are cut; a file that fails half-way then keeps the records of its earlier
     windows, and its dead letter says after how many windows it failed.
 
     Args:
         max_clip_seconds: float. Window length in seconds. Defaults to 30.
-        block_frames: int. Frames read at a time. Defaults to `BLOCK_FRAMES`.
+        block_frames: int. Least frames resampled at a time. Defaults to `BLOCK_FRAMES`.
     """
 
     def __init__(self, max_clip_seconds: float = 30.0, block_frames: int = BLOCK_FRAMES):
@@ -207,7 +344,9 @@ class DecodeAudio(beam.DoFn):
         self._clips_read = counter(CLIPS_READ)
 
     def process(self, encoded: EncodedAudio):
-        if encoded.data is not None:
+        if encoded.samples is not None:
+            stream = contextlib.nullcontext()
+        elif encoded.data is not None:
             stream = io.BytesIO(encoded.data)
         else:
             stream = FileSystems.open(encoded.source, compression_type=CompressionTypes.UNCOMPRESSED)

@@ -19,9 +19,10 @@ MEL_FRAMES_PER_SECOND = 100  # LogMelFrontend's 10 ms hop; ComputeFeatures check
 class EncodedAudio(NamedTuple):
     """One input's audio before decoding.
 
-    Either `data` holds the encoded file (a WAV, FLAC, OGG or MP3 tar member, TFRecord feature
-    or Parquet cell), or `data` is None and the audio is streamed from `source` when decoded,
-    so that long files are never held whole in memory.
+    Either `data` holds the encoded file (a tar member, TFRecord feature or Parquet cell in any
+    format FFmpeg reads), or `samples` holds audio already decoded (a Parquet `{array,
+    sampling_rate}` cell, a TFRecord sample list), or both are None and the audio is streamed
+    from `source` when decoded, so that long files are never held whole in memory.
 
     Attributes:
         key: str. The input key.
@@ -30,6 +31,8 @@ class EncodedAudio(NamedTuple):
         offset_seconds: float. Where to start in the audio. Defaults to `0.0`.
         duration_seconds: float or None. How much audio to read from `offset_seconds`; None
             reads to the end. Defaults to None.
+        samples: `float32 [R]` or `[R, C]` in [-1, 1], or None. Decoded audio. Defaults to None.
+        sample_rate: int or None. Rate of `samples` in Hz. Defaults to None.
     """
 
     key: str
@@ -37,6 +40,8 @@ class EncodedAudio(NamedTuple):
     data: Optional[bytes]
     offset_seconds: float = 0.0
     duration_seconds: Optional[float] = None
+    samples: Optional[np.ndarray] = None
+    sample_rate: Optional[int] = None
 
 
 class ClipInfo(NamedTuple):

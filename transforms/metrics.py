@@ -9,6 +9,8 @@ NAMESPACE = "gemma4_embed"
 INPUTS_READ = (
     "inputs_read"  # inputs found: files, tar samples, records, rows, manifest lines, unreadable files
 )
+ENTRIES_SKIPPED = "entries_skipped"  # entries that are no input by convention (`._*` AppleDouble members)
+REPEATED_IDS = "repeated_ids"  # inputs whose id or member name was taken earlier in its file (given a distinct key)
 CLIPS_READ = "clips_read"  # windows cut from decoded inputs
 CLIPS_EMBEDDED = "clips_embedded"  # records written
 DEAD_LETTERS = "dead_letters"  # dead-letter entries, all stages; per stage as dead_letters_<stage>

@@ -1,10 +1,12 @@
 """Finding and reading the inputs: file patterns to EncodedAudio, one per clip-bearing entry.
 
-`MatchInputs` expands globs (local or `gs://`); `ReadInputs` opens each file with the reader of
-its format (`transforms/sources/`).
+`MatchInputs` expands globs (local or `gs://`) into distinct files; `ReadInputs` opens each file
+with the reader of its format (`transforms/sources/`) and accounts for every entry: an input,
+a dead letter, or a counted skip.
 """
 
 import posixpath
+from typing import Optional
 from typing import Sequence
 
 import apache_beam as beam
@@ -15,8 +17,12 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.dead_letters import dead_letter
 from transforms.metrics import INPUTS_READ
+from transforms.metrics import ENTRIES_SKIPPED
+from transforms.metrics import REPEATED_IDS
 from transforms.metrics import counter
 from transforms.sources import BadInput
+from transforms.sources import SkippedInput
+from transforms.sources import UniqueKeys
 from transforms.sources.audio_files import audio_file_inputs
 from transforms.sources.manifests import manifest_inputs
 from transforms.sources.parquet_shards import parquet_shard_inputs
@@ -26,30 +32,34 @@ from transforms.sources.tfrecord_shards import tfrecord_shard_inputs
 INPUT_FORMATS = ("auto", "audio", "tar", "tfrecord", "parquet", "manifest")
 _FORMATS_BY_EXTENSION = {
     ".tar": "tar",
-    ".tar.gz": "tar",
     ".tgz": "tar",
     ".tfrecord": "tfrecord",
     ".tfrecords": "tfrecord",
-    ".tfrecord.gz": "tfrecord",
-    ".tfrecords.gz": "tfrecord",
     ".parquet": "parquet",
     ".jsonl": "manifest",
     ".json": "manifest",
-    ".jsonl.gz": "manifest",
 }
+# What Beam's file systems decompress by suffix (CompressionTypes.detect_compression_type).
+COMPRESSION_EXTENSIONS = (".gz", ".bz2", ".deflate", ".zst", ".zstd", ".xz", ".lzma")
 
 
 def detected_format(uri: str) -> str:
-    """The input format `auto` picks for `uri`, from its extension; anything unlisted is audio."""
+    """The input format `auto` picks for `uri`, from its extension; anything unlisted is audio.
+
+    A compression suffix Beam knows (`.gz`, `.bz2`, `.zst`, ...) is looked through, so
+    `list.jsonl.gz` is a manifest and `shard.tar.xz` a tar; Parquet compresses inside.
+    """
     name = posixpath.basename(uri).lower()
-    for extension in sorted(_FORMATS_BY_EXTENSION, key=len, reverse=True):
-        if name.endswith(extension):
-            return _FORMATS_BY_EXTENSION[extension]
-    return "audio"
+    for compression in COMPRESSION_EXTENSIONS:
+        name = name.removesuffix(compression)
+    return _FORMATS_BY_EXTENSION.get(posixpath.splitext(name)[1], "audio")
 
 
 class MatchInputs(beam.PTransform):
-    """Expands file patterns (globs or paths, local or `gs://`) into FileMetadata, one per file.
+    """Expands file patterns (globs or paths, local or `gs://`) into FileMetadata, one per distinct file.
+
+    A file matched by several patterns (`a/*.wav,a/x.wav`) comes out once, so it is read once
+    and its inputs keep unique keys.
 
     Args:
         patterns: list of str. A pattern that matches nothing fails the job, as a literal
@@ -67,6 +77,9 @@ class MatchInputs(beam.PTransform):
             pbegin
             | "Patterns" >> beam.Create(self.patterns)
             | "Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.DISALLOW)
+            | "KeyByPath" >> beam.Map(lambda metadata: (metadata.path, metadata))
+            | "GroupByPath" >> beam.GroupByKey()
+            | "OnePerPath" >> beam.Map(lambda path_and_matches: next(iter(path_and_matches[1])))
         )
 
 
@@ -76,15 +89,18 @@ class ReadInputs(beam.DoFn):
     Entries that are unusable on their own (a tar sample without audio, a manifest line that
     is not JSON) go out as dead letters on `DEAD_LETTER_TAG`, next to Beam's own; a file that
     cannot be read at all raises, after the inputs found before the fault (run it with
-    `with_exception_handling(partial=True)`). Every input and every unreadable file counts
-    once in `inputs_read`.
+    `with_exception_handling(partial=True)`). Every input, every bad entry, every skipped entry
+    (`entries_skipped`, e.g. `._*` AppleDouble members) and every unreadable file counts once in
+    `inputs_read`, so inputs = inputs with records + dead letters + skips. Keys are unique per
+    file; entries whose id was taken before count in `repeated_ids`.
 
     Args:
         input_format: str. One of `INPUT_FORMATS`; `"auto"` decides per file by extension.
-        tfrecord_audio_feature: str. Bytes feature of the audio in TFRecord inputs.
+        tfrecord_audio_feature: str. Feature of the audio (encoded bytes or samples) in TFRecord inputs.
         tfrecord_id_feature: str. Optional id feature of TFRecord inputs.
-        parquet_audio_column: str. Audio struct column of Parquet inputs.
+        parquet_audio_column: str. Audio column of Parquet inputs.
         parquet_id_column: str. Optional id column of Parquet inputs.
+        tfrecord_sample_rate: int or None. Rate of decoded TFRecord samples without a rate feature.
     """
 
     def __init__(
@@ -94,6 +110,7 @@ class ReadInputs(beam.DoFn):
         tfrecord_id_feature: str = "id",
         parquet_audio_column: str = "audio",
         parquet_id_column: str = "id",
+        tfrecord_sample_rate: Optional[int] = None,
     ):
         if input_format not in INPUT_FORMATS:
             raise ValueError(
@@ -104,18 +121,23 @@ class ReadInputs(beam.DoFn):
         self.tfrecord_id_feature = tfrecord_id_feature
         self.parquet_audio_column = parquet_audio_column
         self.parquet_id_column = parquet_id_column
+        self.tfrecord_sample_rate = tfrecord_sample_rate
 
     def setup(self):
         self._inputs_read = counter(INPUTS_READ)
+        self._entries_skipped = counter(ENTRIES_SKIPPED)
+        self._repeated_ids = counter(REPEATED_IDS)
 
-    def _inputs(self, uri: str, input_format: str, stream):
+    def _inputs(self, uri: str, input_format: str, stream, keys: UniqueKeys):
         if input_format == "tar":
-            return tar_shard_inputs(stream, uri)
+            return tar_shard_inputs(stream, uri, keys)
         if input_format == "tfrecord":
-            return tfrecord_shard_inputs(stream, uri, self.tfrecord_audio_feature, self.tfrecord_id_feature)
+            return tfrecord_shard_inputs(
+                stream, uri, self.tfrecord_audio_feature, self.tfrecord_id_feature, self.tfrecord_sample_rate, keys
+            )
         if input_format == "parquet":
-            return parquet_shard_inputs(stream, uri, self.parquet_audio_column, self.parquet_id_column)
-        return manifest_inputs(stream, uri)
+            return parquet_shard_inputs(stream, uri, self.parquet_audio_column, self.parquet_id_column, keys)
+        return manifest_inputs(stream, uri, keys)
 
     def process(self, metadata: FileMetadata):
         uri = metadata.path
@@ -126,11 +148,19 @@ class ReadInputs(beam.DoFn):
             return
         # Tar, TFRecord and manifest files may be gzipped (AUTO: by extension); Parquet compresses inside.
         compression = CompressionTypes.UNCOMPRESSED if input_format == "parquet" else CompressionTypes.AUTO
+        keys = UniqueKeys()
         try:
             with FileSystems.open(uri, compression_type=compression) as stream:
-                for item in self._inputs(uri, input_format, stream):
+                for item in self._inputs(uri, input_format, stream, keys):
                     self._inputs_read.inc()
-                    yield dead_letter(item, item.error) if isinstance(item, BadInput) else item
+                    if isinstance(item, SkippedInput):
+                        self._entries_skipped.inc()
+                    elif isinstance(item, BadInput):
+                        yield dead_letter(item, item.error)
+                    else:
+                        yield item
         except Exception:
             self._inputs_read.inc()  # the unreadable file itself is an input, in the dead letters
             raise
+        finally:
+            self._repeated_ids.inc(keys.repeats)

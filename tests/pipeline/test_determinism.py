@@ -20,6 +20,7 @@ import sys
 
 import numpy as np
 import pytest
+from accounting import accounted_outputs
 from record_bytes import record_bytes_by_key
 from synthetic_audio import tone
 from synthetic_audio import write_audio
@@ -68,6 +69,7 @@ def one_shard_run(corpus, tiny_encoder_path, tmp_path_factory):
     """Records of a run in this process, `--num_shards=1`."""
     output = str(tmp_path_factory.mktemp("one_shard") / "emb")
     run(_argv(corpus, output, tiny_encoder_path, "--num_shards=1"))
+    accounted_outputs(output)
     assert _shards(output) == ["emb-00000-of-00001.tfrecord"]
     found = _record_bytes(output)
     assert len(found) == NUM_RECORDS
@@ -107,6 +109,7 @@ def test_records_are_byte_identical_across_processes_and_num_shards(
     )
     assert launched.returncode == 0, launched.stderr[-3000:]
     assert _shards(output) == [f"emb-0000{i}-of-00003.tfrecord" for i in range(3)]
+    accounted_outputs(output)
 
     found = _record_bytes(output)
 
@@ -126,6 +129,7 @@ def one_row_batches_run(corpus, tiny_encoder_path, tmp_path_factory):
     """
     output = str(tmp_path_factory.mktemp("one_row_batches") / "emb")
     run(_argv(corpus, output, tiny_encoder_path, "--num_shards=2", "--max_batch_frames=432"))
+    accounted_outputs(output)
     return _record_bytes(output)
 
 

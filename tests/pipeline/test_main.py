@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import soundfile
 import soxr
+from accounting import accounted_outputs
 from synthetic_audio import audio_bytes
 from synthetic_audio import tone
 from synthetic_audio import write_audio
@@ -49,12 +50,7 @@ def _run(tmp_path, tiny_encoder_path, inputs, *flags):
 
 
 def _read_outputs(output, suffix=".tfrecord"):
-    found = sorted(records.read_records(f"{output}-*-of-*{suffix}"), key=lambda record: record.key)
-    dead = []
-    for path in sorted(pathlib.Path(output).parent.glob(pathlib.Path(output).name + "-dead-letter-*.jsonl")):
-        dead += [json.loads(line) for line in path.read_text().splitlines()]
-    summary = json.loads(pathlib.Path(f"{output}-summary.json").read_text())
-    return found, dead, summary
+    return accounted_outputs(output, f"{output}-*-of-*{suffix}")
 
 
 @pytest.fixture(scope="module")
@@ -356,7 +352,7 @@ def test_gcs_inputs_outputs_and_hf_checkpoint(tmp_path, gcs_bucket):
         ]
     )
 
-    found = sorted(records.read_records(f"{output}-*-of-*.tfrecord"), key=lambda record: record.key)
+    found, (dead,), summary = accounted_outputs(output)
     assert [record.key for record in found] == [f"{gcs_bucket}/in/a.wav@0", f"{gcs_bucket}/in/s.tar#b.wav@0"]
     features, mask = encoder.LogMelFrontend()(_reference_waveform(wav))  # 16-bit PCM, as stored
     reference, _ = reference_outputs(hf_model, features[None], mask[None])  # [1, T, 40]
@@ -364,14 +360,7 @@ def test_gcs_inputs_outputs_and_hf_checkpoint(tmp_path, gcs_bucket):
         assert record.embedding.shape == (_expected_tokens(CLIP_A.shape[0]), 40)
         expected = reference[0, : record.num_tokens]
         assert np.abs(record.embedding - expected).max() / np.abs(expected).max() <= 1e-5
-    (dead_letter_file,) = [
-        m.path for m in FileSystems.match([f"{output}-dead-letter-*.jsonl"])[0].metadata_list
-    ]
-    with FileSystems.open(dead_letter_file) as f:
-        (dead,) = [json.loads(line) for line in f.read().decode().splitlines()]
     assert (dead["key"], dead["stage"]) == (f"{gcs_bucket}/in/bad.wav", "decode")
-    with FileSystems.open(f"{output}-summary.json") as f:
-        summary = json.loads(f.read())
     assert (summary["inputs"], summary["records"], summary["dead_letters"]) == (3, 2, 1)
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 import soundfile
 import soxr
+from accounting import accounted_outputs
 from apache_beam.metrics.metric import MetricsFilter
 from synthetic_audio import tone
 from synthetic_audio import write_audio
@@ -35,7 +36,6 @@ from synthetic_audio import write_audio
 import encoder
 from pipeline.main import run
 from pipeline.summary import counter_values
-from transforms import records
 from transforms.metrics import NAMESPACE
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -219,7 +219,7 @@ def test_job_runs_on_portable_runner_with_external_worker_pool(
     finally:
         executor.shutdown(wait=False)
 
-    found = sorted(records.read_records(f"{output}-*-of-*.tfrecord"), key=lambda record: record.key)
+    found, dead, _ = accounted_outputs(output)
     assert [record.key for record in found] == sorted(waveforms)
     model = keras.saving.load_model(tiny_encoder_path)
     expected = _direct_embeddings(model, [waveforms[record.key] for record in found])
@@ -228,9 +228,8 @@ def test_job_runs_on_portable_runner_with_external_worker_pool(
         embedding = embedding[: record.num_tokens]
         assert np.linalg.norm(record.embedding - embedding) / np.linalg.norm(embedding) <= 1e-5
         assert record.model_fingerprint == encoder.model_fingerprint(model)
-    (dead_letter_file,) = pathlib.Path(output).parent.glob("embeddings-dead-letter-*.jsonl")
-    dead_letters = dead_letter_file.read_text()
-    assert '"stage": "decode"' in dead_letters and "not_audio.wav" in dead_letters
+    (dead_letter,) = dead
+    assert dead_letter["stage"] == "decode" and dead_letter["key"].endswith("not_audio.wav")
 
     # The counters come back from the harness through the job service.
     counters = counter_values(result.metrics())

@@ -1,5 +1,8 @@
 """Tests for transforms/read_inputs.py: format detection, matching, and per-entry dead letters."""
 
+import bz2
+import gzip
+
 import apache_beam as beam
 import pytest
 from apache_beam.testing import test_pipeline
@@ -27,6 +30,11 @@ from transforms.read_inputs import detected_format
         ("x.parquet", "parquet"),
         ("list.jsonl", "manifest"),
         ("list.json", "manifest"),
+        ("list.jsonl.gz", "manifest"),
+        ("LIST.JSONL.BZ2", "manifest"),
+        ("list.json.zst", "manifest"),
+        ("x.tar.xz", "tar"),
+        ("talk.m4a", "audio"),
         ("speech.flac", "audio"),
         ("speech.mp3", "audio"),
         ("README.md", "audio"),  # anything unlisted is tried as audio, and dead-lettered if it is not
@@ -84,3 +92,40 @@ def test_a_pattern_that_matches_nothing_fails_the_job(tmp_path):
     with pytest.raises(Exception, match="Empty match for pattern"):
         with test_pipeline.TestPipeline(runner="FnApiRunner") as pipeline:
             _ = pipeline | MatchInputs([str(tmp_path / "*.wav")])
+
+
+def _read(patterns, expected_inputs, expected_dead=()):
+    """Runs MatchInputs | ReadInputs, asserts the input and dead-letter keys; returns the counters."""
+    pipeline = test_pipeline.TestPipeline(runner="FnApiRunner")
+    inputs, dead = (
+        pipeline
+        | MatchInputs(patterns)
+        | beam.ParDo(ReadInputs()).with_exception_handling(dead_letter_tag=DEAD_LETTER_TAG, partial=True)
+    )
+    assert_that(inputs | "Keys" >> beam.Map(lambda item: item.key), equal_to(expected_inputs), label="Inputs")
+    assert_that(dead | "DeadKeys" >> beam.Map(lambda letter: letter[0].key), equal_to(expected_dead), label="Dead")
+    result = pipeline.run()
+    result.wait_until_finish()
+    return {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]}
+
+
+@pytest.mark.parametrize("suffix, compress", [(".gz", gzip.compress), (".bz2", bz2.compress)])
+def test_compressed_manifests_are_read_line_by_line(tmp_path, suffix, compress):
+    (tmp_path / "a.wav").write_bytes(audio_bytes(tone(0.2), 16000))
+    manifest = tmp_path / f"list.jsonl{suffix}"
+    manifest.write_bytes(compress(b'{"path": "a.wav", "id": "one"}\n{"path": "a.wav", "id": "two"}\n'))
+    _read([str(manifest)], [f"{manifest}#one", f"{manifest}#two"])
+
+
+def test_skipped_members_and_repeated_ids_are_counted(tmp_path):
+    wav = audio_bytes(tone(0.2), 16000)
+    shard = write_tar(tmp_path / "s.tar", {"._a.wav": b"\x00\x05", "a.wav": wav})
+    manifest = write_manifest(tmp_path / "m.jsonl", [{"path": "a.wav", "id": "u"}, {"path": "a.wav", "id": "u"}])
+    counters = _read([str(shard), str(manifest)], [f"{manifest}#u", f"{manifest}#u#2", f"{shard}#a.wav"])
+    assert (counters["inputs_read"], counters["entries_skipped"], counters["repeated_ids"]) == (4, 1, 1)
+
+
+def test_a_file_matched_by_two_patterns_is_read_once(tmp_path):
+    (tmp_path / "a.wav").write_bytes(audio_bytes(tone(0.2), 16000))
+    counters = _read([str(tmp_path / "*.wav"), str(tmp_path / "a.wav")], [f"{tmp_path}/a.wav"])
+    assert counters["inputs_read"] == 1

@@ -1,22 +1,27 @@
 """Readers of each input format: each turns one file into its inputs, as EncodedAudio or BadInput.
 
-A reader is a generator `inputs(stream, uri, ...)` over an open binary stream of the file at
-`uri`. It yields one `EncodedAudio` per input it finds and one `BadInput` per entry that is
-unusable on its own (a manifest line that is not JSON, a tar sample without audio), and it
-raises when the file itself cannot be read, after yielding the inputs found before the fault.
+A reader is a generator `inputs(stream, uri, keys, ...)` over an open binary stream of the file
+at `uri`. It yields one `EncodedAudio` per input it finds, one `BadInput` per entry that is
+unusable on its own (a manifest line that is not JSON, a tar sample without audio) and one
+`SkippedInput` per entry that is not an input by convention (a macOS `._*` AppleDouble member),
+and it raises when the file itself cannot be read, after yielding the inputs found before the
+fault. Every key comes from `keys` (`UniqueKeys`), so a repeated id or member name never gives
+two inputs the same key.
 """
 
 from typing import NamedTuple
 
 from apache_beam.io.filesystems import FileSystems
 
-AUDIO_EXTENSIONS = (
-    "flac",
-    "wav",
-    "mp3",
-    "ogg",
-    "opus",
-)  # soundfile/libsndfile formats, in order of preference
+# Extensions of the audio (and audio-bearing video) files FFmpeg decodes, as in tar member names.
+AUDIO_EXTENSIONS = frozenset(
+    {
+        "flac", "wav", "wave", "rf64", "w64", "aif", "aiff", "aifc", "caf", "au", "snd",
+        "mp3", "mp2", "ogg", "oga", "opus", "spx", "m4a", "m4b", "aac", "mp4", "m4v", "mov",
+        "3gp", "webm", "mkv", "mka", "wma", "wmv", "asf", "amr", "awb", "ac3", "wv", "ape",
+        "avi", "mpeg", "mpg", "ts", "gsm", "voc", "vox",
+    }
+)  # fmt: skip
 
 
 class BadInput(NamedTuple):
@@ -31,6 +36,46 @@ class BadInput(NamedTuple):
     key: str
     source: str
     error: Exception
+
+
+class SkippedInput(NamedTuple):
+    """An entry that is not an input by convention, counted as `entries_skipped` in the summary.
+
+    Attributes:
+        key: str. The input key the entry would have had.
+        source: str. URI of the file holding the entry.
+        reason: str. Why it is skipped.
+    """
+
+    key: str
+    source: str
+    reason: str
+
+
+class UniqueKeys:
+    """Hands out the input keys of one file, each once, deterministically.
+
+    The first entry to ask for a key gets it as asked; a later entry asking for a key already
+    given (a repeated id or member name) gets `<key>#<position>`, its row, record, member or
+    line position in the file, and is counted in `repeats`. Keys from different files never
+    meet: each starts with its file's URI.
+    """
+
+    def __init__(self):
+        self._given = set()
+        self.repeats = 0
+
+    def unique(self, key: str, position: int) -> str:
+        """Returns `key`, or `<key>#<position>` (then `.2`, `.3`, ...) when `key` was given before."""
+        if key in self._given:
+            self.repeats += 1
+            base = key = f"{key}#{position}"
+            copies = 1
+            while key in self._given:
+                copies += 1
+                key = f"{base}.{copies}"
+        self._given.add(key)
+        return key
 
 
 def resolved_path(path: str, uri: str) -> str:

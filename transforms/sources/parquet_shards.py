@@ -1,33 +1,85 @@
-"""Reader of Parquet shards in the Hugging Face `datasets` layout: an audio struct of `bytes` and `path`."""
+"""Reader of Parquet shards with an audio column, in the layouts Hugging Face `datasets` writes.
+
+The audio column may be
+- a struct of encoded `bytes` and a `path` (`datasets.Audio` with `decode=False`, and as stored),
+- a struct of a decoded `array` and its `sampling_rate` (what `datasets` writes after decoding),
+  with or without a `path`: the array wins,
+- a plain binary column of encoded files, or a string column of paths.
+Binary and string fields may be the large (64-bit offset) types.
+"""
 
 from typing import Iterator
+from typing import Optional
 from typing import Union
 
+import numpy as np
+import pyarrow
 import pyarrow.parquet
 
 from transforms.elements import EncodedAudio
 from transforms.sources import BadInput
+from transforms.sources import UniqueKeys
 from transforms.sources import resolved_path
 
 ROWS_PER_BATCH = 64  # rows read at a time, so a shard is never loaded whole
 
 
-def parquet_shard_inputs(
-    stream, uri: str, audio_column: str, id_column: str
-) -> Iterator[Union[EncodedAudio, BadInput]]:
-    """Yields one input per row of the Parquet shard at `uri`.
+def _decoded_samples(cell: pyarrow.Scalar) -> np.ndarray:
+    """A list (mono, `[R]`) or list of lists (`[C, R]`, as `datasets` keeps channels) as `float32 [R, C]` or `[R]`."""
+    values = cell.values
+    if pyarrow.types.is_list(values.type) or pyarrow.types.is_large_list(values.type):
+        channels = [np.asarray(channel.values.to_numpy(zero_copy_only=False), np.float32) for channel in values]
+        if len({channel.shape[0] for channel in channels}) > 1:
+            raise ValueError(f"Its channels differ in length: {[channel.shape[0] for channel in channels]}.")
+        return np.stack(channels, axis=1)  # [R, C]
+    return np.asarray(values.to_numpy(zero_copy_only=False), np.float32)  # [R]
 
-    The audio column is a struct with `bytes` (the encoded file) and `path`, as `datasets.Audio`
-    stores it. When `bytes` is null the audio is read from `path`, resolved against the shard's
-    folder if relative. The input key is `<uri>#<id>` when the row has a non-null `id_column`,
-    otherwise `<uri>#<row index>`.
+
+def _row_input(cell: pyarrow.Scalar, key: str, uri: str, row: int) -> Union[EncodedAudio, BadInput]:
+    """The input of one row's audio cell."""
+    if pyarrow.types.is_binary(cell.type) or pyarrow.types.is_large_binary(cell.type):
+        data = cell.as_py()
+        if data:
+            return EncodedAudio(key=key, source=uri, data=data)
+    elif pyarrow.types.is_string(cell.type) or pyarrow.types.is_large_string(cell.type):
+        if cell.as_py():
+            return EncodedAudio(key=key, source=resolved_path(cell.as_py(), uri), data=None)
+    elif pyarrow.types.is_struct(cell.type) and cell.is_valid:
+        fields = {name: cell[name] for name in (field.name for field in cell.type)}
+        array, rate = fields.get("array"), fields.get("sampling_rate")
+        if array is not None and array.is_valid:
+            if rate is None or not rate.is_valid or not rate.as_py() or rate.as_py() <= 0:
+                return BadInput(key, uri, ValueError(f"Row {row} has an audio array but no positive `sampling_rate`."))
+            try:
+                samples = _decoded_samples(array)
+            except ValueError as e:
+                return BadInput(key, uri, ValueError(f"Row {row}: {e}"))
+            return EncodedAudio(key=key, source=uri, data=None, samples=samples, sample_rate=int(rate.as_py()))
+        if fields.get("bytes") is not None and fields["bytes"].as_py():
+            return EncodedAudio(key=key, source=uri, data=fields["bytes"].as_py())
+        if fields.get("path") is not None and fields["path"].as_py():
+            return EncodedAudio(key=key, source=resolved_path(fields["path"].as_py(), uri), data=None)
+    shown = repr(cell.as_py()) if cell.is_valid else "null"
+    return BadInput(key, uri, ValueError(f"Row {row} has no audio bytes, array or path: {shown:.200}."))
+
+
+def parquet_shard_inputs(
+    stream, uri: str, audio_column: str, id_column: str, keys: Optional[UniqueKeys] = None
+) -> Iterator[Union[EncodedAudio, BadInput]]:
+    """Yields one input per row of the Parquet shard at `uri` (see the module docstring for layouts).
+
+    A `path` is resolved against the shard's folder if relative. The input key is `<uri>#<id>`
+    when the row has a non-null `id_column`, otherwise `<uri>#<row index>`; a repeated id gets
+    a distinct key from `keys` (`<uri>#<id>#<row index>`).
 
     Args:
         stream: seekable binary stream of the shard.
         uri: str. URI of the shard.
-        audio_column: str. Name of the audio struct column.
+        audio_column: str. Name of the audio column.
         id_column: str. Name of the optional id column.
+        keys: UniqueKeys. Keys given so far in the shard. Defaults to a new one.
     """
+    keys = UniqueKeys() if keys is None else keys
     shard = pyarrow.parquet.ParquetFile(stream)
     names = shard.schema_arrow.names
     if audio_column not in names:
@@ -35,18 +87,9 @@ def parquet_shard_inputs(
     columns = [audio_column] + ([id_column] if id_column in names else [])
     row = 0
     for batch in shard.iter_batches(batch_size=ROWS_PER_BATCH, columns=columns):
-        for record in batch.to_pylist():
-            key = f"{uri}#{record[id_column]}" if record.get(id_column) is not None else f"{uri}#{row}"
+        audio = batch.column(audio_column)
+        ids = batch.column(id_column).to_pylist() if id_column in names else [None] * batch.num_rows
+        for index in range(batch.num_rows):
+            name = ids[index] if ids[index] is not None else row
+            yield _row_input(audio[index], keys.unique(f"{uri}#{name}", row), uri, row)
             row += 1
-            audio = record[audio_column]
-            if isinstance(audio, dict) and audio.get("bytes"):
-                yield EncodedAudio(key=key, source=uri, data=audio["bytes"])
-            elif isinstance(audio, dict) and audio.get("path"):
-                path = resolved_path(audio["path"], uri)
-                yield EncodedAudio(key=key, source=path, data=None)
-            else:
-                yield BadInput(
-                    key=key,
-                    source=uri,
-                    error=ValueError(f"Row {row - 1} has neither audio bytes nor a path: {audio!r:.200}."),
-                )

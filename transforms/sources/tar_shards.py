@@ -1,59 +1,133 @@
-"""Reader of WebDataset-style tar shards: members grouped by sample key, one audio member per sample."""
+"""Reader of WebDataset-style tar shards: every audio member is an input of its own.
 
-import itertools
+Members are grouped into samples as WebDataset does (a run of consecutive members sharing the
+name up to the first dot of the basename), but a sample's key does not name its input: two
+audio members of one sample (`spk1.utt1.flac`, `spk1.utt2.flac`) are two inputs.
+"""
+
 import posixpath
 import tarfile
 from typing import Iterator
+from typing import Optional
 from typing import Union
 
 from transforms.elements import EncodedAudio
 from transforms.sources import AUDIO_EXTENSIONS
 from transforms.sources import BadInput
+from transforms.sources import SkippedInput
+from transforms.sources import UniqueKeys
+
+APPLE_DOUBLE_PREFIX = "._"  # macOS resource-fork members that `tar` on a Mac adds beside each file
+_MAX_LINK_DEPTH = 8
 
 
-def _sample_key_and_extension(name: str) -> tuple[str, str]:
-    """Splits a member name at the first dot of its basename, as WebDataset does."""
+def _sample_key(name: str) -> str:
+    """The WebDataset sample key: the member name up to the first dot of its basename."""
     directory, basename = posixpath.split(name)
-    stem, _, extension = basename.partition(".")
-    return posixpath.join(directory, stem), extension.lower()
+    return posixpath.join(directory, basename.partition(".")[0])
 
 
-def _audio_rank(extension: str) -> int:
-    """Rank of an extension's last suffix in AUDIO_EXTENSIONS; len(AUDIO_EXTENSIONS) if not audio."""
-    suffix = extension.rsplit(".", 1)[-1]
-    return AUDIO_EXTENSIONS.index(suffix) if suffix in AUDIO_EXTENSIONS else len(AUDIO_EXTENSIONS)
+def is_audio_name(name: str) -> bool:
+    """Whether a member name's last suffix is one of `AUDIO_EXTENSIONS`."""
+    basename = posixpath.basename(name)
+    return "." in basename and basename.rsplit(".", 1)[1].lower() in AUDIO_EXTENSIONS
 
 
-def tar_shard_inputs(stream, uri: str) -> Iterator[Union[EncodedAudio, BadInput]]:
-    """Yields one input per sample of the tar shard at `uri`, read from `stream` front to back.
+def _link_target(member: tarfile.TarInfo) -> str:
+    """The archive name a hard link or symbolic link member points to."""
+    if member.islnk() or member.linkname.startswith("/"):
+        return posixpath.normpath(member.linkname.lstrip("/"))
+    return posixpath.normpath(posixpath.join(posixpath.dirname(member.name), member.linkname))
 
-    As in WebDataset, a sample is a run of consecutive members that share a key (the member
-    name up to the first dot of its basename), and the extensions name its parts. The audio
-    part is the one whose last suffix comes first in AUDIO_EXTENSIONS (`flac`, `wav`, `mp3`,
-    `ogg`, `opus`); other parts (`json`, `txt`, ...) are skipped unread. The input key is
-    `<uri>#<audio member name>`; a sample without audio yields a BadInput keyed `<uri>#<key>`.
+
+def _no_audio(uri: str, sample_key: str, extensions: list, keys: UniqueKeys, index: int) -> BadInput:
+    found = ", ".join(f".{extension}" for extension in extensions)
+    return BadInput(
+        key=keys.unique(f"{uri}#{sample_key}", index),
+        source=uri,
+        error=ValueError(f"Sample {sample_key!r} has no audio member (an FFmpeg audio extension); found: {found}."),
+    )
+
+
+def tar_shard_inputs(
+    stream, uri: str, keys: Optional[UniqueKeys] = None
+) -> Iterator[Union[EncodedAudio, BadInput, SkippedInput]]:
+    """Yields one input per audio member of the tar shard at `uri`, read from `stream` front to back.
+
+    - A member is audio when its last suffix is in `AUDIO_EXTENSIONS` (`a.flac`,
+      `spk1.utt1.flac`, `Track 2.0 (Clean).mp3`); its input key is `<uri>#<member name>`.
+      Other members (`.json`, `.txt`, ...) are parts of their sample, skipped unread.
+    - A sample (WebDataset grouping) without any audio member yields a BadInput keyed
+      `<uri>#<sample key>`.
+    - A hard or symbolic link to another member is an input holding the target's bytes; a link
+      whose target is not a file of the shard is a BadInput. Links are resolved in a second
+      pass over the stream (`stream.seek(0)`), which holds only the linked members' bytes.
+    - A repeated member name gets a distinct key from `keys` (`<uri>#<name>#<member index>`).
+    - A `._*` AppleDouble member is a SkippedInput.
     """
+    keys = UniqueKeys() if keys is None else keys
+    links = []  # (key, member name, member index), of audio link members
+    link_targets = {}  # link member name -> target name, of every link member
+    sample_key, sample_index, extensions, has_audio = None, 0, [], False
     with tarfile.open(fileobj=stream, mode="r|*") as tar:
-        files = (member for member in tar if member.isfile())
-        for sample_key, members in itertools.groupby(
-            files, key=lambda member: _sample_key_and_extension(member.name)[0]
-        ):
-            best_rank, best_name, best_data, extensions = len(AUDIO_EXTENSIONS), None, None, []
-            for member in members:
-                extension = _sample_key_and_extension(member.name)[1]
-                extensions.append(extension)
-                if _audio_rank(extension) < best_rank:
-                    best_rank, best_name = _audio_rank(extension), member.name
-                    best_data = tar.extractfile(member).read()
-            if best_name is None:
-                found = ", ".join(f".{extension}" for extension in extensions)
-                yield BadInput(
-                    key=f"{uri}#{sample_key}",
-                    source=uri,
-                    error=ValueError(
-                        f"Sample {sample_key!r} has no audio member (.{', .'.join(AUDIO_EXTENSIONS)}); "
-                        f"found: {found}."
-                    ),
-                )
+        for index, member in enumerate(tar):
+            if not (member.isfile() or member.islnk() or member.issym()):
+                continue
+            if not member.isfile():
+                link_targets[member.name] = _link_target(member)
+            if posixpath.basename(member.name).startswith(APPLE_DOUBLE_PREFIX):
+                yield SkippedInput(f"{uri}#{member.name}", uri, "AppleDouble metadata member")
+                continue
+            if _sample_key(member.name) != sample_key:
+                if sample_key is not None and not has_audio:
+                    yield _no_audio(uri, sample_key, extensions, keys, sample_index)
+                sample_key, sample_index, extensions, has_audio = _sample_key(member.name), index, [], False
+            extensions.append(posixpath.basename(member.name).partition(".")[2].lower())
+            if not is_audio_name(member.name):
+                continue
+            has_audio = True
+            key = keys.unique(f"{uri}#{member.name}", index)
+            if member.isfile():
+                yield EncodedAudio(key=key, source=uri, data=tar.extractfile(member).read())
             else:
-                yield EncodedAudio(key=f"{uri}#{best_name}", source=uri, data=best_data)
+                links.append((key, member.name, index))
+    if sample_key is not None and not has_audio:
+        yield _no_audio(uri, sample_key, extensions, keys, sample_index)
+    if links:
+        yield from _linked_inputs(stream, uri, links, link_targets)
+
+
+def _final_target(name: str, link_targets: dict) -> str:
+    """Follows links from `name` to a name that is no link (or gives up after `_MAX_LINK_DEPTH`)."""
+    for _ in range(_MAX_LINK_DEPTH):
+        if name not in link_targets:
+            return name
+        name = link_targets[name]
+    return name
+
+
+def _linked_inputs(stream, uri: str, links: list, link_targets: dict) -> Iterator[Union[EncodedAudio, BadInput]]:
+    """Second pass: the inputs of link members, from the bytes of the files they point to.
+
+    A link resolves to the last file of its target's name before it (as extracting the tar in
+    order would leave it), or, for a symbolic link pointing forward, the first after it.
+    """
+    targets = {name: _final_target(name, link_targets) for _, name, _ in links}
+    wanted = set(targets.values())
+    files = {}  # target name -> [(member index, bytes)]
+    stream.seek(0)
+    with tarfile.open(fileobj=stream, mode="r|*") as tar:
+        for index, member in enumerate(tar):
+            if member.isfile() and member.name in wanted:
+                files.setdefault(member.name, []).append((index, tar.extractfile(member).read()))
+    for key, name, index in links:
+        copies = files.get(targets[name])
+        if not copies:
+            yield BadInput(
+                key=key,
+                source=uri,
+                error=ValueError(f"Member {name!r} links to {link_targets[name]!r}, which is no file of the shard."),
+            )
+            continue
+        before = [data for position, data in copies if position < index]
+        yield EncodedAudio(key=key, source=uri, data=before[-1] if before else copies[0][1])

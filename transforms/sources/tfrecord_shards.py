@@ -1,46 +1,84 @@
-"""Reader of TFRecord shards of `tf.train.Example`s that carry encoded audio bytes."""
+"""Reader of TFRecord shards of `tf.train.Example`s that carry audio: encoded bytes or decoded samples."""
 
 from typing import Iterator
+from typing import Optional
 from typing import Union
 
+import numpy as np
+
+from transforms.decode_audio import mono_samples
 from transforms.elements import EncodedAudio
 from transforms.records import example_features
 from transforms.records import tfrecord_payloads
 from transforms.sources import BadInput
+from transforms.sources import UniqueKeys
+
+RATE_FEATURES = ("sample_rate", "sampling_rate")  # int64 features naming the rate of decoded samples
+
+
+def _input(features: dict, key: str, uri: str, index: int, audio_feature: str, sample_rate: Optional[int]):
+    audio = features.get(audio_feature)
+    if not audio:
+        raise ValueError(f"Record {index} has no feature {audio_feature!r}; it has {sorted(features)}.")
+    if isinstance(audio[0], bytes):
+        return EncodedAudio(key=key, source=uri, data=audio[0])
+    rate = next((features[name][0] for name in RATE_FEATURES if features.get(name)), sample_rate)
+    if not rate or rate <= 0:
+        raise ValueError(
+            f"Record {index} holds decoded samples in {audio_feature!r} but no rate: add an int64 "
+            f"feature {' or '.join(RATE_FEATURES)}, or pass --tfrecord_sample_rate."
+        )
+    if isinstance(audio[0], int):  # TFDS `Audio` stores 16-bit PCM values in an int64 list
+        values = np.asarray(audio, np.int64)
+        if values.min() < -32768 or values.max() > 32767:
+            raise ValueError(
+                f"Record {index} holds int64 samples outside the 16-bit range: {values.min()} to {values.max()}."
+            )
+        samples = mono_samples(values.astype(np.int16), "s16")
+    else:
+        samples = np.asarray(audio, np.float32)
+    return EncodedAudio(key=key, source=uri, data=None, samples=samples, sample_rate=int(rate))
 
 
 def tfrecord_shard_inputs(
-    stream, uri: str, audio_feature: str, id_feature: str
+    stream,
+    uri: str,
+    audio_feature: str,
+    id_feature: str,
+    sample_rate: Optional[int] = None,
+    keys: Optional[UniqueKeys] = None,
 ) -> Iterator[Union[EncodedAudio, BadInput]]:
     """Yields one input per `tf.train.Example` in the TFRecord shard at `uri`.
+
+    The audio feature holds either an encoded file (a bytes feature) or decoded mono samples as
+    TFDS's `Audio` feature stores them: an int64 list of 16-bit PCM values (scaled by 1/32768)
+    or a float list in [-1, 1], at the rate of an int64 `sample_rate` (or `sampling_rate`)
+    feature, else `sample_rate`.
 
     Args:
         stream: binary stream of the shard, already decompressed.
         uri: str. URI of the shard.
-        audio_feature: str. Bytes feature holding the encoded audio file (WAV, FLAC, OGG, MP3).
+        audio_feature: str. Feature holding the audio.
         id_feature: str. Optional bytes or int64 feature naming the example; when an example
-            has it, the input key is `<uri>#<id>`, otherwise `<uri>#<record index>`.
+            has it, the input key is `<uri>#<id>`, otherwise `<uri>#<record index>`. A repeated
+            id gets a distinct key from `keys` (`<uri>#<id>#<record index>`).
+        sample_rate: int or None. Rate of decoded samples when no rate feature gives it.
+        keys: UniqueKeys. Keys given so far in the shard. Defaults to a new one.
     """
+    keys = UniqueKeys() if keys is None else keys
     for index, payload in enumerate(tfrecord_payloads(stream, uri)):
-        key = f"{uri}#{index}"
         try:
             features = example_features(payload)
         except Exception as e:  # protobuf's DecodeError names no record
-            yield BadInput(
-                key=key, source=uri, error=ValueError(f"Record {index} is not a tf.train.Example: {e}")
-            )
+            key = keys.unique(f"{uri}#{index}", index)
+            yield BadInput(key=key, source=uri, error=ValueError(f"Record {index} is not a tf.train.Example: {e}"))
             continue
+        name = index
         if features.get(id_feature):
             value = features[id_feature][0]
-            key = f"{uri}#{value.decode() if isinstance(value, bytes) else value}"
-        audio = features.get(audio_feature)
-        if not audio or not isinstance(audio[0], bytes):
-            yield BadInput(
-                key=key,
-                source=uri,
-                error=ValueError(
-                    f"Record {index} has no bytes feature {audio_feature!r}; it has {sorted(features)}."
-                ),
-            )
-            continue
-        yield EncodedAudio(key=key, source=uri, data=audio[0])
+            name = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+        key = keys.unique(f"{uri}#{name}", index)
+        try:
+            yield _input(features, key, uri, index, audio_feature, sample_rate)
+        except ValueError as e:
+            yield BadInput(key=key, source=uri, error=e)

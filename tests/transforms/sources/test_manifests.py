@@ -6,6 +6,7 @@ import pytest
 
 from transforms.elements import EncodedAudio
 from transforms.sources import BadInput
+from transforms.sources import UniqueKeys
 from transforms.sources.manifests import manifest_inputs
 
 
@@ -35,10 +36,41 @@ def test_reads_paths_spans_and_ids():
         ('{"file": "a.wav"}', "`audio_filepath` or `path`"),
         ('{"path": "a.wav", "offset": -1}', "offset >= 0"),
         ('{"path": "a.wav", "duration": 0}', "duration > 0"),
-        ('{"path": "a.wav", "duration": "long"}', "Line 1: "),
+        ('{"path": "a.wav", "duration": "long"}', "Expected `duration` to be a finite number of seconds. Received: duration='long'"),
+        ('{"path": "a.wav", "offset": NaN}', "Received: offset=nan"),
+        ('{"path": "a.wav", "duration": Infinity}', "Received: duration=inf"),
+        ('{"path": "a.wav", "offset": true}', "Received: offset=True"),
     ],
 )
 def test_bad_lines_are_bad_inputs(line, message):
     (item,) = _inputs(line + "\n")
     assert isinstance(item, BadInput) and item.key == "gs://b/lists/m.jsonl#1"
     assert message in str(item.error)
+
+
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_line():
+    items = _inputs('\ufeff{"path": "a.wav", "id": "first"}\n{"path": "b.wav", "id": "second"}\n')
+    assert [item.key for item in items] == ["gs://b/lists/m.jsonl#first", "gs://b/lists/m.jsonl#second"]
+
+
+def test_a_json_array_of_objects_is_one_entry_per_item():
+    items = _inputs('[\n  {"path": "a.wav", "id": "x"},\n  {"path": "b.wav"},\n  "c.wav"\n]\n')
+    assert items[:2] == [
+        EncodedAudio("gs://b/lists/m.jsonl#x", "gs://b/lists/a.wav", None),
+        EncodedAudio("gs://b/lists/m.jsonl#2", "gs://b/lists/b.wav", None),  # item number, from 1
+    ]
+    assert isinstance(items[2], BadInput) and str(items[2].error).startswith("Item 3: Expected a JSON object")
+    assert len(items) == 3
+
+
+def test_a_broken_json_array_makes_the_file_unreadable():
+    with pytest.raises(ValueError):
+        _inputs('[{"path": "a.wav"},\n')
+
+
+def test_repeated_ids_get_distinct_keys_with_their_line_number():
+    keys = UniqueKeys()
+    text = '{"path": "a.wav", "id": "u"}\n{"path": "b.wav", "id": "u"}\n{"path": "c.wav", "id": 3}\n{"path": "d.wav"}\n'
+    items = list(manifest_inputs(io.BytesIO(text.encode()), "m.jsonl", keys))
+    assert [item.key for item in items] == ["m.jsonl#u", "m.jsonl#u#2", "m.jsonl#3", "m.jsonl#4"]
+    assert keys.repeats == 1

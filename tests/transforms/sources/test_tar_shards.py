@@ -1,37 +1,128 @@
-"""Tests for transforms/sources/tar_shards.py: WebDataset grouping and the choice of audio member."""
+"""Tests for transforms/sources/tar_shards.py: one input per audio member, links, repeats and skips."""
 
 import io
+import tarfile
 
 import pytest
 from synthetic_audio import write_tar
 
 from transforms.elements import EncodedAudio
 from transforms.sources import BadInput
+from transforms.sources import SkippedInput
+from transforms.sources import UniqueKeys
 from transforms.sources.tar_shards import tar_shard_inputs
 
 
-def _inputs(tmp_path, members):
+def _inputs(tmp_path, members, keys=None):
     path = write_tar(tmp_path / "s.tar", members)
-    return list(tar_shard_inputs(io.BytesIO(path.read_bytes()), "gs://b/s.tar"))
+    return list(tar_shard_inputs(io.BytesIO(path.read_bytes()), "gs://b/s.tar", keys))
 
 
-def test_groups_members_by_key_and_picks_audio_by_extension(tmp_path):
+def _tar_with_links(members):
+    """A tar from `[(name, bytes)]` and `[(name, ("hard" or "sym", target))]` entries, in order."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, content in members:
+            info = tarfile.TarInfo(name)
+            if isinstance(content, bytes):
+                info.size = len(content)
+                tar.addfile(info, io.BytesIO(content))
+            else:
+                info.type = tarfile.LNKTYPE if content[0] == "hard" else tarfile.SYMTYPE
+                info.linkname = content[1]
+                tar.addfile(info)
+    buffer.seek(0)
+    return buffer
+
+
+def test_every_audio_member_is_an_input_and_a_sample_without_audio_a_bad_input(tmp_path):
     items = _inputs(
         tmp_path,
         {
             "a.json": b"{}",
             "a.wav": b"WAV",
-            "a.flac": b"FLAC",  # flac ranks before wav
+            "a.flac": b"FLAC",  # a second audio member of sample "a": an input too
             "dir/b.seg.mp3": b"MP3",  # extension "seg.mp3": its last suffix is audio
             "dir/b.txt": b"text",
             "c.txt": b"text",
         },
     )
-    assert items[0] == EncodedAudio(key="gs://b/s.tar#a.flac", source="gs://b/s.tar", data=b"FLAC")
-    assert items[1] == EncodedAudio(key="gs://b/s.tar#dir/b.seg.mp3", source="gs://b/s.tar", data=b"MP3")
-    assert isinstance(items[2], BadInput) and items[2].key == "gs://b/s.tar#c"
-    assert "no audio member" in str(items[2].error) and ".txt" in str(items[2].error)
-    assert len(items) == 3
+    assert items == [
+        EncodedAudio(key="gs://b/s.tar#a.wav", source="gs://b/s.tar", data=b"WAV"),
+        EncodedAudio(key="gs://b/s.tar#a.flac", source="gs://b/s.tar", data=b"FLAC"),
+        EncodedAudio(key="gs://b/s.tar#dir/b.seg.mp3", source="gs://b/s.tar", data=b"MP3"),
+        BadInput("gs://b/s.tar#c", "gs://b/s.tar", items[3].error),
+    ]
+    assert "no audio member" in str(items[3].error) and ".txt" in str(items[3].error)
+
+
+def test_dots_inside_base_names_keep_each_member(tmp_path):
+    # WebDataset keys both "spk1.utt1.flac" and "spk1.utt2.flac" as sample "spk1" (webdataset#237).
+    names = ["spk1.utt1.flac", "spk1.utt2.flac", "235342 Track 2.0 (Clean Version).flac", "22.05.2024_meeting.wav"]
+    items = _inputs(tmp_path, {name: name.encode() for name in names})
+    assert [(item.key, item.data) for item in items] == [(f"gs://b/s.tar#{name}", name.encode()) for name in names]
+
+
+@pytest.mark.parametrize("extension", ["m4a", "webm", "mp4", "wma", "amr", "aiff", "opus", "mkv"])
+def test_ffmpeg_containers_are_audio_members(tmp_path, extension):
+    (item,) = _inputs(tmp_path, {f"x.{extension}": b"A"})
+    assert isinstance(item, EncodedAudio) and item.key == f"gs://b/s.tar#x.{extension}"
+
+
+def test_repeated_member_names_get_distinct_deterministic_keys(tmp_path):
+    keys = UniqueKeys()
+    path = tmp_path / "s.tar"
+    with tarfile.open(path, "w") as tar:
+        for content in (b"first", b"second", b"third"):
+            info = tarfile.TarInfo("a.wav")
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    items = list(tar_shard_inputs(io.BytesIO(path.read_bytes()), "s.tar", keys))
+    assert [(item.key, item.data) for item in items] == [
+        ("s.tar#a.wav", b"first"),
+        ("s.tar#a.wav#1", b"second"),  # member index 1
+        ("s.tar#a.wav#2", b"third"),
+    ]
+    assert keys.repeats == 2
+
+
+def test_hard_and_symbolic_links_hold_their_targets_bytes():
+    stream = _tar_with_links(
+        [
+            ("a.wav", b"A"),
+            ("copy.wav", ("hard", "a.wav")),
+            ("dir/alias.wav", ("sym", "../a.wav")),
+            ("dir/ahead.wav", ("sym", "later.flac")),  # a symbolic link may point forward
+            ("dir/later.flac", b"L"),
+            ("gone.wav", ("sym", "missing.wav")),
+        ]
+    )
+    items = list(tar_shard_inputs(stream, "s.tar"))
+    found = {item.key: item.data for item in items if isinstance(item, EncodedAudio)}
+    assert found == {
+        "s.tar#a.wav": b"A",
+        "s.tar#dir/later.flac": b"L",
+        "s.tar#copy.wav": b"A",
+        "s.tar#dir/alias.wav": b"A",
+        "s.tar#dir/ahead.wav": b"L",
+    }
+    (bad,) = [item for item in items if isinstance(item, BadInput)]
+    assert bad.key == "s.tar#gone.wav" and "links to 'missing.wav', which is no file" in str(bad.error)
+
+
+def test_a_link_resolves_to_the_last_member_of_its_target_name_before_it():
+    stream = _tar_with_links([("a.wav", b"old"), ("link.wav", ("hard", "a.wav")), ("a.wav", b"new")])
+    items = {item.key: item.data for item in tar_shard_inputs(stream, "s.tar")}
+    assert items == {"s.tar#a.wav": b"old", "s.tar#a.wav#2": b"new", "s.tar#link.wav": b"old"}
+
+
+def test_apple_double_members_are_skipped_inputs(tmp_path):
+    items = _inputs(tmp_path, {"._a.wav": b"\x00\x05\x16\x07", "a.wav": b"A", "dir/._b.flac": b"\x00"})
+    assert items == [
+        SkippedInput("gs://b/s.tar#._a.wav", "gs://b/s.tar", "AppleDouble metadata member"),
+        EncodedAudio("gs://b/s.tar#a.wav", "gs://b/s.tar", b"A"),
+        SkippedInput("gs://b/s.tar#dir/._b.flac", "gs://b/s.tar", "AppleDouble metadata member"),
+    ]
 
 
 def test_empty_shard_yields_nothing(tmp_path):
