@@ -173,7 +173,7 @@ def front_end_by_format(folder: pathlib.Path, max_clip_seconds: float, repeats: 
         if path.suffix != ".tar":
             files.setdefault(path.suffix.lstrip("."), []).append(path.read_bytes())
     decoders = {"ffmpeg": ffmpeg_clips, "libsndfile": libsndfile_clips}
-    report = {}
+    report, totals = {}, {}
     for extension, payloads in files.items():
         best = {}
         audio_seconds = 0.0
@@ -190,14 +190,24 @@ def front_end_by_format(folder: pathlib.Path, max_clip_seconds: float, repeats: 
                     audio_seconds = samples / 16000
                     phase = (name, with_log_mel)
                     best[phase] = min(best.get(phase, float("inf")), watch.cpu)
-        rates = {
-            f"{name}_{'front_end' if with_log_mel else 'decode'}": round(audio_seconds / cpu, 1)
-            for (name, with_log_mel), cpu in best.items()
-        }
-        rates["ffmpeg_vs_libsndfile_front_end"] = round(rates["ffmpeg_front_end"] / rates["libsndfile_front_end"], 2)
-        rates["ffmpeg_vs_libsndfile_decode"] = round(rates["ffmpeg_decode"] / rates["libsndfile_decode"], 2)
-        report[extension] = {"files": len(payloads), "audio_seconds": round(audio_seconds, 1), **rates}
+        report[extension] = {"files": len(payloads), **_format_rates(audio_seconds, best)}
+        totals["audio"] = totals.get("audio", 0.0) + audio_seconds
+        for phase, cpu in best.items():
+            totals[phase] = totals.get(phase, 0.0) + cpu
+    audio_seconds = totals.pop("audio")
+    report["all"] = {"files": sum(entry["files"] for entry in report.values()), **_format_rates(audio_seconds, totals)}
     return report
+
+
+def _format_rates(audio_seconds: float, cpu_seconds: dict) -> dict:
+    """Audio-seconds per CPU-second of each (decoder, with log-mel) phase, and FFmpeg / libsndfile."""
+    rates = {
+        f"{name}_{'front_end' if with_log_mel else 'decode'}": round(audio_seconds / cpu, 1)
+        for (name, with_log_mel), cpu in cpu_seconds.items()
+    }
+    for phase in ("front_end", "decode"):
+        rates[f"ffmpeg_vs_libsndfile_{phase}"] = round(rates[f"ffmpeg_{phase}"] / rates[f"libsndfile_{phase}"], 2)
+    return {"audio_seconds": round(audio_seconds, 1), **rates}
 
 
 def pipeline_batches(features: list, lengths: tuple, max_batch_frames: int) -> list:

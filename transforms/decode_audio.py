@@ -44,6 +44,13 @@ TRUNCATION_TOLERANCE_SECONDS = 0.01  # a declared length may exceed the decoded 
 # ...) FFmpeg estimates a seek position from the bit rate, so an offset is reached by decoding
 # from the start and counting samples.
 _SAMPLE_EXACT_SEEK_FORMATS = frozenset({"wav", "w64", "aiff", "flac"})
+# For RIFF WAVE files: packets of up to 64 KiB (FFmpeg's default: 4 KiB, 1024 16-bit mono
+# samples), so the per-packet cost in Python is paid 16 times less often, and stream probing
+# that stops after 32 KiB (the header says what FFmpeg needs; with big packets the default
+# probing would read ~30 of them, 2 MB, before the first sample is decoded).
+_WAV_DEMUXER_OPTIONS = {"max_size": str(1 << 16), "probesize": str(1 << 15)}
+_WAV_HEADERS = (b"RIFF", b"RIFX", b"RF64")
+_SAMPLE_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64, "flt": np.float32, "dbl": np.float64}
 # Full scale of each integer sample format, as libsndfile and FFmpeg convert to float.
 _INTEGER_SCALES = {"u8": 128.0, "s16": 32768.0, "s32": 2.0**31, "s64": 2.0**63}
 
@@ -72,9 +79,10 @@ def mono_samples(samples: np.ndarray, sample_format: str = "flt") -> np.ndarray:
             their full scale, `u8` centred on 128) or `flt`, `dbl` (taken as they are).
     """
     if sample_format in _INTEGER_SCALES:
-        scale = _INTEGER_SCALES[sample_format]
-        samples = samples.astype(np.float32) - (128.0 if sample_format == "u8" else 0.0)
-        samples *= np.float32(1.0 / scale)
+        samples = samples.astype(np.float32)
+        if sample_format == "u8":
+            samples -= 128.0
+        samples *= np.float32(1.0 / _INTEGER_SCALES[sample_format])
     else:
         samples = samples.astype(np.float32, copy=False)
     if samples.ndim == 1:
@@ -83,11 +91,20 @@ def mono_samples(samples: np.ndarray, sample_format: str = "flt") -> np.ndarray:
 
 
 def _frame_samples(frame: av.AudioFrame) -> np.ndarray:
-    """One decoded frame as `float32 [R]`, channels averaged."""
-    samples = frame.to_ndarray()  # [C, R] planar, [1, R * C] packed
-    if not frame.format.is_planar:
-        samples = samples.reshape(-1, frame.layout.nb_channels).T  # [C, R]
-    return mono_samples(samples, frame.format.name.removesuffix("p"))
+    """One decoded frame as `float32 [R]`, channels averaged, read straight from its planes."""
+    sample_format = frame.format.name.removesuffix("p")
+    dtype, count = _SAMPLE_DTYPES[sample_format], frame.samples
+    if frame.format.is_planar:  # one plane per channel
+        planes = [np.frombuffer(plane, dtype, count) for plane in frame.planes]  # C x [R]
+        samples = planes[0] if len(planes) == 1 else np.stack(planes)  # [R] or [C, R]
+    else:  # channels interleaved in one plane
+        channels = frame.layout.nb_channels
+        samples = np.frombuffer(frame.planes[0], dtype, count * channels).reshape(count, channels).T  # [C, R]
+    return mono_samples(samples, sample_format)
+
+
+def _past_the_end(source: str, offset_seconds: float, seconds: float) -> InputError:
+    return InputError(f"{source}: offset {offset_seconds} s is past the end of its {seconds:.3f} s of audio.")
 
 
 class _Span:
@@ -131,8 +148,11 @@ class _FFmpegInput:
     def __init__(self, encoded: EncodedAudio, stream):
         self.source = encoded.source
         declared_chunk = declared_data_chunk(stream)  # before FFmpeg reads: it keeps its own position
+        head = stream.read(12)
+        stream.seek(0)
+        is_wav = head[:4] in _WAV_HEADERS and head[8:12] == b"WAVE"
         try:
-            self.container = av.open(stream, mode="r")
+            self.container = av.open(stream, mode="r", container_options=_WAV_DEMUXER_OPTIONS if is_wav else {})
         except av.FFmpegError as e:
             raise InputError(f"Cannot decode {encoded.source} as audio: {e}") from e
         if not self.container.streams.audio:
@@ -200,16 +220,15 @@ class _FFmpegInput:
                 position = round(frame.time * self.rate) if self.seeks else 0
             if self.span.done(position):
                 break
-            part = self.span.cut(_frame_samples(frame), position)
+            part = _frame_samples(frame)
+            if self.span.start or self.span.end is not None:
+                part = self.span.cut(part, position)
             position += frame.samples
             if part.shape[0]:
                 yield part
         position = position or 0
         if self.span.start and position <= self.span.start:
-            raise InputError(
-                f"{self.source}: offset {self.offset_seconds} s is past the end of its "
-                f"{position / self.rate:.3f} s of audio."
-            )
+            raise _past_the_end(self.source, self.offset_seconds, position / self.rate)
         expected = self.declared_frames
         if expected and self.span.end is not None:
             expected = min(expected, self.span.end)
@@ -226,10 +245,7 @@ def _decoded_parts(encoded: EncodedAudio) -> Iterator[np.ndarray]:
     samples = encoded.samples
     span = _Span(encoded, encoded.sample_rate)
     if span.start and span.start >= samples.shape[0]:
-        raise InputError(
-            f"{encoded.source}: offset {encoded.offset_seconds} s is past the end of its "
-            f"{samples.shape[0] / encoded.sample_rate:.3f} s of audio."
-        )
+        raise _past_the_end(encoded.source, encoded.offset_seconds, samples.shape[0] / encoded.sample_rate)
     selected = span.cut(samples, 0)  # [R] or [R, C]
     yield mono_samples(selected.T if selected.ndim == 2 else selected)
 
