@@ -327,3 +327,9 @@ def test_offset_and_duration_select_the_same_samples_as_a_full_decode(data_forma
     clips = _clips(data, 2.0, offset=7.25, duration=3.0)
     assert [clip.info.start_seconds for clip in clips] == [7.25, 9.25]
     np.testing.assert_array_equal(np.concatenate([clip.waveform for clip in clips]), full[116000:164000])
+
+
+@pytest.mark.parametrize("junk", [b"\x00" * 1000, b"<html>not a frame</html>\n" * 80], ids=["zeros", "text"])
+def test_an_mp3_with_junk_before_its_first_frame_decodes(junk):
+    (clip,) = _clips(junk + audio_bytes(tone(3.0, 44100), 44100, format="MP3"))
+    assert abs(clip.info.num_samples - 48000) <= 0.08 * 16000
