@@ -126,14 +126,23 @@ class _Span:
 
 
 def _blocks(parts: Iterator[np.ndarray], block_frames: int) -> Iterator[np.ndarray]:
-    """Joins consecutive `float32 [R']` parts into blocks of at least `block_frames`, then the rest."""
+    """Joins consecutive `float32 [R']` parts into blocks of at least `block_frames`, then the rest.
+
+    When `parts` raises, the parts before the fault go out as a last block first, so that the
+    whole windows they hold are kept.
+    """
     pending, pending_frames = [], 0
-    for part in parts:
-        pending.append(part)
-        pending_frames += part.shape[0]
-        if pending_frames >= block_frames:
+    try:
+        for part in parts:
+            pending.append(part)
+            pending_frames += part.shape[0]
+            if pending_frames >= block_frames:
+                yield np.concatenate(pending)
+                pending, pending_frames = [], 0
+    except Exception:
+        if pending_frames:
             yield np.concatenate(pending)
-            pending, pending_frames = [], 0
+        raise
     if pending_frames:
         yield np.concatenate(pending)
 

@@ -333,3 +333,14 @@ def test_offset_and_duration_select_the_same_samples_as_a_full_decode(data_forma
 def test_an_mp3_with_junk_before_its_first_frame_decodes(junk):
     (clip,) = _clips(junk + audio_bytes(tone(3.0, 44100), 44100, format="MP3"))
     assert abs(clip.info.num_samples - 48000) <= 0.08 * 16000
+
+
+def test_a_stream_that_fails_part_way_yields_its_earlier_windows_then_raises():
+    data = audio_bytes(tone(5.0), 16000, format="FLAC")
+    clips = decoded_clips(EncodedAudio("k", "gs://b/in.flac", None), io.BytesIO(data[: len(data) * 6 // 10]), 1.0)
+    windows = []
+    with pytest.raises(ValueError, match="gs://b/in.flac") as error:
+        for clip in clips:
+            windows.append(clip.info.num_samples)
+    assert windows[:2] == [16000, 16000] and len(windows) <= 3  # the audio before the cut, in whole windows
+    assert "truncated" in str(error.value) or "decoding failed after" in str(error.value)
