@@ -68,6 +68,9 @@ def test_parameter_regexes_and_stated_defaults_match_the_flag(name):
     if not parameter["isOptional"]:
         assert "Defaults to" not in parameter["helpText"]
         return
+    if flag.default is None:  # an optional flag that is off unless given
+        assert parameter["helpText"].endswith("Unset by default.")
+        return
     stated = re.search(r"Defaults to (\S+?)(?: on these images)?\.$", parameter["helpText"]).group(1)
     assert accepted(stated)
     image_defaults = dict(arg[2:].split("=", 1) for arg in deploy.image_args("gpu"))
