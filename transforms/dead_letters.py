@@ -16,6 +16,7 @@ from apache_beam.pvalue import TaggedOutput
 from transforms.elements import Clip
 from transforms.elements import ClipInfo
 from transforms.elements import EncodedAudio
+from transforms.elements import key_part
 from transforms.metrics import DEAD_LETTERS
 from transforms.metrics import counter
 from transforms.sources import BadInput
@@ -45,7 +46,8 @@ def _affected(element) -> list[dict]:
     if isinstance(element, (EncodedAudio, BadInput)):
         return [{"source": element.source, "key": element.key, "input_key": element.key}]
     if isinstance(element, FileMetadata):
-        return [{"source": element.path, "key": element.path, "input_key": element.path}]
+        key = key_part(element.path)
+        return [{"source": element.path, "key": key, "input_key": key}]
     if isinstance(element, Clip):
         return [_clip_fields(element.info)]
     if (

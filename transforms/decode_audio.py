@@ -40,10 +40,11 @@ from transforms.metrics import counter
 BLOCK_FRAMES = 1 << 16  # 65536 frames passed on at a time: 4.1 s at 16 kHz, 1.4 s at 48 kHz
 RESAMPLER_QUALITY = "HQ"
 TRUNCATION_TOLERANCE_SECONDS = 0.01  # a declared length may exceed the decoded one by this much
-# Demuxers whose timestamps after a seek are exact sample positions. Elsewhere (MP3, ADTS AAC,
-# ...) FFmpeg estimates a seek position from the bit rate, so an offset is reached by decoding
-# from the start and counting samples.
-_SAMPLE_EXACT_SEEK_FORMATS = frozenset({"wav", "w64", "aiff", "flac"})
+# Where a seek lands on an exact sample, with no decoder warm-up after it: FLAC, and PCM in
+# WAV/W64/AIFF. Elsewhere an offset is reached by decoding from the start and counting samples:
+# FFmpeg estimates MP3 and ADTS seek positions from the bit rate, ADPCM frames after a seek carry
+# no timestamps, and MP3-in-WAV or GSM decoders need a few frames before their output is right.
+_PCM_SEEK_FORMATS = frozenset({"wav", "w64", "aiff"})
 # For RIFF WAVE files: packets of up to 64 KiB (FFmpeg's default: 4 KiB, 1024 16-bit mono
 # samples), so the per-packet cost in Python is paid 16 times less often, and stream probing
 # that stops after 32 KiB (the header says what FFmpeg needs; with big packets the default
@@ -51,6 +52,7 @@ _SAMPLE_EXACT_SEEK_FORMATS = frozenset({"wav", "w64", "aiff", "flac"})
 _WAV_DEMUXER_OPTIONS = {"max_size": str(1 << 16), "probesize": str(1 << 15)}
 _WAV_HEADERS = (b"RIFF", b"RIFX", b"RF64")
 _SAMPLE_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64, "flt": np.float32, "dbl": np.float64}
+_PCM_FORMATS = {np.dtype(np.uint8): "u8", np.dtype(np.int16): "s16", np.dtype(np.int32): "s32"}
 # Full scale of each integer sample format, as libsndfile and FFmpeg convert to float.
 _INTEGER_SCALES = {"u8": 128.0, "s16": 32768.0, "s32": 2.0**31, "s64": 2.0**63}
 
@@ -90,6 +92,25 @@ def mono_samples(samples: np.ndarray, sample_format: str = "flt") -> np.ndarray:
     return samples[0] if samples.shape[0] == 1 else samples.mean(axis=0, dtype=np.float32)  # [R]
 
 
+def float_samples(samples: np.ndarray) -> np.ndarray:
+    """Decoded samples of a data set, `[R]`, as `float32 [R]` in [-1, 1].
+
+    Floats are taken as they are; int16, int32 and uint8 are PCM scaled by their full scale;
+    int64 holds 16-bit values, as TFDS's `Audio` feature stores PCM. Raises ValueError for
+    int64 values outside the 16-bit range and for other types.
+    """
+    if samples.dtype.kind == "f":
+        return samples.astype(np.float32, copy=False)
+    if samples.dtype == np.int64:
+        if samples.size and (samples.min() < -32768 or samples.max() > 32767):
+            raise ValueError(f"Its int64 samples leave the 16-bit range: {samples.min()} to {samples.max()}.")
+        samples = samples.astype(np.int16)
+    sample_format = _PCM_FORMATS.get(samples.dtype)
+    if sample_format is None:
+        raise ValueError(f"Expected float or 8/16/32-bit integer samples. Received dtype {samples.dtype}.")
+    return mono_samples(samples, sample_format)
+
+
 def _frame_samples(frame: av.AudioFrame) -> np.ndarray:
     """One decoded frame as `float32 [R]`, channels averaged, read straight from its planes."""
     sample_format = frame.format.name.removesuffix("p")
@@ -101,6 +122,11 @@ def _frame_samples(frame: av.AudioFrame) -> np.ndarray:
         channels = frame.layout.nb_channels
         samples = np.frombuffer(frame.planes[0], dtype, count * channels).reshape(count, channels).T  # [C, R]
     return mono_samples(samples, sample_format)
+
+
+def _described(encoded: EncodedAudio) -> str:
+    """How errors name an input: its file, or for an entry inside a container its key (`<container>#<entry>`)."""
+    return encoded.key if encoded.data is not None or encoded.samples is not None else encoded.source
 
 
 def _past_the_end(source: str, offset_seconds: float, seconds: float) -> InputError:
@@ -155,7 +181,7 @@ class _FFmpegInput:
     """
 
     def __init__(self, encoded: EncodedAudio, stream):
-        self.source = encoded.source
+        self.source = _described(encoded)
         declared_chunk = declared_data_chunk(stream)  # before FFmpeg reads: it keeps its own position
         head = stream.read(12)
         stream.seek(0)
@@ -163,28 +189,38 @@ class _FFmpegInput:
         try:
             self.container = av.open(stream, mode="r", container_options=_WAV_DEMUXER_OPTIONS if is_wav else {})
         except av.FFmpegError as e:
-            raise InputError(f"Cannot decode {encoded.source} as audio: {e}") from e
+            raise InputError(f"Cannot decode {self.source} as audio: {e}") from e
         if not self.container.streams.audio:
             kinds = sorted({s.type for s in self.container.streams}) or ["none"]
             self.container.close()
             raise InputError(
-                f"Cannot decode {encoded.source} as audio: it has no audio stream (streams: {', '.join(kinds)})."
+                f"Cannot decode {self.source} as audio: it has no audio stream (streams: {', '.join(kinds)})."
             )
         self.audio = self.container.streams.audio[0]
         self.rate = self.audio.codec_context.sample_rate
         self.format = self.container.format.name
-        if declared_chunk is not None:
-            self._check_data_chunk(declared_chunk)
         self.offset_seconds = encoded.offset_seconds
         self.span = _Span(encoded, self.rate)
-        self.seeks = self.span.start > 0 and self.format in _SAMPLE_EXACT_SEEK_FORMATS
+        if declared_chunk is not None:
+            self._check_data_chunk(declared_chunk, encoded)
+        codec = self.audio.codec_context.name
+        seeks_exactly = self.format == "flac" or (self.format in _PCM_SEEK_FORMATS and codec.startswith("pcm_"))
+        self.seeks = self.span.start > 0 and seeks_exactly
         # FFmpeg's FLAC demuxer gives STREAMINFO's total as the duration, and None when it is 0.
+        # Each FLAC frame's timestamp is its first sample: its parser leaves a frame it could not
+        # verify without one, and skips what it cannot parse, so a missing or jumping timestamp
+        # shows damaged data that would otherwise decode to noise or vanish.
         self.declared_frames = self.audio.duration if self.format == "flac" else None
+        self.checks_timestamps = self.format == "flac"
 
-    def _check_data_chunk(self, chunk) -> None:
+    def _check_data_chunk(self, chunk, encoded: EncodedAudio) -> None:
+        """Raises when the file holds less of its data chunk than the span needs, by over 10 ms."""
         held = chunk.held
         bytes_per_second = (self.audio.codec_context.bit_rate or 0) / 8
-        if held < chunk.size - TRUNCATION_TOLERANCE_SECONDS * bytes_per_second:
+        needed = chunk.size
+        if bytes_per_second and encoded.duration_seconds is not None:
+            needed = min(needed, (encoded.offset_seconds + encoded.duration_seconds) * bytes_per_second)
+        if held < needed - TRUNCATION_TOLERANCE_SECONDS * bytes_per_second:
             seconds = (
                 f" ({chunk.size / bytes_per_second:.3f} s), the file holds {held} bytes "
                 f"({held / bytes_per_second:.3f} s)"
@@ -202,12 +238,8 @@ class _FFmpegInput:
             self.container.seek(int(self.span.start / self.rate / self.audio.time_base), stream=self.audio)
         try:
             for frame in self.container.decode(self.audio):
-                if frame.sample_rate != self.rate or (self.seeks and frame.pts is None):
-                    raise ValueError(
-                        f"the stream changes from {self.rate} Hz to {frame.sample_rate} Hz"
-                        if frame.sample_rate != self.rate
-                        else "a frame after the seek has no timestamp"
-                    )
+                if frame.sample_rate != self.rate:
+                    raise ValueError(f"the stream changes from {self.rate} Hz to {frame.sample_rate} Hz")
                 yield frame
         except av.PatchWelcomeError as e:
             if self.format == "ogg":
@@ -220,21 +252,35 @@ class _FFmpegInput:
     def parts(self) -> Iterator[np.ndarray]:
         """Yields the span's samples as `float32 [R']` parts, channels averaged, in order.
 
-        Raises ValueError when the span starts past the end, or when fewer frames decode than a
-        FLAC header declares.
+        Raises ValueError when the span starts past the end, when fewer frames decode than a
+        FLAC header declares (or decoding fails before its end), or when a FLAC frame's
+        timestamp is missing or jumps (damaged data).
         """
         position = None  # index of the next frame's first sample in the stream
-        for frame in self._frames():
-            if position is None:
-                position = round(frame.time * self.rate) if self.seeks else 0
-            if self.span.done(position):
-                break
-            part = _frame_samples(frame)
-            if self.span.start or self.span.end is not None:
-                part = self.span.cut(part, position)
-            position += frame.samples
-            if part.shape[0]:
-                yield part
+        try:
+            for frame in self._frames():
+                if position is None:
+                    if self.seeks and frame.time is None:
+                        raise ValueError("the first frame after the seek has no timestamp")
+                    position = round(frame.time * self.rate) if self.seeks else 0
+                elif self.checks_timestamps and (frame.time is None or round(frame.time * self.rate) != position):
+                    went_on = "with a frame FFmpeg could not place" if frame.time is None else f"at {frame.time:.3f} s"
+                    raise InputError(
+                        f"{self.source} is damaged: its frames break off after {position / self.rate:.3f} s "
+                        f"(the stream goes on {went_on})."
+                    )
+                if self.span.done(position):
+                    break
+                part = _frame_samples(frame)
+                if self.span.start or self.span.end is not None:
+                    part = self.span.cut(part, position)
+                position += frame.samples
+                if part.shape[0]:
+                    yield part
+        except av.FFmpegError as e:
+            if self.declared_frames:
+                raise self._short(position or 0, f"decoding failed there: {e}") from e
+            raise
         position = position or 0
         if self.span.start and position <= self.span.start:
             raise _past_the_end(self.source, self.offset_seconds, position / self.rate)
@@ -242,11 +288,15 @@ class _FFmpegInput:
         if expected and self.span.end is not None:
             expected = min(expected, self.span.end)
         if expected and position < expected - TRUNCATION_TOLERANCE_SECONDS * self.rate:
-            raise InputError(
-                f"{self.source} is truncated: its header declares {self.declared_frames} samples "
-                f"({self.declared_frames / self.rate:.3f} s), the stream decodes to {position} "
-                f"({position / self.rate:.3f} s)."
-            )
+            raise self._short(position, "")
+
+    def _short(self, position: int, why: str) -> InputError:
+        """The error of a stream shorter than its header declares, naming both lengths."""
+        return InputError(
+            f"{self.source} is truncated: its header declares {self.declared_frames} samples "
+            f"({self.declared_frames / self.rate:.3f} s), the stream decodes to {position} "
+            f"({position / self.rate:.3f} s){'; ' + why if why else ''}."
+        )
 
 
 def _decoded_parts(encoded: EncodedAudio) -> Iterator[np.ndarray]:
@@ -254,7 +304,7 @@ def _decoded_parts(encoded: EncodedAudio) -> Iterator[np.ndarray]:
     samples = encoded.samples
     span = _Span(encoded, encoded.sample_rate)
     if span.start and span.start >= samples.shape[0]:
-        raise _past_the_end(encoded.source, encoded.offset_seconds, samples.shape[0] / encoded.sample_rate)
+        raise _past_the_end(_described(encoded), encoded.offset_seconds, samples.shape[0] / encoded.sample_rate)
     selected = span.cut(samples, 0)  # [R] or [R, C]
     yield mono_samples(selected.T if selected.ndim == 2 else selected)
 
@@ -333,14 +383,14 @@ def decoded_clips(
             yield Clip(info, waveform)
     except InputError:
         raise
-    except (av.FFmpegError, ValueError) as e:
-        raise InputError(f"{encoded.source}: decoding failed after {segment_index + 1} window(s): {e}") from e
+    except (av.FFmpegError, ValueError, OverflowError) as e:
+        raise InputError(f"{_described(encoded)}: decoding failed after {segment_index + 1} window(s): {e}") from e
     finally:
         if ffmpeg_input is not None:
             ffmpeg_input.close()
     if segment_index < 0:
         found = f"format {ffmpeg_input.format}, " if ffmpeg_input else ""
-        raise InputError(f"{encoded.source} holds no audio samples ({found}{rate} Hz).")
+        raise InputError(f"{_described(encoded)} holds no audio samples ({found}{rate} Hz).")
 
 
 class DecodeAudio(beam.DoFn):

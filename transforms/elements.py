@@ -4,7 +4,9 @@ Axis legend: N samples at 16 kHz, M mel frames, F mel bins.
 
 Keys are stable strings built from the input: an input key is the source URI, or
 `<container URI>#<member, id or index>` for an entry inside a tar, TFRecord, Parquet or
-manifest file; a clip key is `<input key>@<segment index>`.
+manifest file (then `#<position>` when the id repeats in its file); a clip key is
+`<input key>@<segment index>`. Each part is written with `key_part`, which escapes the
+separators, so no two inputs or clips can share a key however their names are spelled.
 """
 
 from typing import NamedTuple
@@ -78,6 +80,15 @@ class Clip(NamedTuple):
 
     info: ClipInfo
     waveform: np.ndarray
+
+
+def key_part(text: str) -> str:
+    """`text` as a part of a key: `%`, `#` and `@` percent-encoded (`%25`, `%23`, `%40`), as in URLs.
+
+    A file named `a.wav@0` is then `a.wav%400`, not window 0 of `a.wav`; a tar member or id
+    `spk#1` is `spk%231`, not position 1 of `spk`. Other characters stay as they are.
+    """
+    return text.replace("%", "%25").replace("#", "%23").replace("@", "%40")
 
 
 def clip_key(input_key: str, segment_index: int) -> str:

@@ -5,6 +5,7 @@ with the reader of its format (`transforms/sources/`) and accounts for every ent
 a dead letter, or a counted skip.
 """
 
+import os
 import posixpath
 from typing import Optional
 from typing import Sequence
@@ -55,11 +56,23 @@ def detected_format(uri: str) -> str:
     return _FORMATS_BY_EXTENSION.get(posixpath.splitext(name)[1], "audio")
 
 
+def normalized_path(path: str) -> str:
+    """A local path made absolute and normal (`a//b`, `./a`, `x/../a`); a URI (`gs://...`) as it is."""
+    return os.path.abspath(path) if FileSystems.get_scheme(path) is None else path
+
+
+def _one_per_path(path_and_matches) -> FileMetadata:
+    path, matches = path_and_matches
+    first = next(iter(matches))
+    return FileMetadata(path, first.size_in_bytes, first.last_updated_in_seconds)
+
+
 class MatchInputs(beam.PTransform):
     """Expands file patterns (globs or paths, local or `gs://`) into FileMetadata, one per distinct file.
 
-    A file matched by several patterns (`a/*.wav,a/x.wav`) comes out once, so it is read once
-    and its inputs keep unique keys.
+    Local paths are made absolute and normal (`normalized_path`), and a file matched by several
+    patterns or spellings (`a/*.wav,a/x.wav`, `a//x.wav`, `./a/x.wav`) comes out once, so it is
+    read once and its inputs keep unique keys.
 
     Args:
         patterns: list of str. A pattern that matches nothing fails the job, as a literal
@@ -77,9 +90,9 @@ class MatchInputs(beam.PTransform):
             pbegin
             | "Patterns" >> beam.Create(self.patterns)
             | "Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.DISALLOW)
-            | "KeyByPath" >> beam.Map(lambda metadata: (metadata.path, metadata))
+            | "KeyByPath" >> beam.Map(lambda metadata: (normalized_path(metadata.path), metadata))
             | "GroupByPath" >> beam.GroupByKey()
-            | "OnePerPath" >> beam.Map(lambda path_and_matches: next(iter(path_and_matches[1])))
+            | "OnePerPath" >> beam.Map(_one_per_path)
         )
 
 
@@ -148,7 +161,7 @@ class ReadInputs(beam.DoFn):
             return
         # Tar, TFRecord and manifest files may be gzipped (AUTO: by extension); Parquet compresses inside.
         compression = CompressionTypes.UNCOMPRESSED if input_format == "parquet" else CompressionTypes.AUTO
-        keys = UniqueKeys()
+        keys = UniqueKeys(uri)
         try:
             with FileSystems.open(uri, compression_type=compression) as stream:
                 for item in self._inputs(uri, input_format, stream, keys):

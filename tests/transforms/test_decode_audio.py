@@ -22,7 +22,7 @@ from transforms.elements import EncodedAudio
 
 
 def _clips(data: bytes, max_clip_seconds=30.0, block_frames=4096, offset=0.0, duration=None):
-    encoded = EncodedAudio("in.wav", "gs://b/in.wav", data, offset, duration)
+    encoded = EncodedAudio("in.wav", "gs://b/in.wav", None, offset, duration)  # a file, streamed
     return list(decoded_clips(encoded, io.BytesIO(data), max_clip_seconds, block_frames))
 
 
@@ -108,7 +108,7 @@ def test_long_files_are_read_in_blocks():
         (lambda: audio_bytes(np.zeros(0, np.float32), 16000), "holds no audio samples"),
         (lambda: audio_bytes(tone(3.0), 16000)[:20000], "truncated: its data chunk declares 96000 bytes"),
         (lambda: audio_bytes(tone(3.0), 16000, format="OGG")[:3000], "Cannot decode"),
-        (lambda: audio_bytes(tone(3.0), 16000, format="FLAC")[:9000], "decoding failed after 0 window"),
+        (lambda: audio_bytes(tone(3.0), 16000, format="FLAC")[:9000], r"truncated: its header declares 48000 samples \(3.000 s\), the stream decodes to 4096 \(0.256 s\); decoding failed there"),
         (lambda: ffmpeg_encoded(tone(1.0), 16000, "mp4", None, with_video=True), "no audio stream"),
     ],
     ids=["zero_bytes", "text", "no_samples", "truncated_wav", "ogg_cut_in_its_headers", "truncated_flac", "video_without_audio"],
@@ -344,3 +344,46 @@ def test_a_stream_that_fails_part_way_yields_its_earlier_windows_then_raises():
             windows.append(clip.info.num_samples)
     assert windows[:2] == [16000, 16000] and len(windows) <= 3  # the audio before the cut, in whole windows
     assert "truncated" in str(error.value) or "decoding failed after" in str(error.value)
+
+
+@pytest.mark.parametrize("damaged_bytes", [20, 3000, 5000])  # FFmpeg decodes noise from 20 and 3000, drops frames at 5000
+def test_a_flac_damaged_in_the_middle_keeps_only_the_windows_before_the_damage(damaged_bytes):
+    samples = tone(10.0)
+    data = bytearray(audio_bytes(samples, 16000, format="FLAC"))
+    middle = len(data) * 6 // 10  # about 6 s in
+    noise = np.random.default_rng(3).integers(0, 256, damaged_bytes, dtype=np.uint8).tobytes()
+    data[middle : middle + damaged_bytes] = noise
+    clips = decoded_clips(EncodedAudio("k", "gs://b/in.flac", None), io.BytesIO(bytes(data)), 2.0)
+    windows = []
+    with pytest.raises(ValueError, match="is damaged: its frames break off after"):
+        for clip in clips:
+            windows.append(clip.waveform)
+    assert 1 <= len(windows) <= 3  # whole 2 s windows before about 6 s, none spliced across the gap
+    np.testing.assert_allclose(np.concatenate(windows), samples[: len(windows) * 32000], atol=2**-15)
+
+
+@pytest.mark.parametrize("codec", ["adpcm_ms", "adpcm_ima_wav", "libmp3lame"])
+def test_an_offset_into_a_wav_of_a_non_pcm_codec_decodes_from_the_start(codec):
+    data = ffmpeg_encoded(tone(8.0, seed=4), 16000, "wav", codec)
+    full = ffmpeg_reference(data)
+    clips = _clips(data, offset=3.3, duration=2.0)
+    np.testing.assert_array_equal(np.concatenate([clip.waveform for clip in clips]), full[52800:84800])
+
+
+def test_errors_name_an_entry_inside_a_container_by_its_key():
+    encoded = EncodedAudio("gs://b/s.tar#x.wav", "gs://b/s.tar", b"not audio " * 10)
+    with pytest.raises(ValueError, match=r"Cannot decode gs://b/s.tar#x.wav as audio"):
+        list(decoded_clips(encoded, io.BytesIO(encoded.data), 30.0))
+
+
+def test_a_span_inside_the_part_a_truncated_wav_still_holds_is_a_record():
+    cut = audio_bytes(tone(6.0), 16000)[: 44 + 4 * 32000]  # 4 s of the declared 6 s
+    (clip,) = _clips(cut, offset=1.0, duration=2.0)
+    assert clip.info.num_samples == 32000
+    with pytest.raises(ValueError, match="truncated"):
+        _clips(cut, offset=3.0, duration=2.0)  # reaches past the 4 s
+
+
+def test_an_absurd_offset_is_an_error_naming_the_input():
+    with pytest.raises(ValueError, match="gs://b/in.wav"):
+        _clips(audio_bytes(tone(1.0), 16000), offset=1e20)

@@ -129,3 +129,25 @@ def test_a_file_matched_by_two_patterns_is_read_once(tmp_path):
     (tmp_path / "a.wav").write_bytes(audio_bytes(tone(0.2), 16000))
     counters = _read([str(tmp_path / "*.wav"), str(tmp_path / "a.wav")], [f"{tmp_path}/a.wav"])
     assert counters["inputs_read"] == 1
+
+
+def test_a_file_spelled_several_ways_is_read_once_under_its_absolute_path(tmp_path, monkeypatch):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "x").mkdir()
+    (tmp_path / "d" / "a.wav").write_bytes(audio_bytes(tone(0.2), 16000))
+    monkeypatch.chdir(tmp_path)
+    spellings = ["d/a.wav", "d//a.wav", "./d/a.wav", f"{tmp_path}/x/../d/a.wav", str(tmp_path / "d" / "a.wav")]
+    counters = _read(spellings, [f"{tmp_path}/d/a.wav"])
+    assert counters["inputs_read"] == 1
+
+
+def test_names_that_spell_other_keys_get_keys_of_their_own(tmp_path):
+    wav = audio_bytes(tone(0.2), 16000)
+    (tmp_path / "a.wav").write_bytes(wav)
+    (tmp_path / "a.wav@0").write_bytes(wav)  # would be window 0 of a.wav
+    shard = write_tar(tmp_path / "s.tar", {"x.wav": wav})
+    (tmp_path / "s.tar#x.wav").write_bytes(wav)  # would be member x.wav of s.tar
+    _read(
+        [str(tmp_path / "*")],
+        [f"{tmp_path}/a.wav", f"{tmp_path}/a.wav%400", f"{shard}#x.wav", f"{tmp_path}/s.tar%23x.wav"],
+    )

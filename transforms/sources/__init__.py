@@ -13,13 +13,15 @@ from typing import NamedTuple
 
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.elements import key_part
+
 # Extensions of the audio (and audio-bearing video) files FFmpeg decodes, as in tar member names.
 AUDIO_EXTENSIONS = frozenset(
     {
         "flac", "wav", "wave", "rf64", "w64", "aif", "aiff", "aifc", "caf", "au", "snd",
         "mp3", "mp2", "ogg", "oga", "opus", "spx", "m4a", "m4b", "aac", "mp4", "m4v", "mov",
         "3gp", "webm", "mkv", "mka", "wma", "wmv", "asf", "amr", "awb", "ac3", "wv", "ape",
-        "avi", "mpeg", "mpg", "ts", "gsm", "voc", "vox",
+        "avi", "mpeg", "mpg", "ts", "gsm", "voc", "vox", "sph", "nist", "tta", "dts",
     }
 )  # fmt: skip
 
@@ -53,20 +55,35 @@ class SkippedInput(NamedTuple):
 
 
 class UniqueKeys:
-    """Hands out the input keys of one file, each once, deterministically.
+    """Hands out the input keys of the entries of one file, `<uri>#<name>`, each once, deterministically.
 
-    The first entry to ask for a key gets it as asked; a later entry asking for a key already
-    given (a repeated id or member name) gets `<key>#<position>`, its row, record, member or
-    line position in the file, and is counted in `repeats`. Keys from different files never
-    meet: each starts with its file's URI.
+    The first entry to ask for a name gets `<uri>#<name>`; a later entry asking for a name
+    already given (a repeated id or member name) gets `<uri>#<name>#<position>`, its row,
+    record, member or line position in the file, and is counted in `repeats`. URI and name are
+    written with `key_part`, so keys from different files never meet, and no name can spell
+    another entry's key.
+
+    Args:
+        uri: str. URI of the file.
     """
 
-    def __init__(self):
+    def __init__(self, uri: str):
+        self._prefix = key_part(uri) + "#"
         self._given = set()
         self.repeats = 0
 
-    def unique(self, key: str, position: int) -> str:
-        """Returns `key`, or `<key>#<position>` (then `.2`, `.3`, ...) when `key` was given before."""
+    def entry_key(self, name) -> str:
+        """The key `name` asks for, `<uri>#<name>`, without taking it."""
+        return self._prefix + key_part(name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name))
+
+    def unique(self, name, position: int) -> str:
+        """Returns `<uri>#<name>`, or `<uri>#<name>#<position>` (then `.2`, `.3`, ...) when it was given before.
+
+        Args:
+            name: str, int or bytes (UTF-8). The entry's id, member name or position.
+            position: int. The entry's position in the file.
+        """
+        key = self.entry_key(name)
         if key in self._given:
             self.repeats += 1
             base = key = f"{key}#{position}"

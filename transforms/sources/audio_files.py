@@ -3,12 +3,13 @@
 from typing import Iterator
 
 from transforms.elements import EncodedAudio
+from transforms.elements import key_part
 
 
 def audio_file_inputs(uri: str) -> Iterator[EncodedAudio]:
-    """Yields the one input of the audio file at `uri`, keyed by its URI.
+    """Yields the one input of the audio file at `uri`, keyed by its URI (`key_part`).
 
     The file is not opened here: DecodeAudio streams it in blocks, so a file of hours never
     sits in memory whole.
     """
-    yield EncodedAudio(key=uri, source=uri, data=None)
+    yield EncodedAudio(key=key_part(uri), source=uri, data=None)

@@ -40,7 +40,7 @@ def _entry(entry, uri: str, position: int, keys: UniqueKeys) -> EncodedAudio:
         raise ValueError(f"Expected offset >= 0 and duration > 0. Received: offset={offset}, duration={duration}")
     name = entry["id"] if entry.get("id") is not None else position
     return EncodedAudio(
-        key=keys.unique(f"{uri}#{name}", position),
+        key=keys.unique(name, position),
         source=resolved_path(path, uri),
         data=None,
         offset_seconds=offset,
@@ -54,7 +54,9 @@ def _numbered_entries(stream, uri: str) -> Iterator[tuple[int, str, object]]:
     A file whose first non-blank character is `[` is one JSON array; anything else is JSONL,
     one object per non-blank line. A UTF-8 byte-order mark is dropped.
     """
-    first = stream.readline().decode("utf-8", errors="replace").removeprefix(_BOM)
+    first, line_number = stream.readline().decode("utf-8", errors="replace").removeprefix(_BOM), 1
+    while first and not first.strip():  # blank lines before the first entry
+        first, line_number = stream.readline().decode("utf-8", errors="replace"), line_number + 1
     if first.lstrip().startswith("["):
         text = first + stream.read().decode("utf-8", errors="replace")
         entries = json.loads(text)  # a broken array makes the whole file unreadable
@@ -63,7 +65,7 @@ def _numbered_entries(stream, uri: str) -> Iterator[tuple[int, str, object]]:
         for position, entry in enumerate(entries, start=1):
             yield position, f"Item {position}", entry
         return
-    line, line_number = first, 1
+    line = first
     while line:
         text = line.strip()
         if text:
@@ -84,12 +86,12 @@ def manifest_inputs(stream, uri: str, keys: Optional[UniqueKeys] = None) -> Iter
     from `keys`. The source is the audio file. An entry that is not such an object yields a
     BadInput naming its line or item.
     """
-    keys = UniqueKeys() if keys is None else keys
+    keys = UniqueKeys(uri) if keys is None else keys
     for position, label, entry in _numbered_entries(stream, uri):
         try:
             if isinstance(entry, ValueError):
                 raise entry
             yield _entry(entry, uri, position, keys)
         except (ValueError, TypeError) as e:
-            key = keys.unique(f"{uri}#{position}", position)
+            key = keys.unique(position, position)
             yield BadInput(key=key, source=uri, error=ValueError(f"{label}: {e}"))

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow
 import pyarrow.parquet
 
+from transforms.decode_audio import float_samples
 from transforms.elements import EncodedAudio
 from transforms.sources import BadInput
 from transforms.sources import UniqueKeys
@@ -28,15 +29,22 @@ def _decoded_samples(cell: pyarrow.Scalar) -> np.ndarray:
     """A list (mono, `[R]`) or list of lists (`[C, R]`, as `datasets` keeps channels) as `float32 [R, C]` or `[R]`."""
     values = cell.values
     if pyarrow.types.is_list(values.type) or pyarrow.types.is_large_list(values.type):
-        channels = [np.asarray(channel.values.to_numpy(zero_copy_only=False), np.float32) for channel in values]
+        channels = [float_samples(channel.values.to_numpy(zero_copy_only=False)) for channel in values]
         if len({channel.shape[0] for channel in channels}) > 1:
             raise ValueError(f"Its channels differ in length: {[channel.shape[0] for channel in channels]}.")
         return np.stack(channels, axis=1)  # [R, C]
-    return np.asarray(values.to_numpy(zero_copy_only=False), np.float32)  # [R]
+    return float_samples(values.to_numpy(zero_copy_only=False))  # [R]
 
 
 def _row_input(cell: pyarrow.Scalar, key: str, uri: str, row: int) -> Union[EncodedAudio, BadInput]:
-    """The input of one row's audio cell."""
+    """The input of one row's audio cell; a cell of no known layout is a BadInput naming the row."""
+    try:
+        return _cell_input(cell.value if pyarrow.types.is_dictionary(cell.type) else cell, key, uri, row)
+    except (ValueError, TypeError, pyarrow.ArrowException) as e:
+        return BadInput(key, uri, ValueError(f"Row {row}: {e}"))
+
+
+def _cell_input(cell: pyarrow.Scalar, key: str, uri: str, row: int) -> Union[EncodedAudio, BadInput]:
     if pyarrow.types.is_binary(cell.type) or pyarrow.types.is_large_binary(cell.type):
         data = cell.as_py()
         if data:
@@ -48,13 +56,10 @@ def _row_input(cell: pyarrow.Scalar, key: str, uri: str, row: int) -> Union[Enco
         fields = {name: cell[name] for name in (field.name for field in cell.type)}
         array, rate = fields.get("array"), fields.get("sampling_rate")
         if array is not None and array.is_valid:
-            if rate is None or not rate.is_valid or not rate.as_py() or rate.as_py() <= 0:
-                return BadInput(key, uri, ValueError(f"Row {row} has an audio array but no positive `sampling_rate`."))
-            try:
-                samples = _decoded_samples(array)
-            except ValueError as e:
-                return BadInput(key, uri, ValueError(f"Row {row}: {e}"))
-            return EncodedAudio(key=key, source=uri, data=None, samples=samples, sample_rate=int(rate.as_py()))
+            rate = rate.as_py() if rate is not None and rate.is_valid else None
+            if not (isinstance(rate, int) and rate > 0):
+                raise ValueError(f"It has an audio array but no positive integer `sampling_rate`: {rate!r}.")
+            return EncodedAudio(key=key, source=uri, data=None, samples=_decoded_samples(array), sample_rate=rate)
         if fields.get("bytes") is not None and fields["bytes"].as_py():
             return EncodedAudio(key=key, source=uri, data=fields["bytes"].as_py())
         if fields.get("path") is not None and fields["path"].as_py():
@@ -79,7 +84,7 @@ def parquet_shard_inputs(
         id_column: str. Name of the optional id column.
         keys: UniqueKeys. Keys given so far in the shard. Defaults to a new one.
     """
-    keys = UniqueKeys() if keys is None else keys
+    keys = UniqueKeys(uri) if keys is None else keys
     shard = pyarrow.parquet.ParquetFile(stream)
     names = shard.schema_arrow.names
     if audio_column not in names:
@@ -91,5 +96,5 @@ def parquet_shard_inputs(
         ids = batch.column(id_column).to_pylist() if id_column in names else [None] * batch.num_rows
         for index in range(batch.num_rows):
             name = ids[index] if ids[index] is not None else row
-            yield _row_input(audio[index], keys.unique(f"{uri}#{name}", row), uri, row)
+            yield _row_input(audio[index], keys.unique(name, row), uri, row)
             row += 1

@@ -1,8 +1,8 @@
 """Reader of WebDataset-style tar shards: every audio member is an input of its own.
 
-Members are grouped into samples as WebDataset does (a run of consecutive members sharing the
-name up to the first dot of the basename), but a sample's key does not name its input: two
-audio members of one sample (`spk1.utt1.flac`, `spk1.utt2.flac`) are two inputs.
+Members are grouped into samples as WebDataset does (by the name up to the first dot of the
+basename), but a sample's key does not name its input: two audio members of one sample
+(`spk1.utt1.flac`, `spk1.utt2.flac`) are two inputs.
 """
 
 import posixpath
@@ -33,20 +33,16 @@ def is_audio_name(name: str) -> bool:
     return "." in basename and basename.rsplit(".", 1)[1].lower() in AUDIO_EXTENSIONS
 
 
+def _archive_name(name: str) -> str:
+    """A member name as a path inside the archive: `./a.wav`, `a.wav` and `/a.wav` are one name."""
+    return posixpath.normpath(name.lstrip("/"))
+
+
 def _link_target(member: tarfile.TarInfo) -> str:
     """The archive name a hard link or symbolic link member points to."""
     if member.islnk() or member.linkname.startswith("/"):
-        return posixpath.normpath(member.linkname.lstrip("/"))
-    return posixpath.normpath(posixpath.join(posixpath.dirname(member.name), member.linkname))
-
-
-def _no_audio(uri: str, sample_key: str, extensions: list, keys: UniqueKeys, index: int) -> BadInput:
-    found = ", ".join(f".{extension}" for extension in extensions)
-    return BadInput(
-        key=keys.unique(f"{uri}#{sample_key}", index),
-        source=uri,
-        error=ValueError(f"Sample {sample_key!r} has no audio member (an FFmpeg audio extension); found: {found}."),
-    )
+        return _archive_name(member.linkname)
+    return _archive_name(posixpath.join(posixpath.dirname(member.name), member.linkname))
 
 
 def tar_shard_inputs(
@@ -57,48 +53,59 @@ def tar_shard_inputs(
     - A member is audio when its last suffix is in `AUDIO_EXTENSIONS` (`a.flac`,
       `spk1.utt1.flac`, `Track 2.0 (Clean).mp3`); its input key is `<uri>#<member name>`.
       Other members (`.json`, `.txt`, ...) are parts of their sample, skipped unread.
-    - A sample (WebDataset grouping) without any audio member yields a BadInput keyed
-      `<uri>#<sample key>`.
+    - A sample (WebDataset key) without any audio member anywhere in the shard yields a
+      BadInput keyed `<uri>#<sample key>`, after the last member.
     - A hard or symbolic link to another member is an input holding the target's bytes; a link
       whose target is not a file of the shard is a BadInput. Links are resolved in a second
       pass over the stream (`stream.seek(0)`), which holds only the linked members' bytes.
+    - An audio-named member that is no file or link (a FIFO, a device) is a BadInput.
     - A repeated member name gets a distinct key from `keys` (`<uri>#<name>#<member index>`).
     - A `._*` AppleDouble member is a SkippedInput.
     """
-    keys = UniqueKeys() if keys is None else keys
+    keys = UniqueKeys(uri) if keys is None else keys
     links = []  # (key, member name, member index), of audio link members
-    link_targets = {}  # link member name -> target name, of every link member
-    sample_key, sample_index, extensions, has_audio = None, 0, [], False
+    link_targets = {}  # archive name -> target archive name, of every link member
+    no_audio = {}  # sample key -> (index of its first member, extensions), for samples without audio so far
+    with_audio = set()
     with tarfile.open(fileobj=stream, mode="r|*") as tar:
         for index, member in enumerate(tar):
-            if not (member.isfile() or member.islnk() or member.issym()):
+            if member.isdir():
                 continue
-            if not member.isfile():
-                link_targets[member.name] = _link_target(member)
-            if posixpath.basename(member.name).startswith(APPLE_DOUBLE_PREFIX):
-                yield SkippedInput(f"{uri}#{member.name}", uri, "AppleDouble metadata member")
+            name, audio = member.name, is_audio_name(member.name)
+            if posixpath.basename(name).startswith(APPLE_DOUBLE_PREFIX):
+                yield SkippedInput(keys.entry_key(name), uri, "AppleDouble metadata member")
                 continue
-            if _sample_key(member.name) != sample_key:
-                if sample_key is not None and not has_audio:
-                    yield _no_audio(uri, sample_key, extensions, keys, sample_index)
-                sample_key, sample_index, extensions, has_audio = _sample_key(member.name), index, [], False
-            extensions.append(posixpath.basename(member.name).partition(".")[2].lower())
-            if not is_audio_name(member.name):
+            if member.islnk() or member.issym():
+                link_targets[_archive_name(name)] = _link_target(member)
+                if not audio:
+                    continue  # a link to a folder or a sidecar: no input, no sample of its own
+            elif not member.isfile():
+                if audio:
+                    yield BadInput(keys.unique(name, index), uri, ValueError(f"Member {name!r} is no file ({member.type!r})."))
                 continue
-            has_audio = True
-            key = keys.unique(f"{uri}#{member.name}", index)
+            sample_key = _sample_key(name)
+            if not audio:
+                if sample_key not in with_audio:
+                    _, extensions = no_audio.setdefault(sample_key, (index, []))
+                    extensions.append(posixpath.basename(name).partition(".")[2].lower())
+                continue
+            with_audio.add(sample_key)
+            no_audio.pop(sample_key, None)
+            key = keys.unique(name, index)
             if member.isfile():
                 yield EncodedAudio(key=key, source=uri, data=tar.extractfile(member).read())
             else:
-                links.append((key, member.name, index))
-    if sample_key is not None and not has_audio:
-        yield _no_audio(uri, sample_key, extensions, keys, sample_index)
+                links.append((key, name, index))
+    for sample_key, (index, extensions) in no_audio.items():
+        found = ", ".join(f".{extension}" for extension in extensions)
+        error = ValueError(f"Sample {sample_key!r} has no audio member (an FFmpeg audio extension); found: {found}.")
+        yield BadInput(key=keys.unique(sample_key, index), source=uri, error=error)
     if links:
         yield from _linked_inputs(stream, uri, links, link_targets)
 
 
 def _final_target(name: str, link_targets: dict) -> str:
-    """Follows links from `name` to a name that is no link (or gives up after `_MAX_LINK_DEPTH`)."""
+    """Follows links from archive name `name` to a name that is no link (or gives up after `_MAX_LINK_DEPTH`)."""
     for _ in range(_MAX_LINK_DEPTH):
         if name not in link_targets:
             return name
@@ -112,22 +119,20 @@ def _linked_inputs(stream, uri: str, links: list, link_targets: dict) -> Iterato
     A link resolves to the last file of its target's name before it (as extracting the tar in
     order would leave it), or, for a symbolic link pointing forward, the first after it.
     """
-    targets = {name: _final_target(name, link_targets) for _, name, _ in links}
+    targets = {name: _final_target(_archive_name(name), link_targets) for _, name, _ in links}
     wanted = set(targets.values())
-    files = {}  # target name -> [(member index, bytes)]
+    files = {}  # target archive name -> [(member index, bytes)]
     stream.seek(0)
     with tarfile.open(fileobj=stream, mode="r|*") as tar:
         for index, member in enumerate(tar):
-            if member.isfile() and member.name in wanted:
-                files.setdefault(member.name, []).append((index, tar.extractfile(member).read()))
+            if member.isfile() and _archive_name(member.name) in wanted:
+                files.setdefault(_archive_name(member.name), []).append((index, tar.extractfile(member).read()))
     for key, name, index in links:
         copies = files.get(targets[name])
         if not copies:
-            yield BadInput(
-                key=key,
-                source=uri,
-                error=ValueError(f"Member {name!r} links to {link_targets[name]!r}, which is no file of the shard."),
-            )
+            target = link_targets[_archive_name(name)]
+            error = ValueError(f"Member {name!r} links to {target!r}, which is no file of the shard.")
+            yield BadInput(key=key, source=uri, error=error)
             continue
         before = [data for position, data in copies if position < index]
         yield EncodedAudio(key=key, source=uri, data=before[-1] if before else copies[0][1])

@@ -6,7 +6,7 @@ from typing import Union
 
 import numpy as np
 
-from transforms.decode_audio import mono_samples
+from transforms.decode_audio import float_samples
 from transforms.elements import EncodedAudio
 from transforms.records import example_features
 from transforms.records import tfrecord_payloads
@@ -17,26 +17,28 @@ RATE_FEATURES = ("sample_rate", "sampling_rate")  # int64 features naming the ra
 
 
 def _input(features: dict, key: str, uri: str, index: int, audio_feature: str, sample_rate: Optional[int]):
-    audio = features.get(audio_feature)
-    if not audio:
+    if audio_feature not in features:
         raise ValueError(f"Record {index} has no feature {audio_feature!r}; it has {sorted(features)}.")
+    audio = features[audio_feature]
+    if not audio:
+        raise ValueError(f"Record {index}: its feature {audio_feature!r} is empty.")
     if isinstance(audio[0], bytes):
+        if len(audio) > 1:
+            raise ValueError(f"Record {index}: {audio_feature!r} holds {len(audio)} values; expected one encoded file.")
         return EncodedAudio(key=key, source=uri, data=audio[0])
-    rate = next((features[name][0] for name in RATE_FEATURES if features.get(name)), sample_rate)
-    if not rate or rate <= 0:
+    name = next((name for name in RATE_FEATURES if features.get(name)), None)
+    rate = features[name][0] if name else sample_rate
+    if name and not (isinstance(rate, (int, float)) and rate > 0 and float(rate).is_integer()):
+        raise ValueError(f"Record {index}: expected {name!r} to be a positive whole number. Received: {rate!r}")
+    if not rate:
         raise ValueError(
             f"Record {index} holds decoded samples in {audio_feature!r} but no rate: add an int64 "
             f"feature {' or '.join(RATE_FEATURES)}, or pass --tfrecord_sample_rate."
         )
-    if isinstance(audio[0], int):  # TFDS `Audio` stores 16-bit PCM values in an int64 list
-        values = np.asarray(audio, np.int64)
-        if values.min() < -32768 or values.max() > 32767:
-            raise ValueError(
-                f"Record {index} holds int64 samples outside the 16-bit range: {values.min()} to {values.max()}."
-            )
-        samples = mono_samples(values.astype(np.int16), "s16")
-    else:
-        samples = np.asarray(audio, np.float32)
+    try:
+        samples = float_samples(np.asarray(audio, np.int64 if isinstance(audio[0], int) else np.float32))
+    except ValueError as e:
+        raise ValueError(f"Record {index}: {e}") from e
     return EncodedAudio(key=key, source=uri, data=None, samples=samples, sample_rate=int(rate))
 
 
@@ -65,20 +67,16 @@ def tfrecord_shard_inputs(
         sample_rate: int or None. Rate of decoded samples when no rate feature gives it.
         keys: UniqueKeys. Keys given so far in the shard. Defaults to a new one.
     """
-    keys = UniqueKeys() if keys is None else keys
+    keys = UniqueKeys(uri) if keys is None else keys
     for index, payload in enumerate(tfrecord_payloads(stream, uri)):
         try:
             features = example_features(payload)
         except Exception as e:  # protobuf's DecodeError names no record
-            key = keys.unique(f"{uri}#{index}", index)
+            key = keys.unique(index, index)
             yield BadInput(key=key, source=uri, error=ValueError(f"Record {index} is not a tf.train.Example: {e}"))
             continue
-        name = index
-        if features.get(id_feature):
-            value = features[id_feature][0]
-            name = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
-        key = keys.unique(f"{uri}#{name}", index)
+        key = keys.unique(features[id_feature][0] if features.get(id_feature) else index, index)
         try:
             yield _input(features, key, uri, index, audio_feature, sample_rate)
-        except ValueError as e:
+        except (ValueError, TypeError) as e:
             yield BadInput(key=key, source=uri, error=e)

@@ -69,8 +69,13 @@ def test_a_broken_json_array_makes_the_file_unreadable():
 
 
 def test_repeated_ids_get_distinct_keys_with_their_line_number():
-    keys = UniqueKeys()
+    keys = UniqueKeys("m.jsonl")
     text = '{"path": "a.wav", "id": "u"}\n{"path": "b.wav", "id": "u"}\n{"path": "c.wav", "id": 3}\n{"path": "d.wav"}\n'
     items = list(manifest_inputs(io.BytesIO(text.encode()), "m.jsonl", keys))
     assert [item.key for item in items] == ["m.jsonl#u", "m.jsonl#u#2", "m.jsonl#3", "m.jsonl#4"]
     assert keys.repeats == 1
+
+
+def test_a_json_array_after_blank_lines_is_still_an_array():
+    items = _inputs('\n\n  \n[\n  {"path": "a.wav"},\n  {"path": "b.wav"}\n]\n')
+    assert [item.key for item in items] == ["gs://b/lists/m.jsonl#1", "gs://b/lists/m.jsonl#2"]

@@ -62,7 +62,7 @@ def test_decoded_array_and_sampling_rate_struct_is_read_and_wins_over_a_path(tmp
     assert (first.key, first.data, first.sample_rate) == (f"{path}#0", None, 8000)
     np.testing.assert_array_equal(first.samples, np.array([0.5, -0.25, 0.125], np.float32))
     assert second == EncodedAudio(f"{path}#1", f"{tmp_path}/b.wav", None)
-    assert isinstance(third, BadInput) and "no positive `sampling_rate`" in str(third.error)
+    assert isinstance(third, BadInput) and "Row 2: It has an audio array but no positive integer `sampling_rate`" in str(third.error)
 
 
 def test_a_decoded_array_of_channels_becomes_samples_by_channels(tmp_path):
@@ -96,7 +96,7 @@ def test_large_types_inside_the_struct_and_a_string_column_of_paths(tmp_path):
 
 
 def test_repeated_and_special_ids_get_distinct_keys(tmp_path):
-    keys = UniqueKeys()
+    keys = UniqueKeys(str(tmp_path / "s.parquet"))
     path = write_parquet(
         tmp_path / "s.parquet",
         [{"audio": {"bytes": b"A", "path": None}, "id": name} for name in ("dup", "dup", "spk#1", "take@2", None)],
@@ -104,8 +104,34 @@ def test_repeated_and_special_ids_get_distinct_keys(tmp_path):
     assert [item.key for item in _read(path, keys=keys)] == [
         f"{path}#dup",
         f"{path}#dup#1",  # row 1
-        f"{path}#spk#1",
-        f"{path}#take@2",
+        f"{path}#spk%231",  # separators in ids are escaped (key_part)
+        f"{path}#take%402",
         f"{path}#4",  # a null id: the row index
     ]
     assert keys.repeats == 1
+
+
+def test_integer_arrays_are_pcm_scaled_to_floats(tmp_path):
+    audio_type = pyarrow.struct([("array", pyarrow.list_(pyarrow.int16())), ("sampling_rate", pyarrow.int64())])
+    rows = [{"array": [16384, -32768], "sampling_rate": 16000}]
+    (item,) = _read(_write(tmp_path / "s.parquet", {"audio": pyarrow.array(rows, type=audio_type)}))
+    np.testing.assert_array_equal(item.samples, np.array([0.5, -1.0], np.float32))
+
+
+def test_a_row_of_the_wrong_types_is_a_bad_input_and_the_rest_are_read(tmp_path):
+    audio_type = pyarrow.struct([("array", pyarrow.list_(pyarrow.float32())), ("sampling_rate", pyarrow.string())])
+    rows = [{"array": [0.1], "sampling_rate": "16000"}, {"array": [0.1], "sampling_rate": None}]
+    path = _write(tmp_path / "s.parquet", {"audio": pyarrow.array(rows, type=audio_type)})
+    first, second = _read(path)
+    assert isinstance(first, BadInput) and "Row 0: It has an audio array but no positive integer `sampling_rate`: '16000'" in str(first.error)
+    assert isinstance(second, BadInput) and second.key == f"{path}#1"
+
+
+def test_a_dictionary_encoded_column_of_paths_is_read(tmp_path):
+    paths = pyarrow.array(["a.wav", "a.wav", "b.wav"]).dictionary_encode()
+    path = _write(tmp_path / "s.parquet", {"audio": paths, "id": pyarrow.array([b"k1", b"k2", b"k3"])})
+    assert [(item.key, item.source) for item in _read(path)] == [
+        (f"{path}#k1", f"{tmp_path}/a.wav"),  # a binary id reads as UTF-8
+        (f"{path}#k2", f"{tmp_path}/a.wav"),
+        (f"{path}#k3", f"{tmp_path}/b.wav"),
+    ]

@@ -70,7 +70,7 @@ def test_ffmpeg_containers_are_audio_members(tmp_path, extension):
 
 
 def test_repeated_member_names_get_distinct_deterministic_keys(tmp_path):
-    keys = UniqueKeys()
+    keys = UniqueKeys("s.tar")
     path = tmp_path / "s.tar"
     with tarfile.open(path, "w") as tar:
         for content in (b"first", b"second", b"third"):
@@ -132,3 +132,50 @@ def test_empty_shard_yields_nothing(tmp_path):
 def test_garbage_raises(tmp_path):
     with pytest.raises(Exception):
         list(tar_shard_inputs(io.BytesIO(b"\x01" * 1000), "s.tar"))
+
+
+def test_links_resolve_in_a_tar_made_from_dot():
+    # `tar -cf shard.tar .` names members `./a.wav`; link targets are written `a.wav`.
+    stream = _tar_with_links([("./a.wav", b"A"), ("./hard.wav", ("hard", "./a.wav")), ("./sym.wav", ("sym", "a.wav"))])
+    items = {item.key: item.data for item in tar_shard_inputs(stream, "s.tar")}
+    assert items == {"s.tar#./a.wav": b"A", "s.tar#./hard.wav": b"A", "s.tar#./sym.wav": b"A"}
+
+
+def test_a_sidecar_whose_audio_comes_later_in_the_shard_is_no_dead_letter(tmp_path):
+    items = _inputs(tmp_path, {"b.json": b"{}", "up.wav": b"U", "b.mp3": b"B"})  # not sorted by sample
+    assert [(type(item).__name__, item.key) for item in items] == [
+        ("EncodedAudio", "gs://b/s.tar#up.wav"),
+        ("EncodedAudio", "gs://b/s.tar#b.mp3"),
+    ]
+
+
+def test_a_symlink_to_a_folder_is_no_sample_and_no_input():
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        folder = tarfile.TarInfo("dir")
+        folder.type = tarfile.DIRTYPE
+        tar.addfile(folder)
+        link = tarfile.TarInfo("linkdir")
+        link.type, link.linkname = tarfile.SYMTYPE, "dir"
+        tar.addfile(link)
+        info = tarfile.TarInfo("dir/a.wav")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"A"))
+    buffer.seek(0)
+    assert [item.key for item in tar_shard_inputs(buffer, "s.tar")] == ["s.tar#dir/a.wav"]
+
+
+def test_an_audio_named_member_that_is_no_file_is_a_bad_input():
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        fifo = tarfile.TarInfo("pipe.wav")
+        fifo.type = tarfile.FIFOTYPE
+        tar.addfile(fifo)
+    buffer.seek(0)
+    (item,) = tar_shard_inputs(buffer, "s.tar")
+    assert isinstance(item, BadInput) and item.key == "s.tar#pipe.wav" and "is no file" in str(item.error)
+
+
+def test_nist_sphere_members_are_audio(tmp_path):
+    (item,) = _inputs(tmp_path, {"ldc/utt.sph": b"NIST_1A"})
+    assert isinstance(item, EncodedAudio)

@@ -74,9 +74,11 @@ def test_float_samples_take_the_flag_rate_when_no_feature_gives_one():
     "features, message",
     [
         ({"audio": [0.25, -0.5]}, "no rate: add an int64 feature sample_rate or sampling_rate, or pass --tfrecord_sample_rate"),
-        ({"audio": [40000], "sample_rate": 16000}, "outside the 16-bit range: 40000 to 40000"),
+        ({"audio": [40000], "sample_rate": 16000}, "Record 0: Its int64 samples leave the 16-bit range: 40000 to 40000"),
+        ({"audio": [0.5], "sample_rate": b"8000"}, "Record 0: expected 'sample_rate' to be a positive whole number. Received: b'8000'"),
+        ({"audio": [b"RIFF", b"RIFF"]}, "Record 0: 'audio' holds 2 values; expected one encoded file"),
     ],
-    ids=["no_rate", "int64_beyond_16_bits"],
+    ids=["no_rate", "int64_beyond_16_bits", "rate_as_bytes", "two_files"],
 )
 def test_unusable_samples_are_bad_inputs(features, message):
     (item,) = tfrecord_shard_inputs(io.BytesIO(_example(**features)), "s.tfrecord", "audio", "id")
@@ -84,7 +86,7 @@ def test_unusable_samples_are_bad_inputs(features, message):
 
 
 def test_repeated_ids_get_distinct_keys_with_their_record_index():
-    keys = UniqueKeys()
+    keys = UniqueKeys("s.tfrecord")
     data = _example(audio=b"A", id=b"u") + _example(audio=b"B", id=b"u") + _example(audio=b"C", id=b"v")
     items = list(tfrecord_shard_inputs(io.BytesIO(data), "s.tfrecord", "audio", "id", keys=keys))
     assert [(item.key, item.data) for item in items] == [("s.tfrecord#u", b"A"), ("s.tfrecord#u#1", b"B"), ("s.tfrecord#v", b"C")]
