@@ -12,9 +12,12 @@ from apache_beam.options.pipeline_options import StandardOptions
 
 from pipeline.graph import build_graph
 from pipeline.graph import records_pattern
+from pipeline.options import PROG
 from pipeline.options import EmbedOptions
+from pipeline.options import LaunchError
 from pipeline.options import check_embed_options
 from pipeline.options import check_inputs_exist
+from pipeline.options import flag_parser
 from pipeline.options import keras_backend
 from pipeline.summary import counter_values
 from pipeline.summary import run_summary
@@ -42,7 +45,12 @@ def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
 
     Returns:
         The finished job's `PipelineResult` (its metrics hold the counters).
+
+    Raises:
+        LaunchError: before any pipeline is built, for a missing, contradictory or malformed
+            flag, an `--input` pattern matching nothing, or a model source that is not usable.
     """
+    flag_parser().parse_known_args(argv)  # --help prints and exits; a bad value raises LaunchError
     options = PipelineOptions(argv)
     embed = options.view_as(EmbedOptions)
     check_embed_options(embed)
@@ -77,7 +85,15 @@ def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
     return result
 
 
-def main() -> None:
-    """Console script `gemma4-embed`."""
+def main(argv=None) -> None:
+    """Console script `gemma4-embed` and `python -m pipeline`.
+
+    A `LaunchError` is printed as one line, `gemma4-embed: error: <message>`, with exit status 2
+    (argparse's convention); errors while the job runs keep Beam's behaviour.
+    """
     logging.getLogger().setLevel(logging.INFO)
-    run()
+    try:
+        run(argv)
+    except LaunchError as error:
+        print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
+        sys.exit(2)
