@@ -19,20 +19,46 @@ from pipeline.options import check_embed_options
 from pipeline.options import check_inputs_exist
 from pipeline.options import flag_parser
 from pipeline.options import keras_backend
+from pipeline.options import model_source_flags
 from pipeline.summary import counter_values
 from pipeline.summary import run_summary
 from pipeline.summary import write_summary
+from transforms import model_sources
 from transforms.encoder_model_handler import RANDOM_WEIGHTS_WARNING
+from transforms.encoder_module import encoder_module
 
 DEFAULT_RUNNER = "FnApiRunner"  # Beam's local runner, run directly: no Prism download, no network
 
 
 def _model_source(options: EmbedOptions) -> str:
-    if options.hf_checkpoint:
-        return f"hf_checkpoint {options.hf_checkpoint}"
-    if options.weights:
-        return f"weights {options.weights}"
+    for flag, value in model_source_flags(options).items():
+        return f"{flag} {value}"
     return f"random weights, seed {options.seed} (meaningless embeddings)"
+
+
+def check_model_source(options: EmbedOptions) -> None:
+    """Checks the model-source flag, if any, and pins a Hub id to the commit it resolves to now.
+
+    Imports the encoder under the job's Keras backend. Raises `LaunchError` naming the flag.
+    """
+    sources = model_source_flags(options)
+    if not sources:
+        return
+    encoder_module(keras_backend(options))
+    checks = {
+        "hf_checkpoint": model_sources.check_hf_checkpoint,
+        "weights": model_sources.check_keras_file,
+        "keras_hub_preset": model_sources.check_keras_hub_preset,
+    }
+    ((flag, value),) = sources.items()
+    try:
+        pinned = checks[flag](value)
+    except (ValueError, OSError, ImportError, KeyError) as error:
+        message = str(error) if not isinstance(error, KeyError) else f"missing key {error}"
+        raise LaunchError(f"--{flag} {value}: {message}") from error
+    if flag == "hf_checkpoint" and pinned != value:
+        logging.info("--hf_checkpoint %s resolved to %s.", value, pinned)
+        options.hf_checkpoint = pinned
 
 
 def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
@@ -55,6 +81,7 @@ def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
     embed = options.view_as(EmbedOptions)
     check_embed_options(embed)
     check_inputs_exist(embed)
+    check_model_source(embed)
     standard = options.view_as(StandardOptions)
     if test_pipeline is None and not standard.runner:
         standard.runner = DEFAULT_RUNNER
@@ -62,7 +89,7 @@ def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
     # also inherit it here, before anything imports Keras.
     if "keras" not in sys.modules:
         os.environ["KERAS_BACKEND"] = keras_backend(embed)
-    if not (embed.hf_checkpoint or embed.weights):
+    if not model_source_flags(embed):
         logging.warning(RANDOM_WEIGHTS_WARNING.format(seed=embed.seed))
 
     start = time.monotonic()
