@@ -251,7 +251,9 @@ def load_keras_hub_preset(preset: str, compute_dtype: str):
     audio_path = f"layers/{kh_encoder.name}"
     store = _keras_hub_weights_store(preset, audio_path)
     try:
-        saving_lib._load_state(kh_encoder, weights_store=store, assets_store=None, inner_path=audio_path)
+        saving_lib._load_state(
+            kh_encoder, weights_store=store, assets_store=None, inner_path=audio_path, visited_saveables=set()
+        )
     finally:
         store.close()
     return from_keras_hub(kh_encoder, dtype=compute_dtype)
