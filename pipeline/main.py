@@ -119,6 +119,8 @@ def main(argv=None) -> None:
     (argparse's convention); errors while the job runs keep Beam's behaviour.
     """
     logging.getLogger().setLevel(logging.INFO)
+    for chatty in ("httpx", "httpx2"):  # huggingface_hub's HTTP clients log every request at INFO
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         run(argv)
     except LaunchError as error:

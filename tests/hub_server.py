@@ -4,7 +4,7 @@
 `HEAD /{repo_id}/resolve/{revision}/{filename}`, answered with the commit (`X-Repo-Commit`),
 the blob's `ETag` and its `Content-Length`, then `GET` of the same URL for the bytes. A missing
 file is a 404 with `X-Error-Code: EntryNotFound` (which it caches as "does not exist"), an
-unknown repo a 404 with `RepositoryNotFound`, an unknown revision `RevisionNotFound`.
+unknown repo a 404 with `RepoNotFound`, an unknown revision `RevisionNotFound`.
 """
 
 import hashlib
@@ -55,7 +55,7 @@ class HubServer:
         repo_part, _, rest = path.partition("/resolve/")
         repo_id = repo_part.strip("/")
         if repo_id not in self.repos:
-            return 404, {"X-Error-Code": "RepositoryNotFound"}, b"Repository not found"
+            return 404, {"X-Error-Code": "RepoNotFound"}, b"Repository not found"
         revision, _, filename = rest.partition("/")
         if revision not in ("main", self.commit):
             return 404, {"X-Error-Code": "RevisionNotFound"}, b"Revision not found"

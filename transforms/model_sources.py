@@ -248,7 +248,8 @@ def load_keras_hub_preset(preset: str, compute_dtype: str):
     audio = _keras_hub_audio_config(preset)
     kh_encoder = keras.saving.deserialize_keras_object(audio)
     kh_encoder(np.zeros((1, 8, kh_encoder.input_feat_size), "float32"), np.ones((1, 8), bool))  # builds it
-    audio_path = f"layers/{kh_encoder.name}"
+    # Keras files a functional model's layers under their snake-cased class names.
+    audio_path = f"layers/{_keras_hub_preset_utils().to_snake_case(type(kh_encoder).__name__)}"
     store = _keras_hub_weights_store(preset, audio_path)
     try:
         saving_lib._load_state(
