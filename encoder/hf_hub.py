@@ -44,7 +44,7 @@ def hub_checkpoint(repo_id: str, revision: str = None) -> str:
         gated repo without `HF_TOKEN`, or a file missing from the cache when offline.
     """
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
+    from huggingface_hub.utils import EntryNotFoundError
 
     folder = os.path.dirname(hf_hub_download(repo_id, "config.json", revision=revision))
     commit = hub_commit(folder)
