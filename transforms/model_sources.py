@@ -128,13 +128,15 @@ def check_keras_file(source: str) -> None:
     except zipfile.BadZipFile:
         raise ValueError(f"{source!r} is not a .keras file (not a zip archive).") from None
     if config is None or "model.weights.h5" not in members:
-        raise ValueError(f"{source!r} is not a .keras file: expected config.json and model.weights.h5; found {members}.")
+        raise ValueError(
+            f"{source!r} is not a .keras file: expected config.json and model.weights.h5; found {members}."
+        )
     if config.get("class_name") != "Gemma4AudioEncoder":
         raise ValueError(f"{source!r} holds a {config.get('class_name')}, not a Gemma4AudioEncoder.")
+    from encoder.gemma4_audio_encoder import ENCODER_ARGS
     from encoder.hf_checkpoint import shape_only_encoder
 
-    arguments = {key: value for key, value in config["config"].items() if key not in ("name", "trainable", "dtype")}
-    shape_only_encoder(**arguments)
+    shape_only_encoder(**{key: config["config"][key] for key in ENCODER_ARGS if key in config["config"]})
 
 
 def local_keras_file(source: str) -> str:

@@ -437,13 +437,6 @@ def test_help_of_python_m_pipeline_lists_every_flag():
     _check_help(done.stdout)
 
 
-def test_launch_error_is_one_line_with_status_2_in_a_real_process(tmp_path):
-    done = _python_m_pipeline("--input", str(tmp_path / "*.wav"), "--output", str(tmp_path / "out"))
-    assert done.returncode == 2
-    assert done.stderr == f"gemma4-embed: error: --input pattern '{tmp_path}/*.wav' matches no file.\n"
-    assert done.stdout == ""
-
-
 def _write_folder(folder, files):
     folder.mkdir()
     for name, text in files.items():
@@ -466,11 +459,12 @@ def _write_folder(folder, files):
         (["--input", "{wav}", "--output", "{out}", "--hf_checkpoint", "{empty}"], "--hf_checkpoint .*: Expected config.json in"),
         (["--input", "{wav}", "--output", "{out}", "--hf_checkpoint", "{text_only}"], "config.json has no audio_config"),
         (["--input", "{wav}", "--output", "{out}", "--weights", "{wav}"], "--weights .*a.wav' is not a .keras file"),
+        (["--input", "{wav}", "--output", "{out}", "--weights", "{other_keras}"], "holds a Sequential, not a Gemma4AudioEncoder"),
         (["--input", "{wav}", "--output", "{out}", "--keras_hub_preset", "{text_only}"], "--keras_hub_preset .*has no audio encoder"),
     ],
     ids=[
         "no-input", "no-output", "no-match", "bad-choice", "two-sources", "no-folder", "no-config",
-        "no-audio-config", "not-keras", "preset-without-audio",
+        "no-audio-config", "not-keras", "other-keras-model", "preset-without-audio",
     ],
 )
 def test_launch_errors_are_one_line_exit_2_and_start_nothing(
@@ -480,8 +474,14 @@ def test_launch_errors_are_one_line_exit_2_and_start_nothing(
 
     from pipeline.main import main
 
+    import zipfile
+
     wav = write_audio(tmp_path / "a.wav", CLIP_A, 16000)
+    with zipfile.ZipFile(tmp_path / "other.keras", "w") as archive:
+        archive.writestr("config.json", json.dumps({"class_name": "Sequential", "config": {}}))
+        archive.writestr("model.weights.h5", b"")
     values = {
+        "other_keras": str(tmp_path / "other.keras"),
         "tmp": str(tmp_path),
         "wav": str(wav),
         "out": str(tmp_path / "out" / "e"),

@@ -33,6 +33,7 @@ REPO_ID = "tests/tiny-gemma4"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 SHARDS = [f"model-0000{i}-of-00003.safetensors" for i in (1, 2, 3)]
 AUDIO_SHARD = SHARDS[1]
+QPROJ = "model.audio_tower.layers.1.self_attn.q_proj.linear.weight"
 FAST_FLAGS = ["--runner", "FnApiRunner", "--bucket_seconds", "4"]
 
 
@@ -109,10 +110,28 @@ def test_hub_id_fetches_only_the_audio_shard_and_gives_the_folder_records(tmp_pa
         assert len(hub.requests) == requests_so_far  # the cache answered everything
 
         missing = _job(env, "--input", clip, "--output", str(tmp_path / "x"), "--hf_checkpoint", "tests/missing@v1")
-    assert missing.returncode == 2
+    assert (missing.returncode, missing.stdout) == (2, "")  # a real process: status 2, one stderr line
     (line,) = missing.stderr.splitlines()
     assert line.startswith("gemma4-embed: error: --hf_checkpoint tests/missing@v1: 404 Client Error.")
     assert "Repository Not Found" in line
+
+
+def test_a_checkpoint_missing_an_audio_tensor_stops_the_launch(tmp_path, sharded_checkpoint, clip, capsys):
+    from pipeline.main import main
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(sharded_checkpoint, folder)
+    index = json.loads((folder / INDEX_FILE).read_text())
+    del index["weight_map"][QPROJ]
+    (folder / INDEX_FILE).write_text(json.dumps(index))
+    audio = safetensors.numpy.load_file(str(folder / AUDIO_SHARD))
+    safetensors.numpy.save_file({name: array for name, array in audio.items() if name != QPROJ}, str(folder / AUDIO_SHARD))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--input", clip, "--output", str(tmp_path / "out"), "--hf_checkpoint", str(folder)])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        f"gemma4-embed: error: --hf_checkpoint {folder}: Checkpoint '{folder}' is missing tensor '{QPROJ}'.\n"
+    )
 
 
 def test_keras_hub_preset_gives_the_records_of_its_encoder_moved_by_from_keras_hub(tmp_path, clip):
