@@ -19,10 +19,7 @@ from transforms.records import EMBEDDING_DTYPES
 
 OUTPUT_COMPRESSIONS = ("none", "gzip")
 PROG = "gemma4-embed"
-BEAM_FLAGS_NOTE = (
-    "Beam's own flags pass through: --runner, --project, --region, --temp_location, "
-    "--direct_running_mode, and the rest of Beam's and Dataflow's pipeline options."
-)
+BEAM_FLAGS_NOTE = "Beam's runner flags pass through: --runner, --project, --region, ..."
 # Dataflow's experiment for one SDK process per worker VM (it otherwise starts one per vCPU).
 ONE_PROCESS_PER_VM = "no_use_multiple_sdk_containers"
 
