@@ -6,13 +6,13 @@ projection) from the safetensors files; the language and vision weights are neve
 """
 
 import json
-import os
 
 import keras
 import numpy as np
 
 from encoder.gemma4_audio_encoder import Gemma4AudioEncoder
 from encoder.safetensors_file import CheckpointTensors
+from encoder.safetensors_file import local_opener
 from encoder.safetensors_file import numpy_dtype
 from encoder.weight_map import WeightSource
 from encoder.weight_map import assign_weights
@@ -197,7 +197,7 @@ def check_hf_checkpoint(path: str, open_file=None) -> dict:
         ValueError: naming the missing, unexpected, mis-shaped or non-float tensor, or the
             config's problem. FileNotFoundError: no `config.json` or safetensors files.
     """
-    open_file = open_file or (lambda name: open(os.path.join(path, name), "rb"))
+    open_file = open_file or local_opener(path)
     config = _read_config(path, open_file)
     encoder_config = encoder_config_from_hf(config)
     model = shape_only_encoder(**encoder_config)
@@ -231,7 +231,7 @@ def load_hf_checkpoint(path: str, dtype: str = "float32") -> Gemma4AudioEncoder:
         ValueError: naming the tensor, when one is missing, unexpected under
             `model.audio_tower.`, of the wrong shape or not floating point.
     """
-    config = _read_config(path, lambda name: open(os.path.join(path, name), "rb"))
+    config = _read_config(path, local_opener(path))
     model = Gemma4AudioEncoder(**encoder_config_from_hf(config), dtype=dtype)
     model.build()
     tensors = CheckpointTensors(path)

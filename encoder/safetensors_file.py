@@ -38,7 +38,9 @@ def _read_header(f):
     return 8 + length, header
 
 
-def _open_local(folder):
+def local_opener(folder):
+    """`open_file(name)` opening the local file `name` of `folder` for binary reading."""
+
     def open_file(name):
         return open(os.path.join(folder, name), "rb")
 
@@ -64,7 +66,7 @@ class CheckpointTensors:
 
     def __init__(self, folder, open_file=None):
         self._folder = folder
-        self._open = open_file or _open_local(folder)
+        self._open = open_file or local_opener(folder)
         try:
             with self._open(INDEX_FILE) as f:
                 self._shard_of = json.load(f)["weight_map"]

@@ -39,7 +39,9 @@ def _open_remote(uri: str):
 def _folder_opener(folder: str):
     """`open_file(name)` for the files of `folder`, local or remote (see `CheckpointTensors`)."""
     if _is_local(folder):
-        return lambda name: open(os.path.join(folder, name), "rb")
+        from encoder.safetensors_file import local_opener
+
+        return local_opener(folder)
     return lambda name: _open_remote(FileSystems.join(folder, name))
 
 
