@@ -168,7 +168,7 @@ def _keras_hub_preset_utils():
     try:
         from keras_hub.src.utils import preset_utils
     except ImportError:
-        raise ImportError(f"--keras_hub_preset needs keras-hub, which is not installed: {KERAS_HUB_EXTRA}") from None
+        raise ImportError(f"keras-hub is not installed; install the extra: {KERAS_HUB_EXTRA}") from None
     return preset_utils
 
 

@@ -165,11 +165,18 @@ def test_keras_hub_preset_gives_the_records_of_its_encoder_moved_by_from_keras_h
     _assert_same_records(found, _records(outputs["weights"])[0])
 
 
-def test_keras_hub_preset_without_keras_hub_names_the_extra(monkeypatch):
+def test_keras_hub_preset_without_keras_hub_names_the_extra(monkeypatch, tmp_path, clip, capsys):
+    from pipeline.main import main
+
     for name in [name for name in sys.modules if name == "keras_hub" or name.startswith("keras_hub.")] or ["keras_hub"]:
-        monkeypatch.setitem(sys.modules, name, None)
-    with pytest.raises(ImportError, match=r"pip install gemma4-audio-embed\[keras-hub\]"):
-        model_sources.check_keras_hub_preset("gemma4_instruct_2b")
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--input", clip, "--output", str(tmp_path / "out"), "--keras_hub_preset", "gemma4_instruct_2b"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        "gemma4-embed: error: --keras_hub_preset gemma4_instruct_2b: keras-hub is not installed; "
+        "install the extra: pip install gemma4-audio-embed[keras-hub]\n"
+    )
 
 
 def _upload(path, uri):
