@@ -44,7 +44,13 @@ def check_model_source(options: EmbedOptions) -> None:
     sources = model_source_flags(options)
     if not sources:
         return
-    encoder_module(keras_backend(options))
+    backend = keras_backend(options)
+    try:
+        encoder_module(backend)
+    except ImportError as error:
+        raise LaunchError(
+            f"Checking the model source at launch needs Keras' {backend} backend here: {error}"
+        ) from error
     checks = {
         "hf_checkpoint": model_sources.check_hf_checkpoint,
         "weights": model_sources.check_keras_file,
