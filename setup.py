@@ -11,6 +11,8 @@ INSTALL_REQUIRES = [
     "protobuf>=4.21",
     "pyarrow>=14",
     "keras>=3.15,<4",
+    # --hf_checkpoint org/name[@revision]: fetches a Hub checkpoint's config, index and audio shards.
+    "huggingface_hub>=0.24",
     "numpy>=1.26",
     "safetensors>=0.4",
     "soxr>=0.5",
@@ -21,6 +23,8 @@ INSTALL_REQUIRES = [
 
 EXTRAS = {
     "jax": ["jax[cpu]>=0.6"],
+    # --keras_hub_preset: a keras-hub preset name, Kaggle handle or preset folder.
+    "keras-hub": ["keras-hub>=0.32,<0.33"],
     # The oracles (transformers, keras-hub) and the cross-backend checks.
     # torch==2.13.0 is the CPU build the machines carry; an unpinned torch pulls a
     # multi-GB CUDA build.

@@ -2,15 +2,21 @@
 
 Reads `config.json` and only the audio tensors (`model.audio_tower.*` and the audio embedder's
 projection) from the safetensors files; the language and vision weights are never read.
+`check_hf_checkpoint` makes the same checks from the headers alone, for launch-time checks.
 """
 
 import json
-import os
+
+import keras
+import numpy as np
 
 from encoder.gemma4_audio_encoder import Gemma4AudioEncoder
 from encoder.safetensors_file import CheckpointTensors
+from encoder.safetensors_file import local_opener
+from encoder.safetensors_file import numpy_dtype
 from encoder.weight_map import WeightSource
 from encoder.weight_map import assign_weights
+from encoder.weight_map import checked_arrays
 from encoder.weight_map import clip_bound_sources
 from encoder.weight_map import transpose
 
@@ -125,28 +131,39 @@ def hf_weight_map(model, use_clipped_linears=True):
     ]
 
 
-def load_hf_checkpoint(path: str, dtype: str = "float32") -> Gemma4AudioEncoder:
-    """Build a `Gemma4AudioEncoder` from a Hugging Face Gemma 4 (E2B/E4B) checkpoint folder.
+def is_audio_tensor(name: str) -> bool:
+    """Whether checkpoint tensor `name` is one the encoder reads (audio tower or embedder projection)."""
+    return name.startswith(AUDIO_TOWER) or name == EMBEDDER_PROJECTION
 
-    Args:
-        path: str. Folder with `config.json` and `model.safetensors` or a sharded
-            `model.safetensors.index.json`.
-        dtype: str. Dtype policy of the returned model (`"float32"`, `"bfloat16"`,
-            `"mixed_bfloat16"`). Defaults to `"float32"`.
 
-    Returns:
-        A built `Gemma4AudioEncoder` holding the checkpoint's audio tower, clip bounds and
-        audio embedder projection.
+def shape_only_encoder(**config) -> Gemma4AudioEncoder:
+    """A built `Gemma4AudioEncoder` whose variables have shapes and paths but no values.
 
-    Raises:
-        ValueError: naming the tensor, when one is missing, unexpected under
-            `model.audio_tower.`, of the wrong shape or not floating point.
+    Built in a `keras.StatelessScope` that leaves variables uninitialized, so checking a
+    checkpoint against the E2B-size encoder allocates nothing (a real build of it takes 1.2 GB
+    and seconds). The variables are taken off Keras' list of deferred initializations, which
+    the next stateless scope would otherwise initialize.
     """
-    with open(os.path.join(path, "config.json")) as f:
-        config = json.load(f)
-    model = Gemma4AudioEncoder(**encoder_config_from_hf(config), dtype=dtype)
-    model.build()
-    tensors = CheckpointTensors(path)
+    from keras.src.backend.common import global_state  # the list has no public accessor
+
+    pending = list(global_state.get_global_attribute("uninitialized_variables", []))
+    with keras.StatelessScope(initialize_variables=False):
+        model = Gemma4AudioEncoder(**config)
+        model.build()
+    global_state.set_global_attribute("uninitialized_variables", pending)
+    return model
+
+
+def _read_config(path, open_file):
+    try:
+        with open_file("config.json") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"Expected config.json in {path!r}; found none.") from None
+
+
+def _audio_weight_map(path, config, model, tensors):
+    """The weight map of `model`, after checking the checkpoint has no audio tensor it lacks."""
     use_clip = config["audio_config"].get("use_clipped_linears", True)
     weight_map = hf_weight_map(model, use_clipped_linears=use_clip)
     expected = {source.name for source in weight_map}
@@ -158,6 +175,66 @@ def load_hf_checkpoint(path: str, dtype: str = "float32") -> Gemma4AudioEncoder:
             f"Checkpoint {path!r} has audio-tower tensors the encoder does not know: "
             f"{unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}."
         )
+    return weight_map
+
+
+def check_hf_checkpoint(path: str, open_file=None) -> dict:
+    """Checks a checkpoint as `load_hf_checkpoint` would, from its headers, reading no tensor.
+
+    Reads `config.json`, the index and the safetensors headers of the shards holding audio
+    tensors; every tensor the encoder needs must be there, floating point, with the shape the
+    configured encoder expects.
+
+    Args:
+        path: str. The checkpoint folder, as named in errors.
+        open_file: callable or None. `open_file(name)` opens the folder's file `name` for binary
+            reading (`CheckpointTensors`). Defaults to local files under `path`.
+
+    Returns:
+        The encoder's constructor arguments (`encoder_config_from_hf`).
+
+    Raises:
+        ValueError: naming the missing, unexpected, mis-shaped or non-float tensor, or the
+            config's problem. FileNotFoundError: no `config.json` or safetensors files.
+    """
+    open_file = open_file or local_opener(path)
+    config = _read_config(path, open_file)
+    encoder_config = encoder_config_from_hf(config)
+    model = shape_only_encoder(**encoder_config)
+    tensors = CheckpointTensors(path, open_file)
+    available = set(tensors.names())
+
+    def header_array(name):
+        if name not in available:
+            raise KeyError(name)
+        return np.broadcast_to(np.zeros((), numpy_dtype(tensors.dtype(name))), tensors.shape(name))
+
+    checked_arrays(_audio_weight_map(path, config, model, tensors), header_array, f"Checkpoint {path!r}")
+    return encoder_config
+
+
+def load_hf_checkpoint(path: str, dtype: str = "float32") -> Gemma4AudioEncoder:
+    """Build a `Gemma4AudioEncoder` from a Hugging Face Gemma 4 (E2B/E4B) checkpoint folder.
+
+    Args:
+        path: str. Folder with `config.json` and `model.safetensors` or a sharded
+            `model.safetensors.index.json`; of the shards, only those holding audio tensors
+            need be present.
+        dtype: str. Dtype policy of the returned model (`"float32"`, `"bfloat16"`,
+            `"mixed_bfloat16"`). Defaults to `"float32"`.
+
+    Returns:
+        A built `Gemma4AudioEncoder` holding the checkpoint's audio tower, clip bounds and
+        audio embedder projection.
+
+    Raises:
+        ValueError: naming the tensor, when one is missing, unexpected under
+            `model.audio_tower.`, of the wrong shape or not floating point.
+    """
+    config = _read_config(path, local_opener(path))
+    model = Gemma4AudioEncoder(**encoder_config_from_hf(config), dtype=dtype)
+    model.build()
+    tensors = CheckpointTensors(path)
     available = set(tensors.names())
 
     def read(name):
@@ -165,5 +242,5 @@ def load_hf_checkpoint(path: str, dtype: str = "float32") -> Gemma4AudioEncoder:
             raise KeyError(name)
         return tensors.read(name)
 
-    assign_weights(weight_map, read, f"Checkpoint {path!r}")
+    assign_weights(_audio_weight_map(path, config, model, tensors), read, f"Checkpoint {path!r}")
     return model

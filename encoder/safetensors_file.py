@@ -1,7 +1,8 @@
 """Lazy, dependency-free reading of named tensors from (sharded) safetensors checkpoints.
 
-Only the header of each shard is parsed up front; a tensor's bytes are read when asked for, so
-loading the audio tower never touches the language model's gigabytes. BF16 is widened to
+Only the index is parsed up front, and a shard's header when one of its tensors is asked about;
+a tensor's bytes are read when asked for, so loading the audio tower never touches the language
+model's gigabytes, nor opens the shards that hold only them. BF16 is widened to
 float32 exactly (a bfloat16 is the upper 16 bits of a float32).
 """
 
@@ -17,14 +18,33 @@ _NUMPY_DTYPES = {
     "BOOL": np.bool_,
 }
 FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
+INDEX_FILE = "model.safetensors.index.json"
+SINGLE_FILE = "model.safetensors"
 
 
-def _read_header(path):
-    with open(path, "rb") as f:
-        (length,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(length))
+def numpy_dtype(safetensors_dtype):
+    """The NumPy dtype `CheckpointTensors.read` returns for a safetensors dtype string (BF16 -> float32)."""
+    if safetensors_dtype == "BF16":
+        return np.dtype(np.float32)
+    if safetensors_dtype not in _NUMPY_DTYPES:
+        raise ValueError(f"Unsupported safetensors dtype {safetensors_dtype!r}.")
+    return np.dtype(_NUMPY_DTYPES[safetensors_dtype])
+
+
+def _read_header(f):
+    (length,) = struct.unpack("<Q", f.read(8))
+    header = json.loads(f.read(length))
     header.pop("__metadata__", None)
     return 8 + length, header
+
+
+def local_opener(folder):
+    """`open_file(name)` opening the local file `name` of `folder` for binary reading."""
+
+    def open_file(name):
+        return open(os.path.join(folder, name), "rb")
+
+    return open_file
 
 
 class CheckpointTensors:
@@ -33,44 +53,68 @@ class CheckpointTensors:
     Args:
         folder: str. Holds `model.safetensors`, or `model.safetensors.index.json` and the shards
             it names.
+        open_file: callable or None. `open_file(name)` opens the folder's file `name` for binary
+            reading and raises `FileNotFoundError` when it is absent; e.g. one reading from
+            `gs://`. Defaults to opening `os.path.join(folder, name)`.
 
-    `names()` lists every tensor; `dtype(name)` gives the safetensors dtype string ("BF16",
-    "F32", ...); `read(name)` returns a NumPy array (BF16 as float32).
+    `names()` lists every tensor (from the index alone when sharded); `dtype(name)` gives the
+    safetensors dtype string ("BF16", "F32", ...) and `shape(name)` its shape, from the header
+    of the shard holding it; `read(name)` returns a NumPy array (BF16 as float32). A shard's
+    header is read on the first question about one of its tensors, so shards holding none of
+    the tensors asked about are never opened.
     """
 
-    def __init__(self, folder):
-        index_path = os.path.join(folder, "model.safetensors.index.json")
-        single_path = os.path.join(folder, "model.safetensors")
-        if os.path.exists(index_path):
-            with open(index_path) as f:
-                shard_of = json.load(f)["weight_map"]
-        elif os.path.exists(single_path):
-            shard_of = None
-        else:
-            raise FileNotFoundError(
-                f"Expected model.safetensors or model.safetensors.index.json in {folder!r}; "
-                f"found {sorted(os.listdir(folder))}."
-            )
-        self._entries = {}
-        for shard in sorted(set(shard_of.values())) if shard_of else ["model.safetensors"]:
-            path = os.path.join(folder, shard)
-            offset, header = _read_header(path)
-            for name, entry in header.items():
-                self._entries[name] = (path, offset, entry)
+    def __init__(self, folder, open_file=None):
+        self._folder = folder
+        self._open = open_file or local_opener(folder)
+        try:
+            with self._open(INDEX_FILE) as f:
+                self._shard_of = json.load(f)["weight_map"]
+        except FileNotFoundError:
+            self._shard_of = None
+        self._headers = {}  # shard -> (data offset, header)
+        if self._shard_of is None:
+            try:
+                self._header(SINGLE_FILE)
+            except FileNotFoundError:
+                raise FileNotFoundError(
+                    f"Expected {SINGLE_FILE} or {INDEX_FILE} in {folder!r}; found neither."
+                ) from None
+
+    def _header(self, shard):
+        if shard not in self._headers:
+            with self._open(shard) as f:
+                self._headers[shard] = _read_header(f)
+        return self._headers[shard]
+
+    def _entry(self, name):
+        shard = self._shard_of[name] if self._shard_of is not None else SINGLE_FILE
+        offset, header = self._header(shard)
+        if name not in header:
+            raise ValueError(f"{self._folder!r}: the index puts {name!r} in {shard}, whose header lacks it.")
+        return shard, offset, header[name]
 
     def names(self):
-        return list(self._entries)
+        if self._shard_of is not None:
+            return list(self._shard_of)
+        return list(self._header(SINGLE_FILE)[1])
+
+    def shards(self, names):
+        """The files holding `names`, sorted: what must be fetched to read them."""
+        if self._shard_of is None:
+            return [SINGLE_FILE]
+        return sorted({self._shard_of[name] for name in names if name in self._shard_of})
 
     def dtype(self, name):
-        return self._entries[name][2]["dtype"]
+        return self._entry(name)[2]["dtype"]
 
     def shape(self, name):
-        return tuple(self._entries[name][2]["shape"])
+        return tuple(self._entry(name)[2]["shape"])
 
     def read(self, name):
-        path, offset, entry = self._entries[name]
+        shard, offset, entry = self._entry(name)
         begin, end = entry["data_offsets"]
-        with open(path, "rb") as f:
+        with self._open(shard) as f:
             f.seek(offset + begin)
             raw = f.read(end - begin)
         if entry["dtype"] == "BF16":

@@ -34,12 +34,12 @@ def clip_bound_sources(prefix, layer):
     return [WeightSource(prefix + bound, getattr(layer, bound)) for bound in CLIP_BOUND_NAMES]
 
 
-def assign_weights(weight_map, read, source_label):
-    """Set every variable of `weight_map` from `read(name) -> np.ndarray`.
+def checked_arrays(weight_map, read, source_label):
+    """The arrays of `weight_map`, each read with `read(name)` and transformed, all checked.
 
     Raises `ValueError` naming the tensor when a source tensor is missing (`read` raises
-    `KeyError`), is not floating point, or has the wrong shape after its transform. Every
-    variable is checked before any is assigned, so a failed load leaves the model untouched.
+    `KeyError`), is not floating point, or has the wrong shape after its transform. `read` may
+    return zero-stride stand-ins (`np.broadcast_to`) to check shapes and dtypes from headers.
     """
     arrays = []
     for source in weight_map:
@@ -60,5 +60,15 @@ def assign_weights(weight_map, read, source_label):
                 f"conversion; the encoder expects {expected} for {source.variable.path}."
             )
         arrays.append(array)
+    return arrays
+
+
+def assign_weights(weight_map, read, source_label):
+    """Set every variable of `weight_map` from `read(name) -> np.ndarray`.
+
+    Every variable is checked (`checked_arrays`) before any is assigned, so a failed load
+    leaves the model untouched.
+    """
+    arrays = checked_arrays(weight_map, read, source_label)
     for source, array in zip(weight_map, arrays):
         source.variable.assign(array.astype(np.float32))

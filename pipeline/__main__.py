@@ -1,9 +1,6 @@
-"""`python -m pipeline`: sets up logging and runs the embedding job."""
+"""`python -m pipeline`: the `gemma4-embed` console script (logging, launch errors, `run`)."""
 
-import logging
-
-from pipeline.main import run
+from pipeline.main import main
 
 if __name__ == "__main__":
-    logging.getLogger().setLevel(logging.INFO)
-    run()
+    main()

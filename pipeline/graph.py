@@ -53,6 +53,7 @@ def build_graph(pipeline: beam.Pipeline, options: EmbedOptions) -> None:
         keras_backend=backend,
         hf_checkpoint=options.hf_checkpoint,
         weights=options.weights,
+        keras_hub_preset=options.keras_hub_preset,
         seed=options.seed,
         compute_dtype=options.compute_dtype,
         output_layer=options.output_layer,

@@ -12,24 +12,59 @@ from apache_beam.options.pipeline_options import StandardOptions
 
 from pipeline.graph import build_graph
 from pipeline.graph import records_pattern
+from pipeline.options import PROG
 from pipeline.options import EmbedOptions
+from pipeline.options import LaunchError
 from pipeline.options import check_embed_options
 from pipeline.options import check_inputs_exist
+from pipeline.options import flag_parser
 from pipeline.options import keras_backend
+from pipeline.options import model_source_flags
 from pipeline.summary import counter_values
 from pipeline.summary import run_summary
 from pipeline.summary import write_summary
+from transforms import model_sources
 from transforms.encoder_model_handler import RANDOM_WEIGHTS_WARNING
+from transforms.encoder_module import encoder_module
 
 DEFAULT_RUNNER = "FnApiRunner"  # Beam's local runner, run directly: no Prism download, no network
 
 
 def _model_source(options: EmbedOptions) -> str:
-    if options.hf_checkpoint:
-        return f"hf_checkpoint {options.hf_checkpoint}"
-    if options.weights:
-        return f"weights {options.weights}"
+    for flag, value in model_source_flags(options).items():
+        return f"{flag} {value}"
     return f"random weights, seed {options.seed} (meaningless embeddings)"
+
+
+def check_model_source(options: EmbedOptions) -> None:
+    """Checks the model-source flag, if any, and pins a Hub id to the commit it resolves to now.
+
+    Imports the encoder under the job's Keras backend. Raises `LaunchError` naming the flag.
+    """
+    sources = model_source_flags(options)
+    if not sources:
+        return
+    backend = keras_backend(options)
+    try:
+        encoder_module(backend)
+    except ImportError as error:
+        raise LaunchError(
+            f"Checking the model source at launch needs Keras' {backend} backend here: {error}"
+        ) from error
+    checks = {
+        "hf_checkpoint": model_sources.check_hf_checkpoint,
+        "weights": model_sources.check_keras_file,
+        "keras_hub_preset": model_sources.check_keras_hub_preset,
+    }
+    ((flag, value),) = sources.items()
+    try:
+        pinned = checks[flag](value)
+    except (ValueError, OSError, ImportError, KeyError) as error:
+        message = str(error) if not isinstance(error, KeyError) else f"missing key {error}"
+        raise LaunchError(f"--{flag} {value}: {message}") from error
+    if flag == "hf_checkpoint" and pinned != value:
+        logging.info("--hf_checkpoint %s resolved to %s.", value, pinned)
+        options.hf_checkpoint = pinned
 
 
 def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
@@ -42,11 +77,17 @@ def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
 
     Returns:
         The finished job's `PipelineResult` (its metrics hold the counters).
+
+    Raises:
+        LaunchError: before any pipeline is built, for a missing, contradictory or malformed
+            flag, an `--input` pattern matching nothing, or a model source that is not usable.
     """
+    flag_parser().parse_known_args(argv)  # --help prints and exits; a bad value raises LaunchError
     options = PipelineOptions(argv)
     embed = options.view_as(EmbedOptions)
     check_embed_options(embed)
     check_inputs_exist(embed)
+    check_model_source(embed)
     standard = options.view_as(StandardOptions)
     if test_pipeline is None and not standard.runner:
         standard.runner = DEFAULT_RUNNER
@@ -54,7 +95,7 @@ def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
     # also inherit it here, before anything imports Keras.
     if "keras" not in sys.modules:
         os.environ["KERAS_BACKEND"] = keras_backend(embed)
-    if not (embed.hf_checkpoint or embed.weights):
+    if not model_source_flags(embed):
         logging.warning(RANDOM_WEIGHTS_WARNING.format(seed=embed.seed))
 
     start = time.monotonic()
@@ -77,7 +118,17 @@ def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
     return result
 
 
-def main() -> None:
-    """Console script `gemma4-embed`."""
+def main(argv=None) -> None:
+    """Console script `gemma4-embed` and `python -m pipeline`.
+
+    A `LaunchError` is printed as one line, `gemma4-embed: error: <message>`, with exit status 2
+    (argparse's convention); errors while the job runs keep Beam's behaviour.
+    """
     logging.getLogger().setLevel(logging.INFO)
-    run()
+    for chatty in ("httpx", "httpx2"):  # huggingface_hub's HTTP clients log every request at INFO
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    try:
+        run(argv)
+    except LaunchError as error:
+        print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
+        sys.exit(2)

@@ -1,5 +1,6 @@
 """The job's flags: one `PipelineOptions` subclass, read with `options.view_as(EmbedOptions)`."""
 
+import argparse
 import os
 
 from apache_beam.io.filesystems import FileSystems
@@ -17,6 +18,8 @@ from transforms.read_inputs import INPUT_FORMATS
 from transforms.records import EMBEDDING_DTYPES
 
 OUTPUT_COMPRESSIONS = ("none", "gzip")
+PROG = "gemma4-embed"
+BEAM_FLAGS_NOTE = "Beam's runner flags pass through: --runner, --project, --region, ..."
 # Dataflow's experiment for one SDK process per worker VM (it otherwise starts one per vCPU).
 ONE_PROCESS_PER_VM = "no_use_multiple_sdk_containers"
 
@@ -25,86 +28,161 @@ def _seconds_list(text: str) -> tuple[float, ...]:
     return tuple(float(part) for part in text.split(",") if part.strip())
 
 
+class LaunchError(ValueError):
+    """A flag or model source that stops the job before any pipeline starts.
+
+    `gemma4-embed` prints it as one line, `gemma4-embed: error: <message>`, and exits with 2.
+    """
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends `(default: X)` to a flag's help unless the help already says its default."""
+
+    def _get_help_string(self, action):
+        if "efault" in (action.help or "") or action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _LaunchParser(argparse.ArgumentParser):
+    """argparse that raises `LaunchError` for a bad flag value instead of printing usage."""
+
+    def error(self, message):
+        raise LaunchError(message)
+
+
 class EmbedOptions(PipelineOptions):
     """Flags of the embedding job; every other Beam flag (`--runner`, Dataflow's) passes through.
 
     `--input` and `--output` are required; `check_embed_options` says so at launch rather than
     argparse, because Beam parses every registered options class wherever options are built.
+    The flags come in four argparse groups, which `--help` prints in turn.
     """
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument(
+        inputs = parser.add_argument_group("inputs")
+        model = parser.add_argument_group("model")
+        output = parser.add_argument_group("output")
+        runtime = parser.add_argument_group("batching and runtime")
+        inputs.add_argument(
             "--input",
-            help="Input files: a glob or a comma-separated list of globs/paths, local or gs://.",
+            help="Required. Input files: a glob or a comma-separated list of globs/paths, local or "
+            "gs://. A pattern that matches nothing stops the launch.",
         )
-        parser.add_argument(
-            "--output",
-            help="Output prefix, local or gs://. Writes <output>-SSSSS-of-NNNNN.tfrecord, "
-            "<output>-dead-letter-SSSSS-of-NNNNN.jsonl and <output>-summary.json.",
-        )
-        parser.add_argument(
+        inputs.add_argument(
             "--input_format",
             default="auto",
             choices=INPUT_FORMATS,
-            help="Format of the inputs. auto decides per file by extension: .tar/.tgz tar, "
-            ".tfrecord(s)[.gz] TFRecord, .parquet Parquet, .jsonl/.json manifest, else audio.",
+            help="Format of the inputs. auto decides per file by extension, through a compression "
+            "suffix (.gz, .bz2, .zst, .xz, ...): .tar/.tgz tar, .tfrecord(s) TFRecord, .parquet "
+            "Parquet, .jsonl/.json manifest, else audio (anything FFmpeg decodes).",
         )
-        parser.add_argument(
-            "--hf_checkpoint",
-            default=None,
-            help="Hugging Face Gemma 4 E2B/E4B checkpoint folder (config.json + safetensors).",
-        )
-        parser.add_argument("--weights", default=None, help="A .keras file of a saved Gemma4AudioEncoder.")
-        parser.add_argument(
-            "--seed",
-            type=int,
-            default=0,
-            help="Seed of the random weights used when neither --hf_checkpoint nor --weights is given.",
-        )
-        parser.add_argument(
-            "--keras_backend",
-            default=None,
-            choices=KERAS_BACKENDS,
-            help="Keras backend of the workers. Defaults to $KERAS_BACKEND at launch, else tensorflow.",
-        )
-        parser.add_argument(
-            "--compute_dtype", default="float32", choices=COMPUTE_DTYPES, help="Encoder dtype policy."
-        )
-        parser.add_argument(
-            "--output_dtype",
-            default="float32",
-            choices=EMBEDDING_DTYPES,
-            help="Dtype of the stored embeddings.",
-        )
-        parser.add_argument(
-            "--output_layer",
-            default="lm",
-            choices=OUTPUT_LAYERS,
-            help="lm: the LM-space embeddings (projected to the text hidden size). tower: the "
-            "1536-wide output_proj result, before the final norm and projection.",
-        )
-        parser.add_argument(
+        inputs.add_argument(
             "--max_clip_seconds",
             type=float,
             default=30.0,
             help="Longer audio is cut into consecutive windows of this length; the last, shorter "
             "one is kept.",
         )
-        parser.add_argument(
+        inputs.add_argument(
             "--min_clip_seconds",
             type=float,
             default=0.0,
             help="Clips shorter than this become dead letters (stage features).",
         )
-        parser.add_argument(
+        inputs.add_argument(
+            "--tfrecord_audio_feature",
+            default="audio",
+            help="TFRecord inputs: feature with the audio, encoded bytes or decoded samples "
+            "(an int64 list of 16-bit values or a float list, as TFDS Audio stores them).",
+        )
+        inputs.add_argument("--tfrecord_id_feature", default="id", help="TFRecord inputs: optional id feature.")
+        inputs.add_argument(
+            "--tfrecord_sample_rate",
+            type=int,
+            default=None,
+            help="TFRecord inputs: rate in Hz of decoded samples in examples without a "
+            "sample_rate (or sampling_rate) feature. Default: none.",
+        )
+        inputs.add_argument(
+            "--parquet_audio_column",
+            default="audio",
+            help="Parquet inputs: audio column, a {bytes, path} or {array, sampling_rate} struct, "
+            "encoded bytes, or paths.",
+        )
+        inputs.add_argument("--parquet_id_column", default="id", help="Parquet inputs: optional id column.")
+        model.add_argument(
+            "--hf_checkpoint",
+            default=None,
+            help="Hugging Face Gemma 4 E2B/E4B checkpoint: a folder (config.json + safetensors, local "
+            "or gs://) or a Hub repo id, optionally @revision (fetches config.json, the index and only "
+            "the shards holding audio tensors). Default: none.",
+        )
+        model.add_argument(
+            "--weights", default=None, help="A .keras file of a saved Gemma4AudioEncoder. Default: none."
+        )
+        model.add_argument(
+            "--keras_hub_preset",
+            default=None,
+            help="A keras-hub Gemma 4 preset: a preset name, a Kaggle handle or a local preset "
+            "folder (needs pip install gemma4-audio-embed[keras-hub]). Default: none.",
+        )
+        model.add_argument(
+            "--seed",
+            type=int,
+            default=0,
+            help="Seed of the random (meaningless) weights used when no model source is given.",
+        )
+        model.add_argument(
+            "--compute_dtype", default="float32", choices=COMPUTE_DTYPES, help="Encoder dtype policy."
+        )
+        model.add_argument(
+            "--output_layer",
+            default="lm",
+            choices=OUTPUT_LAYERS,
+            help="lm: the LM-space embeddings (projected to the text hidden size). tower: the "
+            "1536-wide output_proj result, before the final norm and projection.",
+        )
+        output.add_argument(
+            "--output",
+            help="Required. Output prefix, local or gs://. Writes <output>-SSSSS-of-NNNNN.tfrecord, "
+            "<output>-dead-letter-SSSSS-of-NNNNN.jsonl and <output>-summary.json.",
+        )
+        output.add_argument(
+            "--output_dtype",
+            default="float32",
+            choices=EMBEDDING_DTYPES,
+            help="Dtype of the stored embeddings.",
+        )
+        output.add_argument(
+            "--num_shards",
+            type=int,
+            default=0,
+            help="Number of TFRecord output shards; 0 lets the runner decide.",
+        )
+        output.add_argument(
+            "--output_compression",
+            default="none",
+            choices=OUTPUT_COMPRESSIONS,
+            help="gzip writes .tfrecord.gz shards.",
+        )
+        output.add_argument(
+            "--skip_existing",
+            action="store_true",
+            default=False,
+            help="Resumable mode: write each input file's records to <output>-by-input/<hash>.tfrecord "
+            "and skip inputs whose record file already exists, so a rerun does only what is missing. "
+            "Default: off.",
+        )
+        runtime.add_argument(
             "--max_batch_frames",
             type=int,
             default=DEFAULT_MAX_BATCH_FRAMES,
             help="Frame budget of one inference batch, padding included (100 frames = 1 s): "
             "max_batch_frames // (the last bucket) rows of packed clips.",
         )
-        parser.add_argument(
+        runtime.add_argument(
             "--bucket_seconds",
             type=_seconds_list,
             default=DEFAULT_BUCKET_SECONDS,
@@ -112,26 +190,13 @@ class EmbedOptions(PipelineOptions):
             "bucket and the length of every row of a multi-row batch); a batch that packs into one "
             "row is cut to the smallest that holds it. Defaults to 3,6,10,15,22.",
         )
-        parser.add_argument(
-            "--num_shards",
-            type=int,
-            default=0,
-            help="Number of TFRecord output shards; 0 lets the runner decide.",
+        runtime.add_argument(
+            "--keras_backend",
+            default=None,
+            choices=KERAS_BACKENDS,
+            help="Keras backend of the workers. Defaults to $KERAS_BACKEND at launch, else tensorflow.",
         )
-        parser.add_argument(
-            "--output_compression",
-            default="none",
-            choices=OUTPUT_COMPRESSIONS,
-            help="gzip writes .tfrecord.gz shards.",
-        )
-        parser.add_argument(
-            "--skip_existing",
-            action="store_true",
-            default=False,
-            help="Resumable mode: write each input file's records to <output>-by-input/<hash>.tfrecord "
-            "and skip inputs whose record file already exists, so a rerun does only what is missing.",
-        )
-        parser.add_argument(
+        runtime.add_argument(
             "--share_model_across_processes",
             dest="share_model_across_processes",
             action="store_const",
@@ -141,36 +206,31 @@ class EmbedOptions(PipelineOptions):
             "Default: on where the runner starts several SDK processes per machine (the local "
             "runner in multi_processing mode, Dataflow without no_use_multiple_sdk_containers).",
         )
-        parser.add_argument(
+        runtime.add_argument(
             "--no_share_model_across_processes",
             dest="share_model_across_processes",
             action="store_const",
             const=False,
             help="Load one encoder in every SDK process, even where several share a machine.",
         )
-        parser.add_argument(
-            "--tfrecord_audio_feature",
-            default="audio",
-            help="TFRecord inputs: feature with the audio, encoded bytes or decoded samples "
-            "(an int64 list of 16-bit values or a float list, as TFDS Audio stores them).",
-        )
-        parser.add_argument(
-            "--tfrecord_id_feature", default="id", help="TFRecord inputs: optional id feature."
-        )
-        parser.add_argument(
-            "--tfrecord_sample_rate",
-            type=int,
-            default=None,
-            help="TFRecord inputs: rate in Hz of decoded samples in examples without a "
-            "sample_rate (or sampling_rate) feature.",
-        )
-        parser.add_argument(
-            "--parquet_audio_column",
-            default="audio",
-            help="Parquet inputs: audio column, a {bytes, path} or {array, sampling_rate} struct, "
-            "encoded bytes, or paths.",
-        )
-        parser.add_argument("--parquet_id_column", default="id", help="Parquet inputs: optional id column.")
+
+
+def flag_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The job's own flags, grouped, for `--help` and for value errors; Beam's flags pass by.
+
+    Its `error` raises `LaunchError` rather than printing usage and exiting.
+    """
+    parser = _LaunchParser(
+        prog=prog,
+        usage="%(prog)s --input PATTERN --output PREFIX [model flags] [other flags] [Beam flags]",
+        description="Embed an audio corpus with the Gemma 4 audio encoder: one tf.train.Example "
+        "of valid-token embeddings per clip.",
+        epilog=BEAM_FLAGS_NOTE,
+        formatter_class=_HelpFormatter,
+        allow_abbrev=False,
+    )
+    EmbedOptions._add_argparse_args(parser)
+    return parser
 
 
 def input_patterns(options: EmbedOptions) -> list[str]:
@@ -203,35 +263,46 @@ def share_model_across_processes(options: PipelineOptions) -> bool:
     return False
 
 
+def model_source_flags(options: EmbedOptions) -> dict[str, str]:
+    """The model-source flags given, `{"hf_checkpoint": value, ...}`; empty means random weights."""
+    values = {
+        "hf_checkpoint": options.hf_checkpoint,
+        "weights": options.weights,
+        "keras_hub_preset": options.keras_hub_preset,
+    }
+    return {flag: value for flag, value in values.items() if value}
+
+
 def check_embed_options(options: EmbedOptions) -> None:
-    """Raises ValueError naming the flag when a flag is missing or out of range."""
+    """Raises `LaunchError` naming the flag when a flag is missing, contradictory or out of range."""
     if not input_patterns(options):
-        raise ValueError("--input is required: a glob or comma-separated list of input files.")
+        raise LaunchError("--input is required: a glob or comma-separated list of input files.")
     if not options.output:
-        raise ValueError("--output is required: the prefix of the output files.")
-    if options.hf_checkpoint and options.weights:
-        raise ValueError(
-            f"Pass --hf_checkpoint or --weights, not both. Received: --hf_checkpoint={options.hf_checkpoint} "
-            f"--weights={options.weights}"
+        raise LaunchError("--output is required: the prefix of the output files.")
+    sources = model_source_flags(options)
+    if len(sources) > 1:
+        raise LaunchError(
+            "Pass at most one of --hf_checkpoint, --weights, --keras_hub_preset. Received: "
+            + " ".join(f"--{flag}={value}" for flag, value in sources.items())
         )
     if keras_backend(options) not in KERAS_BACKENDS:
-        raise ValueError(
+        raise LaunchError(
             f"$KERAS_BACKEND must be one of {KERAS_BACKENDS}. Received: {keras_backend(options)!r}"
         )
     if not options.max_clip_seconds > 0:
-        raise ValueError(f"--max_clip_seconds must be positive. Received: {options.max_clip_seconds}")
+        raise LaunchError(f"--max_clip_seconds must be positive. Received: {options.max_clip_seconds}")
     if not 0 <= options.min_clip_seconds <= options.max_clip_seconds:
-        raise ValueError(
+        raise LaunchError(
             "--min_clip_seconds must lie in [0, --max_clip_seconds]. "
             f"Received: {options.min_clip_seconds} (max {options.max_clip_seconds})"
         )
     if options.num_shards < 0:
-        raise ValueError(f"--num_shards must be >= 0. Received: {options.num_shards}")
+        raise LaunchError(f"--num_shards must be >= 0. Received: {options.num_shards}")
 
 
 def check_inputs_exist(options: EmbedOptions) -> None:
-    """Raises ValueError for an `--input` pattern that matches no file, before a job is launched."""
+    """Raises `LaunchError` for an `--input` pattern that matches no file, before a job is launched."""
     patterns = input_patterns(options)
     for pattern, match in zip(patterns, FileSystems.match(patterns)):
         if not match.metadata_list:
-            raise ValueError(f"--input pattern {pattern!r} matches no file.")
+            raise LaunchError(f"--input pattern {pattern!r} matches no file.")

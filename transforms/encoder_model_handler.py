@@ -10,51 +10,30 @@ tokens, O output width.
 """
 
 import logging
-import os
-import tempfile
 from typing import Any
 from typing import Optional
 from typing import Sequence
 
 import numpy as np
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler
 from apache_beam.ml.inference.base import PredictionResult
 
 from transforms.encoder_module import KERAS_BACKENDS
 from transforms.encoder_module import encoder_module
 from transforms.metrics import NAMESPACE
+from transforms.model_sources import load_keras_file
+from transforms.model_sources import load_keras_hub_preset
+from transforms.model_sources import local_hf_checkpoint
 from transforms.row_packing import PackingGeometry
 from transforms.row_packing import packed_batch
 
 COMPUTE_DTYPES = ("float32", "bfloat16")
 OUTPUT_LAYERS = ("lm", "tower")
 RANDOM_WEIGHTS_WARNING = (
-    "No --hf_checkpoint or --weights given: the encoder has the released configuration with "
+    "No --hf_checkpoint, --weights or --keras_hub_preset given: the encoder has the released configuration with "
     "RANDOM weights (seed {seed}). Its embeddings are MEANINGLESS; use this only for tests, "
     "benchmarks and dry runs."
 )
-
-
-def _local_copy(uri: str) -> str:
-    """Returns a local path for `uri`: itself when local, else a copy of the file or of the folder's files."""
-    if FileSystems.get_scheme(uri) in (None, "file"):
-        return uri
-    folder = tempfile.mkdtemp(prefix="gemma4_embed_model_")
-    is_file = FileSystems.exists(uri)
-    paths = (
-        [uri] if is_file else [m.path for m in FileSystems.match([uri.rstrip("/") + "/*"])[0].metadata_list]
-    )
-    if not paths:
-        raise ValueError(f"Found no model file or folder at {uri!r}.")
-    for path in paths:
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as source, open(
-            os.path.join(folder, os.path.basename(path)), "wb"
-        ) as target:
-            while chunk := source.read(1 << 24):
-                target.write(chunk)
-    return os.path.join(folder, os.path.basename(uri)) if is_file else folder
 
 
 class LoadedEncoder:
@@ -83,10 +62,11 @@ class LoadedEncoder:
 class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncoder]):
     """Runs the Gemma 4 audio encoder on pre-batched clips' valid log-mel frames.
 
-    The model comes from `hf_checkpoint` (a Hugging Face Gemma 4 E2B/E4B folder), or from
-    `weights` (a `.keras` file), or, with neither, is the released configuration with seeded
-    random weights, loudly flagged as meaningless. Paths may be local or `gs://`; remote
-    ones are copied to a local temporary folder first.
+    The model comes from `hf_checkpoint` (a Hugging Face Gemma 4 E2B/E4B folder or Hub id),
+    `weights` (a `.keras` file) or `keras_hub_preset`, or, with none, is the released
+    configuration with seeded random weights, loudly flagged as meaningless. Paths may be local
+    or `gs://`; remote ones are copied to a local temporary folder first, a checkpoint's only
+    as far as its audio tensors go (`transforms.model_sources`).
 
     Each batch is packed into rows (`packed_batch`, with the loaded model's packing
     geometry), run through the compiled forward pass, and cut back to each clip's valid
@@ -96,8 +76,11 @@ class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncod
         bucket_lengths: sorted tuple of ints. Row lengths in frames (`bucket_lengths`).
         max_batch_frames: int. Frame budget per batch, as given to `PackClips`.
         keras_backend: str. `"tensorflow"`, `"jax"` or `"torch"`. Defaults to `"tensorflow"`.
-        hf_checkpoint: str or None. Hugging Face checkpoint folder. Defaults to None.
+        hf_checkpoint: str or None. Hugging Face checkpoint folder, or Hub id
+            `org/name[@revision]` (pin the commit, as the launcher does). Defaults to None.
         weights: str or None. `.keras` file of a saved `Gemma4AudioEncoder`. Defaults to None.
+        keras_hub_preset: str or None. keras-hub preset name, Kaggle handle or preset folder.
+            Defaults to None.
         seed: int. Seed of the random weights when neither source is given. Defaults to 0.
         compute_dtype: str. `"float32"` or `"bfloat16"` dtype policy. Defaults to `"float32"`.
         output_layer: str. `"lm"` for the LM-space embeddings (the seed's output) or
@@ -123,16 +106,18 @@ class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncod
         keras_backend: str = "tensorflow",
         hf_checkpoint: Optional[str] = None,
         weights: Optional[str] = None,
+        keras_hub_preset: Optional[str] = None,
         seed: int = 0,
         compute_dtype: str = "float32",
         output_layer: str = "lm",
         share_across_processes: bool = False,
     ):
         super().__init__(large_model=share_across_processes)
-        if hf_checkpoint and weights:
+        sources = {"hf_checkpoint": hf_checkpoint, "weights": weights, "keras_hub_preset": keras_hub_preset}
+        if sum(bool(value) for value in sources.values()) > 1:
             raise ValueError(
-                "Pass `hf_checkpoint` or `weights`, not both. "
-                f"Received: hf_checkpoint={hf_checkpoint!r}, weights={weights!r}"
+                "Pass at most one of `hf_checkpoint`, `weights`, `keras_hub_preset`. Received: "
+                + ", ".join(f"{name}={value!r}" for name, value in sources.items() if value)
             )
         for name, value, allowed in [
             ("keras_backend", keras_backend, KERAS_BACKENDS),
@@ -146,25 +131,19 @@ class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncod
         self.keras_backend = keras_backend
         self.hf_checkpoint = hf_checkpoint
         self.weights = weights
+        self.keras_hub_preset = keras_hub_preset
         self.seed = seed
         self.compute_dtype = compute_dtype
         self.output_layer = output_layer
         self.share_across_processes = share_across_processes
 
     def _model(self, encoder):
-        import keras
-
         if self.hf_checkpoint:
-            return encoder.load_hf_checkpoint(_local_copy(self.hf_checkpoint), dtype=self.compute_dtype)
+            return encoder.load_hf_checkpoint(local_hf_checkpoint(self.hf_checkpoint), dtype=self.compute_dtype)
         if self.weights:
-            model = keras.saving.load_model(_local_copy(self.weights))
-            if model.dtype_policy.name == self.compute_dtype:
-                return model
-            config = model.get_config() | {"dtype": self.compute_dtype}
-            recast = type(model).from_config(config)
-            recast.build()
-            recast.set_weights(model.get_weights())
-            return recast
+            return load_keras_file(self.weights, self.compute_dtype)
+        if self.keras_hub_preset:
+            return load_keras_hub_preset(self.keras_hub_preset, self.compute_dtype)
         logging.warning(RANDOM_WEIGHTS_WARNING.format(seed=self.seed))
         return encoder.default_encoder(seed=self.seed, dtype=self.compute_dtype)
 

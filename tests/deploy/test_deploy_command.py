@@ -178,7 +178,7 @@ def test_image_args_options():
         ("gpu", {"extra_args": ["--dataflow_service_options=enable_prime"]}, "--dataflow_service_options cannot be passed"),
         ("gpu", {"extra_args": ["--num_shard=8"]}, r"Unknown flags \['--num_shard'\]"),
         ("gpu", {"extra_args": ["--num_shards=-1"]}, "--num_shards must be >= 0"),
-        ("gpu", {"extra_args": ["--hf_checkpoint=gs://my-bucket/ckpt"]}, "Pass --hf_checkpoint or --weights, not both"),
+        ("gpu", {"extra_args": ["--hf_checkpoint=gs://my-bucket/ckpt"]}, "Pass at most one of --hf_checkpoint, --weights, --keras_hub_preset"),
     ],
 )
 def test_invalid_arguments_raise(accelerator, overrides, message):

@@ -24,6 +24,8 @@ from transformers.models.gemma4.feature_extraction_gemma4 import Gemma4AudioFeat
 from encoder import LogMelFrontend
 from encoder import load_hf_checkpoint
 from encoder.convert import main as convert_main
+from encoder.hf_checkpoint import check_hf_checkpoint
+from encoder.hf_checkpoint import shape_only_encoder
 from encoder.safetensors_file import CheckpointTensors
 
 
@@ -177,8 +179,24 @@ QPROJ = "model.audio_tower.layers.1.self_attn.q_proj.linear.weight"
 )
 def test_bad_checkpoints_raise_errors_naming_the_tensor(tiny_checkpoint, tmp_path, edit, message):
     folder, _ = tiny_checkpoint
+    bad = _rewrite(folder, tmp_path, edit)
     with pytest.raises(ValueError, match=message):
-        load_hf_checkpoint(_rewrite(folder, tmp_path, edit))
+        load_hf_checkpoint(bad)
+    with pytest.raises(ValueError, match=message):  # the same error from the headers alone
+        check_hf_checkpoint(bad)
+
+
+def test_check_reads_only_headers_and_allocates_no_encoder(tiny_checkpoint, tmp_path):
+    """The check passes a checkpoint whose tensor bytes are all cut off, and builds no variables."""
+    folder, _ = tiny_checkpoint
+    with open(folder / "model.safetensors", "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        header_only = struct.pack("<Q", length) + f.read(length)
+    (tmp_path / "model.safetensors").write_bytes(header_only)
+    shutil.copy(folder / "config.json", tmp_path / "config.json")
+    assert check_hf_checkpoint(str(tmp_path))["output_dim"] == 40
+    model = shape_only_encoder()  # the released size: 307 M parameters
+    assert all(variable._value is None for variable in model.weights)
 
 
 def test_checkpoint_without_audio_tower_is_rejected(tiny_checkpoint, tmp_path):
@@ -195,6 +213,8 @@ def test_folder_without_safetensors_is_rejected(tiny_checkpoint, tmp_path):
     shutil.copy(folder / "config.json", tmp_path / "config.json")
     with pytest.raises(FileNotFoundError, match="Expected model.safetensors"):
         load_hf_checkpoint(str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="Expected model.safetensors"):
+        check_hf_checkpoint(str(tmp_path))
 
 
 def test_convert_cli_bakes_a_keras_file_with_the_same_outputs(tiny_checkpoint, tmp_path, capsys):

@@ -409,3 +409,122 @@ def test_launch_fails_fast_on_bad_flags(tmp_path):
         run(["--output", str(tmp_path / "o")])
     with pytest.raises(ValueError, match="matches no file"):
         run(["--input", str(tmp_path / "*.wav"), "--output", str(tmp_path / "o")])
+
+
+# --- The command line: --help and launch errors (`main`, `python -m pipeline`). ---
+
+
+def _embed_flags():
+    """Every flag `EmbedOptions` defines, read from the class."""
+    import argparse
+
+    from pipeline.options import EmbedOptions
+
+    parser = argparse.ArgumentParser(add_help=False)
+    EmbedOptions._add_argparse_args(parser)
+    return [flag for action in parser._actions for flag in action.option_strings]
+
+
+def _check_help(text):
+    flags = _embed_flags()
+    assert {"--input", "--output", "--keras_hub_preset", "--no_share_model_across_processes"} <= set(flags)
+    missing = [flag for flag in flags if flag not in text]
+    assert missing == []
+    for group in ("inputs:", "model:", "output:", "batching and runtime:"):
+        assert f"\n{group}\n" in text
+    assert "(default: 8192)" in text and "(default: float32)" in text
+    assert text.rstrip().splitlines()[-1] == "Beam's runner flags pass through: --runner, --project, --region, ..."
+
+
+def test_help_of_the_console_script_lists_every_flag(monkeypatch, capsys):
+    from pipeline.main import main
+
+    monkeypatch.setattr(sys, "argv", ["gemma4-embed", "--help"])  # what the console script runs
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: gemma4-embed --input PATTERN --output PREFIX")
+    _check_help(out)
+
+
+def _python_m_pipeline(*flags, env=None):
+    import os
+    import subprocess
+
+    root = str(pathlib.Path(__file__).resolve().parents[2])
+    env = dict(env or os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *flags], capture_output=True, text=True, env=env, cwd=root, timeout=300
+    )
+
+
+def test_help_of_python_m_pipeline_lists_every_flag():
+    done = _python_m_pipeline("--help")
+    assert done.returncode == 0
+    _check_help(done.stdout)
+
+
+def _write_folder(folder, files):
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return str(folder)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        ([], "--input is required"),
+        (["--input", "{wav}"], "--output is required"),
+        (["--input", "{tmp}/*.flac", "--output", "{out}"], "--input pattern '.*\\*.flac' matches no file."),
+        (["--input", "{wav}", "--output", "{out}", "--compute_dtype", "f16"], "argument --compute_dtype: invalid choice: 'f16'"),
+        (
+            ["--input", "{wav}", "--output", "{out}", "--weights", "{keras}", "--keras_hub_preset", "p"],
+            "Pass at most one of --hf_checkpoint, --weights, --keras_hub_preset.",
+        ),
+        (["--input", "{wav}", "--output", "{out}", "--hf_checkpoint", "{tmp}/none"], "No checkpoint folder '.*/none', and it is not a Hub id"),
+        (["--input", "{wav}", "--output", "{out}", "--hf_checkpoint", "{empty}"], "--hf_checkpoint .*: Expected config.json in"),
+        (["--input", "{wav}", "--output", "{out}", "--hf_checkpoint", "{text_only}"], "config.json has no audio_config"),
+        (["--input", "{wav}", "--output", "{out}", "--weights", "{wav}"], "--weights .*a.wav' is not a .keras file"),
+        (["--input", "{wav}", "--output", "{out}", "--weights", "{other_keras}"], "holds a Sequential, not a Gemma4AudioEncoder"),
+        (["--input", "{wav}", "--output", "{out}", "--keras_hub_preset", "{text_only}"], "--keras_hub_preset .*has no audio encoder"),
+    ],
+    ids=[
+        "no-input", "no-output", "no-match", "bad-choice", "two-sources", "no-folder", "no-config",
+        "no-audio-config", "not-keras", "other-keras-model", "preset-without-audio",
+    ],
+)
+def test_launch_errors_are_one_line_exit_2_and_start_nothing(
+    tmp_path, tiny_encoder_path, capsys, caplog, flags, message
+):
+    import re
+
+    from pipeline.main import main
+
+    import zipfile
+
+    wav = write_audio(tmp_path / "a.wav", CLIP_A, 16000)
+    with zipfile.ZipFile(tmp_path / "other.keras", "w") as archive:
+        archive.writestr("config.json", json.dumps({"class_name": "Sequential", "config": {}}))
+        archive.writestr("model.weights.h5", b"")
+    values = {
+        "other_keras": str(tmp_path / "other.keras"),
+        "tmp": str(tmp_path),
+        "wav": str(wav),
+        "out": str(tmp_path / "out" / "e"),
+        "keras": str(tiny_encoder_path),
+        "empty": _write_folder(tmp_path / "empty", {}),
+        "text_only": _write_folder(
+            tmp_path / "text_only", {"config.json": json.dumps({"model_type": "gemma4_text", "config": {}})}
+        ),
+    }
+    with caplog.at_level(logging.INFO), pytest.raises(SystemExit) as exit_info:
+        main([flag.format(**values) for flag in flags])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    (line,) = captured.err.splitlines()
+    assert line.startswith("gemma4-embed: error: ") and re.search(message, line), line
+    assert "Traceback" not in captured.err + captured.out
+    assert not [record for record in caplog.records if record.name.startswith("apache_beam")]
+    assert not (tmp_path / "out").exists()

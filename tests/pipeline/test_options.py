@@ -78,7 +78,7 @@ def test_keras_backend_flag_then_environment_then_tensorflow(monkeypatch):
     [
         ([], "--input is required"),
         (["--input", "a.wav"], "--output is required"),
-        (["--input", "a", "--output", "o", "--weights", "w.keras", "--hf_checkpoint", "c"], "not both"),
+        (["--input", "a", "--output", "o", "--weights", "w.keras", "--hf_checkpoint", "c"], "at most one of"),
         (["--input", "a", "--output", "o", "--max_clip_seconds", "0"], "--max_clip_seconds must be positive"),
         (["--input", "a", "--output", "o", "--min_clip_seconds", "31"], "--min_clip_seconds must lie in"),
         (["--input", "a", "--output", "o", "--num_shards", "-1"], "--num_shards"),

@@ -111,7 +111,7 @@ def test_keyed_run_inference_keeps_keys(tiny_encoder_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"hf_checkpoint": "ckpt", "weights": "w.keras"}, "not both"),
+        ({"hf_checkpoint": "ckpt", "weights": "w.keras"}, "at most one of"),
         ({"keras_backend": "numpy"}, "keras_backend"),
         ({"compute_dtype": "float16"}, "compute_dtype"),
         ({"output_layer": "logits"}, "output_layer"),
