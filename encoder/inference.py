@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from encoder.gemma4_audio_encoder import Gemma4AudioEncoder
+from encoder.precision import precision_scope
 
 
 # Left to oneDNN by `tensorflow_function` on a CPU: the matrix products and convolutions.
@@ -68,6 +69,11 @@ def make_predict_fn(model: Gemma4AudioEncoder, output_layer: str = "lm", jit_com
     PyTorch: eager under `torch.no_grad()`. XLA compiles once per distinct input shape, so
     callers should pad to a few fixed lengths.
 
+    With a float32 compute dtype, every call runs under `full_float32_precision()`: each
+    matmul, einsum and convolution at full float32 precision (no TF32 on NVIDIA GPUs, no
+    one-pass bfloat16 on TPUs; on a CPU nothing changes). bfloat16 policies keep bfloat16
+    inputs with float32 sums.
+
     Args:
         model: the encoder.
         output_layer: `"lm"` or `"tower"`, as in `Gemma4AudioEncoder.call`.
@@ -77,8 +83,10 @@ def make_predict_fn(model: Gemma4AudioEncoder, output_layer: str = "lm", jit_com
 
     Returns:
         `fn(mel float32 [B, M, F], mask bool [B, M]) -> float32 [B, T, D]`, padded rows 0.
+        On JAX it also has `fn.lower(mel, mask)`, the `jax.stages.Lowered` program it runs.
     """
     backend = keras.backend.backend()
+    precision = lambda: precision_scope(model.compute_dtype)  # noqa: E731
     if backend == "jax":
         import jax
 
@@ -87,11 +95,18 @@ def make_predict_fn(model: Gemma4AudioEncoder, output_layer: str = "lm", jit_com
             out, _ = model.stateless_call(trainable, non_trainable, mel, mask, output_layer=output_layer)
             return out.astype("float32")
 
-        def predict(mel, mask):
-            trainable = [v.value for v in model.trainable_variables]
-            non_trainable = [v.value for v in model.non_trainable_variables]
-            return np.asarray(forward(trainable, non_trainable, mel, mask))
+        def weights():
+            return [v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables]
 
+        def predict(mel, mask):
+            with precision():
+                return np.asarray(forward(*weights(), mel, mask))
+
+        def lower(mel, mask):
+            with precision():
+                return forward.lower(*weights(), mel, mask)
+
+        predict.lower = lower
         return predict
     if backend == "tensorflow":
         import tensorflow as tf
@@ -99,12 +114,17 @@ def make_predict_fn(model: Gemma4AudioEncoder, output_layer: str = "lm", jit_com
         forward = tensorflow_function(
             lambda mel, mask: tf.cast(model(mel, mask, output_layer=output_layer), tf.float32), jit_compile
         )
-        return lambda mel, mask: forward(mel, mask).numpy()
+
+        def predict(mel, mask):
+            with precision():
+                return forward(mel, mask).numpy()
+
+        return predict
     if backend == "torch":
         import torch
 
         def predict(mel, mask):
-            with torch.no_grad():
+            with precision(), torch.no_grad():
                 out = model(mel, mask, output_layer=output_layer)
             return keras.ops.convert_to_numpy(keras.ops.cast(out, "float32"))
 
