@@ -61,13 +61,14 @@ def tensorflow_function(fn: Callable, jit_compile: Optional[bool] = None) -> Cal
     return tf.function(fused)
 
 
-def make_predict_fn(model: Gemma4AudioEncoder, output_layer: str = "lm", jit_compile=None):
+def make_predict_fn(model: Gemma4AudioEncoder, output_layer: str = "lm", jit_compile=None, devices=None):
     """A compiled NumPy-in, NumPy-out forward pass for the active Keras backend.
 
-    JAX: `jax.jit` over `stateless_call`; TensorFlow: `tensorflow_function` (one XLA program
-    on accelerators; on a CPU, oneDNN products with XLA-fused element-wise ops between them);
-    PyTorch: eager under `torch.no_grad()`. XLA compiles once per distinct input shape, so
-    callers should pad to a few fixed lengths.
+    JAX: `jax.jit` over `stateless_call`, data parallel over `devices` (`data_parallel_forward`);
+    TensorFlow: `tensorflow_function` (one XLA program on accelerators; on a CPU, oneDNN
+    products with XLA-fused element-wise ops between them); PyTorch: eager under
+    `torch.no_grad()`. XLA compiles once per distinct input shape, so callers should pad to
+    a few fixed lengths.
 
     With a float32 compute dtype, every call runs under `full_float32_precision()`: each
     matmul, einsum and convolution at full float32 precision (no TF32 on NVIDIA GPUs, no
@@ -80,34 +81,22 @@ def make_predict_fn(model: Gemma4AudioEncoder, output_layer: str = "lm", jit_com
         jit_compile: TensorFlow only, as in `tensorflow_function`. `None` (default) means one
             XLA program on a GPU or TPU and oneDNN products with XLA-fused element-wise ops on
             a CPU: `tensorflow_default_jit_compile`.
+        devices: JAX only: sequence of `jax.Device` to spread each batch's rows over. `None`
+            (default) means every local device of the process (`jax.local_devices()`).
 
     Returns:
         `fn(mel float32 [B, M, F], mask bool [B, M]) -> float32 [B, T, D]`, padded rows 0.
-        On JAX it also has `fn.lower(mel, mask)`, the `jax.stages.Lowered` program it runs.
+        `fn.devices` is a tuple with the kind of each device it runs on (e.g. `("cpu",)`,
+        `("TPU v5 lite",) * 4`). On JAX it also has `fn.lower(mel, mask)`, the
+        `jax.stages.Lowered` program it runs, and `fn.on_devices(mel, mask)`, the sharded
+        `jax.Array` before it is gathered to the host.
     """
     backend = keras.backend.backend()
+    if devices is not None and backend != "jax":
+        raise ValueError(f"`devices` is supported on the JAX backend only. Received: devices={devices!r} on {backend}")
     precision = lambda: precision_scope(model.compute_dtype)  # noqa: E731
     if backend == "jax":
-        import jax
-
-        @jax.jit
-        def forward(trainable, non_trainable, mel, mask):
-            out, _ = model.stateless_call(trainable, non_trainable, mel, mask, output_layer=output_layer)
-            return out.astype("float32")
-
-        def weights():
-            return [v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables]
-
-        def predict(mel, mask):
-            with precision():
-                return np.asarray(forward(*weights(), mel, mask))
-
-        def lower(mel, mask):
-            with precision():
-                return forward.lower(*weights(), mel, mask)
-
-        predict.lower = lower
-        return predict
+        return data_parallel_forward(model, output_layer, devices, precision)
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -119,6 +108,8 @@ def make_predict_fn(model: Gemma4AudioEncoder, output_layer: str = "lm", jit_com
             with precision():
                 return forward(mel, mask).numpy()
 
+        gpus = tf.config.list_physical_devices("GPU")
+        predict.devices = (tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else "cpu",)
         return predict
     if backend == "torch":
         import torch
@@ -128,8 +119,67 @@ def make_predict_fn(model: Gemma4AudioEncoder, output_layer: str = "lm", jit_com
                 out = model(mel, mask, output_layer=output_layer)
             return keras.ops.convert_to_numpy(keras.ops.cast(out, "float32"))
 
+        predict.devices = (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",)
         return predict
     raise ValueError(f"Unsupported Keras backend {backend!r}; expected jax, tensorflow or torch.")
+
+
+def data_parallel_forward(model: Gemma4AudioEncoder, output_layer: str, devices, precision) -> Callable:
+    """`make_predict_fn` on JAX: each batch's rows split evenly over `devices`.
+
+    The weights are placed once on every device (replicated); each call pads the rows with
+    empty ones (0.0, False) to a multiple of the device count, gives each device an equal
+    run of rows, runs one SPMD program, and gathers the rows back, padding dropped. The
+    weights are read when this is called, not per batch. A row's result does not depend on
+    which device runs it or on the other rows (the encoder computes rows independently).
+
+    Args:
+        model: the encoder.
+        output_layer: `"lm"` or `"tower"`.
+        devices: sequence of `jax.Device`, or None for `jax.local_devices()`.
+        precision: callable returning the context every trace and call runs in.
+    """
+    import jax
+    from jax.sharding import Mesh
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec
+
+    devices = tuple(jax.local_devices() if devices is None else devices)
+    if not devices:
+        raise ValueError("`devices` must name at least one device. Received: an empty sequence")
+    mesh = Mesh(np.asarray(devices), ("rows",))
+    by_row, replicated = NamedSharding(mesh, PartitionSpec("rows")), NamedSharding(mesh, PartitionSpec())
+
+    def forward(trainable, non_trainable, mel, mask):
+        out, _ = model.stateless_call(trainable, non_trainable, mel, mask, output_layer=output_layer)
+        return out.astype("float32")  # [B, T, D]
+
+    forward = jax.jit(forward, in_shardings=(replicated, replicated, by_row, by_row), out_shardings=by_row)
+    weights = jax.device_put(
+        ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables]), replicated
+    )
+
+    def padded(mel, mask):
+        extra = -mel.shape[0] % len(devices)
+        if extra:
+            mel = np.concatenate([mel, np.zeros((extra, *mel.shape[1:]), mel.dtype)])  # [B', M, F]
+            mask = np.concatenate([mask, np.zeros((extra, *mask.shape[1:]), bool)])  # [B', M]
+        return mel, mask
+
+    def on_devices(mel, mask):
+        with precision():
+            return forward(*weights, *padded(mel, mask))  # [B', T, D], rows split over devices
+
+    def predict(mel, mask):
+        return np.asarray(on_devices(mel, mask))[: mel.shape[0]]  # [B, T, D]
+
+    def lower(mel, mask):
+        with precision():
+            return forward.lower(*weights, *padded(mel, mask))
+
+    predict.devices = tuple(device.device_kind for device in devices)
+    predict.lower, predict.on_devices = lower, on_devices
+    return predict
 
 
 def default_encoder(seed: int = 0, dtype=None, **config) -> Gemma4AudioEncoder:

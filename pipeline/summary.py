@@ -11,6 +11,7 @@ from transforms.metrics import AUDIO_SAMPLES_EMBEDDED
 from transforms.metrics import CLIPS_EMBEDDED
 from transforms.metrics import CLIPS_READ
 from transforms.metrics import DEAD_LETTERS
+from transforms.metrics import DEVICES
 from transforms.metrics import INPUTS_READ
 from transforms.metrics import NAMESPACE
 from transforms.metrics import TOKENS_EMBEDDED
@@ -31,7 +32,30 @@ def counter_values(metric_results) -> dict[str, int]:
     return values
 
 
-def run_summary(counters: dict[str, int], wall_seconds: float, outputs: dict[str, str], model: str) -> dict:
+def worker_settings(metric_results) -> dict:
+    """What the workers chose for themselves, from the pipeline's string sets: `{"devices": ...}`.
+
+    Each value is the one JSON object the workers reported (e.g. `{"count": 4, "kind": "cpu"}`),
+    a list of them when workers differ, or None when no batch ran.
+
+    Args:
+        metric_results: `PipelineResult.metrics()` of a finished job.
+    """
+    string_sets = metric_results.query(MetricsFilter().with_namespace(NAMESPACE))["string_sets"]
+    values = {}
+    for result in string_sets:
+        value = result.committed if result.committed is not None else result.attempted
+        values.setdefault(result.key.metric.name, set()).update(value)
+    settings = {}
+    for name in (DEVICES,):
+        reported = [json.loads(text) for text in sorted(values.get(name, ()))]
+        settings[name] = reported[0] if len(reported) == 1 else (reported or None)
+    return settings
+
+
+def run_summary(
+    counters: dict[str, int], wall_seconds: float, outputs: dict[str, str], model: str, settings: dict = None
+) -> dict:
     """The summary of a finished run.
 
     Args:
@@ -39,6 +63,7 @@ def run_summary(counters: dict[str, int], wall_seconds: float, outputs: dict[str
         wall_seconds: float. Time from launch to the end of the job.
         outputs: dict. Patterns of the record and dead-letter files.
         model: str. Where the weights came from.
+        settings: dict or None. `worker_settings`: the devices the encoder ran on.
 
     Returns:
         A JSON-ready dict: inputs, input files skipped as already done (`--skip_existing`), clips, records, dead letters (all and per stage), audio
@@ -58,6 +83,7 @@ def run_summary(counters: dict[str, int], wall_seconds: float, outputs: dict[str
         "audio_seconds_per_second": audio_seconds / wall_seconds if wall_seconds > 0 else 0.0,
         "model": model,
         "outputs": outputs,
+        **(settings or {}),
     }
 
 

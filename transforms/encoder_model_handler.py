@@ -9,6 +9,7 @@ Axis legend: R rows, Mv valid mel frames, M row length, F mel bins, T tokens, Tv
 tokens, O output width.
 """
 
+import json
 import logging
 import os
 import tempfile
@@ -19,11 +20,13 @@ from typing import Sequence
 import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler
 from apache_beam.ml.inference.base import PredictionResult
 
 from transforms.encoder_module import KERAS_BACKENDS
 from transforms.encoder_module import encoder_module
+from transforms.metrics import DEVICES
 from transforms.metrics import NAMESPACE
 from transforms.row_packing import PackingGeometry
 from transforms.row_packing import packed_batch
@@ -71,6 +74,11 @@ class LoadedEncoder:
     def fingerprint(self) -> str:
         return self._fingerprint
 
+    def devices(self) -> dict:
+        """`{"count": int, "kind": str}`: the devices each batch's rows are spread over."""
+        kinds = self._predict.devices
+        return {"count": len(kinds), "kind": ", ".join(sorted(set(kinds)))}
+
     def packing_geometry(self) -> PackingGeometry:
         """Where clips may start in a row of this model's input."""
         return self._geometry
@@ -89,7 +97,8 @@ class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncod
     ones are copied to a local temporary folder first.
 
     Each batch is packed into rows (`packed_batch`, with the loaded model's packing
-    geometry), run through the compiled forward pass, and cut back to each clip's valid
+    geometry), run through the compiled forward pass (on JAX, spread over every local
+    device; the `devices` string set of the namespace says which), and cut back to each clip's valid
     tokens, which equal the clip's tokens run alone.
 
     Args:
@@ -181,6 +190,7 @@ class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncod
         geometry = model.packing_geometry()
         mel, mask, placements = packed_batch(batch, self.bucket_lengths, self.max_batch_frames, geometry)
         outputs = model.embeddings(mel, mask)  # [R, T, O]
+        Metrics.string_set(NAMESPACE, DEVICES).add(json.dumps(model.devices(), sort_keys=True))
         fingerprint = model.fingerprint()
         results = []
         for features, (row, start) in zip(batch, placements):

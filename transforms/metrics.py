@@ -14,6 +14,8 @@ CLIPS_EMBEDDED = "clips_embedded"  # records written
 DEAD_LETTERS = "dead_letters"  # dead-letter entries, all stages; per stage as dead_letters_<stage>
 AUDIO_SAMPLES_EMBEDDED = "audio_samples_embedded"  # 16 kHz samples of the clips written
 TOKENS_EMBEDDED = "tokens_embedded"  # valid tokens written
+# String sets: what each worker's encoder runs on, as JSON, e.g. {"count": 4, "kind": "TPU v5 lite"}.
+DEVICES = "devices"
 PROGRESS_INTERVAL_SECONDS = 30.0
 
 
