@@ -225,6 +225,7 @@ def main() -> None:
 
     from pipeline.main import run
     from pipeline.options import EmbedOptions
+    from transforms.batch_budget import resolve_max_batch_frames
     from transforms.row_packing import bucket_lengths
 
     # Keras imports TensorFlow, when installed, at its first serialization (the pipeline's model
@@ -260,7 +261,8 @@ def main() -> None:
     with Stopwatch() as front_end:
         features = corpus_features(folder / "corpus", options.max_clip_seconds)
     lengths = bucket_lengths(options.bucket_seconds, options.max_clip_seconds)
-    batches = pipeline_batches(features, lengths, options.max_batch_frames)
+    max_batch_frames = resolve_max_batch_frames(options.max_batch_frames, args.keras_backend, "float32", lengths[-1])
+    batches = pipeline_batches(features, lengths, max_batch_frames)
     with Stopwatch() as encoder_only:
         model = encoder.default_encoder(seed=0)
         run_forward(model, batches)
@@ -278,7 +280,7 @@ def main() -> None:
             "dead_letters": summary["dead_letters"],
         },
         "bucket_lengths": list(lengths),
-        "max_batch_frames": options.max_batch_frames,
+        "max_batch_frames": max_batch_frames,
         "batches": len(batches),
         "compiled_shapes": len({mel.shape for mel, _ in batches}),
         "padding_efficiency": round(valid_frames / padded_frames, 3),

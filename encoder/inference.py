@@ -182,6 +182,44 @@ def data_parallel_forward(model: Gemma4AudioEncoder, output_layer: str, devices,
     return predict
 
 
+def forward_memory_bytes(model: Gemma4AudioEncoder, rows: int, frames: int, output_layer: str = "lm", device=None) -> int:
+    """Bytes one device holds to run the encoder's JAX forward pass on `rows` rows of `frames`.
+
+    Read from the memory analysis of the program `make_predict_fn` compiles for `device`
+    (arguments, weights included, plus outputs and XLA's temporaries); nothing runs and no
+    weight is copied to the device: the program is compiled from shapes. JAX only.
+
+    Args:
+        model: the encoder.
+        rows: int. Batch rows B.
+        frames: int. Row length M, in mel frames.
+        output_layer: `"lm"` or `"tower"`.
+        device: a `jax.Device`. Defaults to the first local device.
+    """
+    import jax
+    from jax.sharding import SingleDeviceSharding
+
+    if keras.backend.backend() != "jax":
+        raise ValueError(f"forward_memory_bytes needs the JAX backend. Received: {keras.backend.backend()}")
+    placed = SingleDeviceSharding(device or jax.local_devices()[0])
+
+    def shapes(variables):
+        return [jax.ShapeDtypeStruct(v.value.shape, v.value.dtype, sharding=placed) for v in variables]
+
+    def forward(trainable, non_trainable, mel, mask):
+        out, _ = model.stateless_call(trainable, non_trainable, mel, mask, output_layer=output_layer)
+        return out.astype("float32")
+
+    mel = jax.ShapeDtypeStruct((rows, frames, model.input_feat_size), "float32", sharding=placed)  # [B, M, F]
+    mask = jax.ShapeDtypeStruct((rows, frames), "bool", sharding=placed)  # [B, M]
+    with precision_scope(model.compute_dtype):
+        lowered = jax.jit(forward).lower(shapes(model.trainable_variables), shapes(model.non_trainable_variables), mel, mask)
+    memory = lowered.compile().memory_analysis()
+    return int(
+        memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes - memory.alias_size_in_bytes
+    )
+
+
 def default_encoder(seed: int = 0, dtype=None, **config) -> Gemma4AudioEncoder:
     """The released configuration (or `config` overrides) with seeded random weights.
 

@@ -90,7 +90,7 @@ def build_graph(pipeline: beam.Pipeline, options: EmbedOptions) -> None:
     ).with_exception_handling(dead_letter_tag=DEAD_LETTER_TAG)
     embeddings, inference_failed = (
         features
-        | "PackClips" >> beam.ParDo(PackClips(lengths, options.max_batch_frames))
+        | "PackClips" >> beam.ParDo(PackClips(lengths, options.max_batch_frames, backend, options.compute_dtype))
         | "Embed" >> RunInference(KeyedModelHandler(handler).with_no_batching()).with_exception_handling()
     )
     records, output_failed = embeddings | "EncodeRecords" >> beam.ParDo(

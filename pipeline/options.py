@@ -8,8 +8,9 @@ from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
 
+from transforms.batch_budget import AUTO
+from transforms.batch_budget import parse_max_batch_frames
 from transforms.row_packing import DEFAULT_BUCKET_SECONDS
-from transforms.row_packing import DEFAULT_MAX_BATCH_FRAMES
 from transforms.encoder_model_handler import COMPUTE_DTYPES
 from transforms.encoder_model_handler import OUTPUT_LAYERS
 from transforms.encoder_module import KERAS_BACKENDS
@@ -99,10 +100,12 @@ class EmbedOptions(PipelineOptions):
         )
         parser.add_argument(
             "--max_batch_frames",
-            type=int,
-            default=DEFAULT_MAX_BATCH_FRAMES,
+            type=parse_max_batch_frames,
+            default=AUTO,
             help="Frame budget of one inference batch, padding included (100 frames = 1 s): "
-            "max_batch_frames // (the last bucket) rows of packed clips.",
+            "max_batch_frames // (the last bucket) rows of packed clips. auto (the default): 8192 "
+            "on a CPU; on GPUs/TPUs (JAX) a power of two of rows per device sized from the device "
+            "memory and a measured per-row footprint, logged and reported in the summary.",
         )
         parser.add_argument(
             "--bucket_seconds",

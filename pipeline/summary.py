@@ -12,6 +12,7 @@ from transforms.metrics import CLIPS_EMBEDDED
 from transforms.metrics import CLIPS_READ
 from transforms.metrics import DEAD_LETTERS
 from transforms.metrics import DEVICES
+from transforms.metrics import MAX_BATCH_FRAMES
 from transforms.metrics import INPUTS_READ
 from transforms.metrics import NAMESPACE
 from transforms.metrics import TOKENS_EMBEDDED
@@ -33,10 +34,11 @@ def counter_values(metric_results) -> dict[str, int]:
 
 
 def worker_settings(metric_results) -> dict:
-    """What the workers chose for themselves, from the pipeline's string sets: `{"devices": ...}`.
+    """What the workers chose for themselves, from the pipeline's string sets:
+    `{"devices": ..., "max_batch_frames": ...}`.
 
-    Each value is the one JSON object the workers reported (e.g. `{"count": 4, "kind": "cpu"}`),
-    a list of them when workers differ, or None when no batch ran.
+    Each value is the one JSON value the workers reported (e.g. `{"count": 4, "kind": "cpu"}`,
+    `8192`), a list of them when workers differ, or None when no clip arrived.
 
     Args:
         metric_results: `PipelineResult.metrics()` of a finished job.
@@ -47,7 +49,7 @@ def worker_settings(metric_results) -> dict:
         value = result.committed if result.committed is not None else result.attempted
         values.setdefault(result.key.metric.name, set()).update(value)
     settings = {}
-    for name in (DEVICES,):
+    for name in (DEVICES, MAX_BATCH_FRAMES):
         reported = [json.loads(text) for text in sorted(values.get(name, ()))]
         settings[name] = reported[0] if len(reported) == 1 else (reported or None)
     return settings
@@ -63,7 +65,8 @@ def run_summary(
         wall_seconds: float. Time from launch to the end of the job.
         outputs: dict. Patterns of the record and dead-letter files.
         model: str. Where the weights came from.
-        settings: dict or None. `worker_settings`: the devices the encoder ran on.
+        settings: dict or None. `worker_settings`: the devices the encoder ran on and the
+            batch budget.
 
     Returns:
         A JSON-ready dict: inputs, input files skipped as already done (`--skip_existing`), clips, records, dead letters (all and per stage), audio

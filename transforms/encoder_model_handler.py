@@ -16,6 +16,7 @@ import tempfile
 from typing import Any
 from typing import Optional
 from typing import Sequence
+from typing import Union
 
 import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
@@ -24,6 +25,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler
 from apache_beam.ml.inference.base import PredictionResult
 
+from transforms.batch_budget import AUTO
 from transforms.encoder_module import KERAS_BACKENDS
 from transforms.encoder_module import encoder_module
 from transforms.metrics import DEVICES
@@ -103,7 +105,9 @@ class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncod
 
     Args:
         bucket_lengths: sorted tuple of ints. Row lengths in frames (`bucket_lengths`).
-        max_batch_frames: int. Frame budget per batch, as given to `PackClips`.
+        max_batch_frames: int or `"auto"`. Frame budget per batch, as given to `PackClips`;
+            with `"auto"` (a power of two of rows, chosen by `PackClips` on the worker) rows
+            are padded to a power of two without a cap.
         keras_backend: str. `"tensorflow"`, `"jax"` or `"torch"`. Defaults to `"tensorflow"`.
         hf_checkpoint: str or None. Hugging Face checkpoint folder. Defaults to None.
         weights: str or None. `.keras` file of a saved `Gemma4AudioEncoder`. Defaults to None.
@@ -128,7 +132,7 @@ class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncod
         self,
         *,
         bucket_lengths: Sequence[int],
-        max_batch_frames: int,
+        max_batch_frames: Union[int, str],
         keras_backend: str = "tensorflow",
         hf_checkpoint: Optional[str] = None,
         weights: Optional[str] = None,
@@ -188,7 +192,8 @@ class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncod
         inference_args: Optional[dict[str, Any]] = None,
     ) -> list[PredictionResult]:
         geometry = model.packing_geometry()
-        mel, mask, placements = packed_batch(batch, self.bucket_lengths, self.max_batch_frames, geometry)
+        budget = None if self.max_batch_frames == AUTO else self.max_batch_frames
+        mel, mask, placements = packed_batch(batch, self.bucket_lengths, budget, geometry)
         outputs = model.embeddings(mel, mask)  # [R, T, O]
         Metrics.string_set(NAMESPACE, DEVICES).add(json.dumps(model.devices(), sort_keys=True))
         fingerprint = model.fingerprint()

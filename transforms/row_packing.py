@@ -105,10 +105,11 @@ def full_batch_rows(row_frames: int, max_batch_frames: int) -> int:
     return max(1, max_batch_frames // row_frames)
 
 
-def padded_rows(num_rows: int, full_rows: int) -> int:
+def padded_rows(num_rows: int, full_rows: Optional[int]) -> int:
     """Rows a batch of `num_rows` packed rows is padded to: the next power of two, capped at
-    `full_rows` unless `num_rows` is already more."""
-    return max(num_rows, min(full_rows, 1 << (num_rows - 1).bit_length()))
+    `full_rows` (None: no cap) unless `num_rows` is already more."""
+    power = 1 << (num_rows - 1).bit_length()
+    return power if full_rows is None else max(num_rows, min(full_rows, power))
 
 
 def first_fit_rows(
@@ -154,7 +155,7 @@ def first_fit_rows(
 def packed_batch(
     features: Sequence[np.ndarray],
     lengths: Sequence[int],
-    max_batch_frames: int,
+    max_batch_frames: Optional[int],
     geometry: PackingGeometry,
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
     """Packs clips' valid frames into one batch of rows.
@@ -165,7 +166,9 @@ def packed_batch(
     Args:
         features: list of `float32 [Mv_b, F]`, one per clip.
         lengths: sorted bucket lengths, in frames (`bucket_lengths`).
-        max_batch_frames: int. The frame budget the batch was chosen under.
+        max_batch_frames: int or None. The frame budget the batch was chosen under; None when
+            it was chosen on the worker (`--max_batch_frames auto`, a power of two of rows),
+            then the rows are padded to a power of two without a cap.
         geometry: where clips may start (`PackingGeometry`).
 
     Returns:
@@ -181,7 +184,8 @@ def packed_batch(
         num_rows = 1
         length = bucket_length(max(start + features[index].shape[0] for index, start in rows[0]), lengths)
     else:
-        num_rows = padded_rows(len(rows), full_batch_rows(lengths[-1], max_batch_frames))
+        full_rows = None if max_batch_frames is None else full_batch_rows(lengths[-1], max_batch_frames)
+        num_rows = padded_rows(len(rows), full_rows)
         length = lengths[-1]
     mel = np.zeros((num_rows, length, features[0].shape[1]), np.float32)  # [R, M, F]
     mask = np.zeros((num_rows, length), bool)  # [R, M]

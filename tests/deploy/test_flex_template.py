@@ -84,6 +84,7 @@ def test_parameter_regexes_and_stated_defaults_match_the_flag(name):
         ("bucket_seconds", "2,4.5,8", "2;4"),
         ("num_shards", "64", "-1"),
         ("max_batch_frames", "16384", "0"),
+        ("max_batch_frames", "auto", "automatic"),
     ],
 )
 def test_parameter_regexes(name, good, bad):

@@ -77,4 +77,5 @@ def test_pipeline_on_four_devices_writes_the_one_device_records_and_reports_them
         assert np.abs(a.embedding - b.embedding).max() <= 1e-6 * np.abs(b.embedding).max()
     summary = json.loads(pathlib.Path(f"{four}-summary.json").read_text())
     assert summary["devices"] == {"count": 4, "kind": "cpu"}
+    assert summary["max_batch_frames"] == 8192  # --max_batch_frames auto on a CPU
     assert json.loads(pathlib.Path(f"{one}-summary.json").read_text())["devices"] == {"count": 1, "kind": "cpu"}

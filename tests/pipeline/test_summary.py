@@ -71,9 +71,9 @@ def _settings_reported(*reports):
 def test_worker_settings_give_the_one_report_of_all_workers_or_every_distinct_one():
     four = json.dumps({"count": 4, "kind": "TPU v5 lite"})
     one = json.dumps({"count": 1, "kind": "cpu"})
-    assert _settings_reported(four, four) == {"devices": {"count": 4, "kind": "TPU v5 lite"}}
-    assert _settings_reported(four, one) == {"devices": [{"count": 1, "kind": "cpu"}, {"count": 4, "kind": "TPU v5 lite"}]}
-    assert _settings_reported() == {"devices": None}
+    assert _settings_reported(four, four)["devices"] == {"count": 4, "kind": "TPU v5 lite"}
+    assert _settings_reported(four, one)["devices"] == [{"count": 1, "kind": "cpu"}, {"count": 4, "kind": "TPU v5 lite"}]
+    assert _settings_reported() == {"devices": None, "max_batch_frames": None}
 
 
 def test_run_summary_adds_worker_settings():

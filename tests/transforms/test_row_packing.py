@@ -63,7 +63,7 @@ def test_full_batch_rows(row, budget, rows):
 
 @pytest.mark.parametrize(
     "num_rows, full_rows, rows",
-    [(1, 8, 1), (2, 8, 2), (3, 8, 4), (5, 8, 8), (5, 6, 6), (3, 3, 3), (5, 4, 5)],
+    [(1, 8, 1), (2, 8, 2), (3, 8, 4), (5, 8, 8), (5, 6, 6), (3, 3, 3), (5, 4, 5), (5, None, 8), (1, None, 1), (33, None, 64)],
 )
 def test_padded_rows_is_the_next_power_of_two_up_to_a_full_batch(num_rows, full_rows, rows):
     assert padded_rows(num_rows, full_rows) == rows
