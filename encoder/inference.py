@@ -11,6 +11,7 @@ from typing import Optional
 import keras
 import numpy as np
 
+from encoder.device_log_mel import DeviceLogMel
 from encoder.gemma4_audio_encoder import Gemma4AudioEncoder
 from encoder.precision import precision_scope
 
@@ -61,7 +62,9 @@ def tensorflow_function(fn: Callable, jit_compile: Optional[bool] = None) -> Cal
     return tf.function(fused)
 
 
-def make_predict_fn(model: Gemma4AudioEncoder, output_layer: str = "lm", jit_compile=None, devices=None):
+def make_predict_fn(
+    model: Gemma4AudioEncoder, output_layer: str = "lm", jit_compile=None, devices=None, features_on_device=False
+):
     """A compiled NumPy-in, NumPy-out forward pass for the active Keras backend.
 
     JAX: `jax.jit` over `stateless_call`, data parallel over `devices` (`data_parallel_forward`);
@@ -83,9 +86,13 @@ def make_predict_fn(model: Gemma4AudioEncoder, output_layer: str = "lm", jit_com
             a CPU: `tensorflow_default_jit_compile`.
         devices: JAX only: sequence of `jax.Device` to spread each batch's rows over. `None`
             (default) means every local device of the process (`jax.local_devices()`).
+        features_on_device: bool. If True, the function takes 16 kHz samples instead of
+            features, float32 `[B, M * 160]` laid out as `DeviceLogMel` describes, and computes
+            the released log-mel inside the compiled program. Defaults to False.
 
     Returns:
-        `fn(mel float32 [B, M, F], mask bool [B, M]) -> float32 [B, T, D]`, padded rows 0.
+        `fn(mel float32 [B, M, F], mask bool [B, M]) -> float32 [B, T, D]`, padded rows 0
+        (with `features_on_device`, `fn(samples float32 [B, M * 160], mask bool [B, M])`).
         `fn.devices` is a tuple with the kind of each device it runs on (e.g. `("cpu",)`,
         `("TPU v5 lite",) * 4`). On JAX it also has `fn.lower(mel, mask)`, the
         `jax.stages.Lowered` program it runs, and `fn.on_devices(mel, mask)`, the sharded
@@ -95,14 +102,18 @@ def make_predict_fn(model: Gemma4AudioEncoder, output_layer: str = "lm", jit_com
     if devices is not None and backend != "jax":
         raise ValueError(f"`devices` is supported on the JAX backend only. Received: devices={devices!r} on {backend}")
     precision = lambda: precision_scope(model.compute_dtype)  # noqa: E731
+    log_mel = DeviceLogMel() if features_on_device else None
+
+    def encode(inputs, mask):  # features [B, M, F] or samples [B, M * 160] -> [B, T, D]
+        mel = inputs if log_mel is None else log_mel(inputs, mask)  # [B, M, F]
+        return model(mel, mask, output_layer=output_layer)
+
     if backend == "jax":
-        return data_parallel_forward(model, output_layer, devices, precision)
+        return data_parallel_forward(model, output_layer, devices, precision, log_mel)
     if backend == "tensorflow":
         import tensorflow as tf
 
-        forward = tensorflow_function(
-            lambda mel, mask: tf.cast(model(mel, mask, output_layer=output_layer), tf.float32), jit_compile
-        )
+        forward = tensorflow_function(lambda inputs, mask: tf.cast(encode(inputs, mask), tf.float32), jit_compile)
 
         def predict(mel, mask):
             with precision():
@@ -116,7 +127,7 @@ def make_predict_fn(model: Gemma4AudioEncoder, output_layer: str = "lm", jit_com
 
         def predict(mel, mask):
             with precision(), torch.no_grad():
-                out = model(mel, mask, output_layer=output_layer)
+                out = encode(mel, mask)
             return keras.ops.convert_to_numpy(keras.ops.cast(out, "float32"))
 
         predict.devices = (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",)
@@ -124,7 +135,9 @@ def make_predict_fn(model: Gemma4AudioEncoder, output_layer: str = "lm", jit_com
     raise ValueError(f"Unsupported Keras backend {backend!r}; expected jax, tensorflow or torch.")
 
 
-def data_parallel_forward(model: Gemma4AudioEncoder, output_layer: str, devices, precision) -> Callable:
+def data_parallel_forward(
+    model: Gemma4AudioEncoder, output_layer: str, devices, precision, log_mel: Optional[DeviceLogMel] = None
+) -> Callable:
     """`make_predict_fn` on JAX: each batch's rows split evenly over `devices`.
 
     The weights are placed once on every device (replicated); each call pads the rows with
@@ -138,6 +151,7 @@ def data_parallel_forward(model: Gemma4AudioEncoder, output_layer: str, devices,
         output_layer: `"lm"` or `"tower"`.
         devices: sequence of `jax.Device`, or None for `jax.local_devices()`.
         precision: callable returning the context every trace and call runs in.
+        log_mel: a `DeviceLogMel` when the inputs are samples, else None (features).
     """
     import jax
     from jax.sharding import Mesh
@@ -150,7 +164,8 @@ def data_parallel_forward(model: Gemma4AudioEncoder, output_layer: str, devices,
     mesh = Mesh(np.asarray(devices), ("rows",))
     by_row, replicated = NamedSharding(mesh, PartitionSpec("rows")), NamedSharding(mesh, PartitionSpec())
 
-    def forward(trainable, non_trainable, mel, mask):
+    def forward(trainable, non_trainable, inputs, mask):
+        mel = inputs if log_mel is None else log_mel(inputs, mask)  # [B, M, F]
         out, _ = model.stateless_call(trainable, non_trainable, mel, mask, output_layer=output_layer)
         return out.astype("float32")  # [B, T, D]
 
@@ -182,7 +197,9 @@ def data_parallel_forward(model: Gemma4AudioEncoder, output_layer: str, devices,
     return predict
 
 
-def forward_memory_bytes(model: Gemma4AudioEncoder, rows: int, frames: int, output_layer: str = "lm", device=None) -> int:
+def forward_memory_bytes(
+    model: Gemma4AudioEncoder, rows: int, frames: int, output_layer: str = "lm", device=None, features_on_device=False
+) -> int:
     """Bytes one device holds to run the encoder's JAX forward pass on `rows` rows of `frames`.
 
     Read from the memory analysis of the program `make_predict_fn` compiles for `device`
@@ -195,6 +212,8 @@ def forward_memory_bytes(model: Gemma4AudioEncoder, rows: int, frames: int, outp
         frames: int. Row length M, in mel frames.
         output_layer: `"lm"` or `"tower"`.
         device: a `jax.Device`. Defaults to the first local device.
+        features_on_device: bool. Measure the program that starts from samples, as
+            `make_predict_fn(features_on_device=True)` compiles it. Defaults to False.
     """
     import jax
     from jax.sharding import SingleDeviceSharding
@@ -206,11 +225,15 @@ def forward_memory_bytes(model: Gemma4AudioEncoder, rows: int, frames: int, outp
     def shapes(variables):
         return [jax.ShapeDtypeStruct(v.value.shape, v.value.dtype, sharding=placed) for v in variables]
 
-    def forward(trainable, non_trainable, mel, mask):
+    log_mel = DeviceLogMel() if features_on_device else None
+
+    def forward(trainable, non_trainable, inputs, mask):
+        mel = inputs if log_mel is None else log_mel(inputs, mask)  # [B, M, F]
         out, _ = model.stateless_call(trainable, non_trainable, mel, mask, output_layer=output_layer)
         return out.astype("float32")
 
-    mel = jax.ShapeDtypeStruct((rows, frames, model.input_feat_size), "float32", sharding=placed)  # [B, M, F]
+    shape = (rows, frames * log_mel.hop_length) if log_mel else (rows, frames, model.input_feat_size)
+    mel = jax.ShapeDtypeStruct(shape, "float32", sharding=placed)  # [B, M, F] or [B, M * 160]
     mask = jax.ShapeDtypeStruct((rows, frames), "bool", sharding=placed)  # [B, M]
     with precision_scope(model.compute_dtype):
         lowered = jax.jit(forward).lower(shapes(model.trainable_variables), shapes(model.non_trainable_variables), mel, mask)

@@ -108,6 +108,22 @@ class EmbedOptions(PipelineOptions):
             "memory and a measured per-row footprint, logged and reported in the summary.",
         )
         parser.add_argument(
+            "--features_on_device",
+            dest="features_on_device",
+            action="store_const",
+            const=True,
+            default=None,
+            help="Compute log-mel inside the compiled encoder program from 16 kHz samples; the "
+            "host only decodes and resamples. Default: on where the worker has a GPU or TPU, off on a CPU.",
+        )
+        parser.add_argument(
+            "--no_features_on_device",
+            dest="features_on_device",
+            action="store_const",
+            const=False,
+            help="Compute log-mel on the host (CPU), even on GPU/TPU workers.",
+        )
+        parser.add_argument(
             "--bucket_seconds",
             type=_seconds_list,
             default=DEFAULT_BUCKET_SECONDS,

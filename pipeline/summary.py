@@ -12,6 +12,7 @@ from transforms.metrics import CLIPS_EMBEDDED
 from transforms.metrics import CLIPS_READ
 from transforms.metrics import DEAD_LETTERS
 from transforms.metrics import DEVICES
+from transforms.metrics import FEATURES_ON_DEVICE
 from transforms.metrics import MAX_BATCH_FRAMES
 from transforms.metrics import INPUTS_READ
 from transforms.metrics import NAMESPACE
@@ -35,7 +36,7 @@ def counter_values(metric_results) -> dict[str, int]:
 
 def worker_settings(metric_results) -> dict:
     """What the workers chose for themselves, from the pipeline's string sets:
-    `{"devices": ..., "max_batch_frames": ...}`.
+    `{"devices": ..., "max_batch_frames": ..., "features_on_device": ...}`.
 
     Each value is the one JSON value the workers reported (e.g. `{"count": 4, "kind": "cpu"}`,
     `8192`), a list of them when workers differ, or None when no clip arrived.
@@ -49,7 +50,7 @@ def worker_settings(metric_results) -> dict:
         value = result.committed if result.committed is not None else result.attempted
         values.setdefault(result.key.metric.name, set()).update(value)
     settings = {}
-    for name in (DEVICES, MAX_BATCH_FRAMES):
+    for name in (DEVICES, MAX_BATCH_FRAMES, FEATURES_ON_DEVICE):
         reported = [json.loads(text) for text in sorted(values.get(name, ()))]
         settings[name] = reported[0] if len(reported) == 1 else (reported or None)
     return settings

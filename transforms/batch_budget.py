@@ -11,6 +11,7 @@ import logging
 from typing import Union
 
 from transforms.encoder_module import encoder_module
+from transforms.encoder_module import has_accelerator
 from transforms.row_packing import DEFAULT_MAX_BATCH_FRAMES
 
 AUTO = "auto"
@@ -56,36 +57,47 @@ def accelerator_memory(keras_backend: str):
     if keras_backend != "jax":
         logging.info("--max_batch_frames auto is measured on JAX only; %s keeps %d.", keras_backend, DEFAULT_MAX_BATCH_FRAMES)
         return None
+    if not has_accelerator(keras_backend):
+        return None
     import jax
 
     devices = jax.local_devices()
-    if devices[0].platform == "cpu":
-        return None
     stats = devices[0].memory_stats() or {}
     return len(devices), int(stats["bytes_limit"])
 
 
-def auto_max_batch_frames(keras_backend: str, compute_dtype: str, row_frames: int) -> int:
+def auto_max_batch_frames(keras_backend: str, compute_dtype: str, row_frames: int, features_on_device: bool = False) -> int:
     """The budget `auto` stands for on this worker, in frames: on a CPU `DEFAULT_MAX_BATCH_FRAMES`
     (at least one row), on accelerators `device_batch_frames`."""
     memory = accelerator_memory(keras_backend)
     if memory is None:
         return max(DEFAULT_MAX_BATCH_FRAMES, row_frames)
-    return device_batch_frames(keras_backend, compute_dtype, row_frames, *memory)
+    return device_batch_frames(keras_backend, compute_dtype, row_frames, *memory, features_on_device=features_on_device)
 
 
-def device_batch_frames(keras_backend: str, compute_dtype: str, row_frames: int, num_devices: int, memory_bytes: int) -> int:
+def device_batch_frames(
+    keras_backend: str,
+    compute_dtype: str,
+    row_frames: int,
+    num_devices: int,
+    memory_bytes: int,
+    features_on_device: bool = False,
+) -> int:
     """Frames of the largest power-of-two rows per device that fit `memory_bytes` each, logged.
 
     A one-block encoder of the released width, in `compute_dtype`, is compiled from shapes for
     1 and 2 rows of `row_frames` (`forward_memory_bytes`, on the first local device); their
     difference is the footprint of a row (inference frees each block's activations before the
     next, so one block's peak stands for twelve). The weights of the full released encoder and
-    `rows_per_device` rows must fit each device.
+    `rows_per_device` rows must fit each device. With `features_on_device` the program measured
+    starts from samples, its log-mel included.
     """
     encoder = encoder_module(keras_backend)
     block = encoder.default_encoder(seed=0, dtype=compute_dtype, num_layers=1)
-    row_bytes = encoder.forward_memory_bytes(block, 2, row_frames) - encoder.forward_memory_bytes(block, 1, row_frames)
+    one, two = (
+        encoder.forward_memory_bytes(block, rows, row_frames, features_on_device=features_on_device) for rows in (1, 2)
+    )
+    row_bytes = two - one
     num_layers = inspect.signature(encoder.Gemma4AudioEncoder).parameters["num_layers"].default  # 12
     weight_bytes = sum(v.value.nbytes for v in block.weights)
     weight_bytes += (num_layers - 1) * sum(v.value.nbytes for v in block.conformer_blocks[0].weights)
@@ -98,8 +110,10 @@ def device_batch_frames(keras_backend: str, compute_dtype: str, row_frames: int,
     return rows * row_frames
 
 
-def resolve_max_batch_frames(max_batch_frames: Union[str, int], keras_backend: str, compute_dtype: str, row_frames: int) -> int:
+def resolve_max_batch_frames(
+    max_batch_frames: Union[str, int], keras_backend: str, compute_dtype: str, row_frames: int, features_on_device: bool = False
+) -> int:
     """`max_batch_frames` itself when a number, else `auto_max_batch_frames`."""
     if max_batch_frames == AUTO:
-        return auto_max_batch_frames(keras_backend, compute_dtype, row_frames)
+        return auto_max_batch_frames(keras_backend, compute_dtype, row_frames, features_on_device)
     return max_batch_frames

@@ -31,6 +31,7 @@ from transforms.encoder_module import encoder_module
 from transforms.metrics import DEVICES
 from transforms.metrics import NAMESPACE
 from transforms.row_packing import PackingGeometry
+from transforms.row_packing import clip_frames
 from transforms.row_packing import packed_batch
 
 COMPUTE_DTYPES = ("float32", "bfloat16")
@@ -70,6 +71,8 @@ class LoadedEncoder:
 
     def __init__(self, encoder, model, output_layer: str):
         self._predict = encoder.make_predict_fn(model, output_layer=output_layer)
+        # Compiled only when a batch of samples arrives (ComputeFeatures with features on the device).
+        self._predict_from_samples = encoder.make_predict_fn(model, output_layer=output_layer, features_on_device=True)
         self._fingerprint = encoder.model_fingerprint(model)
         self._geometry = PackingGeometry(model.frames_per_token, model.packing_gap_frames)
 
@@ -85,9 +88,10 @@ class LoadedEncoder:
         """Where clips may start in a row of this model's input."""
         return self._geometry
 
-    def embeddings(self, mel: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """`float32 [R, M, F]`, `bool [R, M]` -> `float32 [R, T, O]`, invalid tokens 0."""
-        return self._predict(mel, mask)
+    def embeddings(self, inputs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """`float32 [R, M, F]` features (or `[R, M * 160]` samples), `bool [R, M]` ->
+        `float32 [R, T, O]`, invalid tokens 0."""
+        return (self._predict if inputs.ndim == 3 else self._predict_from_samples)(inputs, mask)
 
 
 class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncoder]):
@@ -120,7 +124,8 @@ class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncod
             processes (Beam's `large_model`). Defaults to False.
 
     Call arguments (`run_inference`):
-        batch: list of `float32 [Mv_b, F]`, valid frames of the clips of one batch.
+        batch: list of `float32 [Mv_b, F]`, valid frames of the clips of one batch, or of
+            `float32 [Mv_b * 160]`, their samples (log-mel then runs in the compiled program).
         model: LoadedEncoder from `load_model`.
 
     Returns:
@@ -200,7 +205,7 @@ class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncod
         results = []
         for features, (row, start) in zip(batch, placements):
             first = start // geometry.frames_per_token
-            tokens = outputs[row, first : first + geometry.tokens(features.shape[0])]  # [Tv, O]
+            tokens = outputs[row, first : first + geometry.tokens(clip_frames(features))]  # [Tv, O]
             results.append(PredictionResult(features, np.array(tokens), fingerprint))
         return results
 

@@ -3,6 +3,7 @@
 Axis legend: Mv valid mel frames of a clip, F mel bins.
 """
 
+from typing import Optional
 from typing import Sequence
 from typing import Union
 
@@ -12,11 +13,13 @@ from apache_beam.transforms.window import GlobalWindows
 
 from transforms.batch_budget import AUTO
 from transforms.batch_budget import resolve_max_batch_frames
+from transforms.encoder_module import has_accelerator
 from transforms.metrics import MAX_BATCH_FRAMES
 from transforms.metrics import NAMESPACE
 
 from transforms.row_packing import RELEASE_GEOMETRY
 from transforms.row_packing import PackingGeometry
+from transforms.row_packing import clip_frames
 from transforms.row_packing import first_fit_rows
 from transforms.row_packing import full_batch_rows
 
@@ -75,7 +78,8 @@ class ClipPacker:
 
 
 class PackClips(beam.DoFn):
-    """Groups `(ClipInfo, float32 [Mv, F])` elements into lists that pack into one batch.
+    """Groups `(ClipInfo, float32 [Mv, F])` elements (or `(ClipInfo, float32 [Mv * 160])`
+    samples, `ComputeFeatures` with features on the device) into lists that pack into one batch.
 
     Batches are chosen by `ClipPacker`; what is left at the end of a bundle is emitted then
     (Beam batches never span bundles). Feed the lists to `RunInference` with
@@ -90,6 +94,8 @@ class PackClips(beam.DoFn):
             string set of the namespace.
         keras_backend: str. Backend `"auto"` measures on. Defaults to `"jax"`.
         compute_dtype: str. Encoder dtype `"auto"` measures. Defaults to `"float32"`.
+        features_on_device: bool or None. Whether `"auto"` measures the program that starts
+            from samples; None as in `ComputeFeatures`. Defaults to None.
     """
 
     def __init__(
@@ -98,6 +104,7 @@ class PackClips(beam.DoFn):
         max_batch_frames: Union[int, str],
         keras_backend: str = "jax",
         compute_dtype: str = "float32",
+        features_on_device: Optional[bool] = None,
     ):
         lengths = tuple(lengths)
         if not lengths or list(lengths) != sorted(set(lengths)) or lengths[0] < 1:
@@ -111,10 +118,14 @@ class PackClips(beam.DoFn):
         self.max_batch_frames = max_batch_frames
         self.keras_backend = keras_backend
         self.compute_dtype = compute_dtype
+        self.features_on_device = features_on_device
 
     def setup(self):
+        on_device = self.features_on_device
+        if self.max_batch_frames == AUTO and on_device is None:
+            on_device = has_accelerator(self.keras_backend)
         self._budget = resolve_max_batch_frames(
-            self.max_batch_frames, self.keras_backend, self.compute_dtype, self.lengths[-1]
+            self.max_batch_frames, self.keras_backend, self.compute_dtype, self.lengths[-1], bool(on_device)
         )
 
     def start_bundle(self):
@@ -122,7 +133,7 @@ class PackClips(beam.DoFn):
 
     def process(self, element):
         Metrics.string_set(NAMESPACE, MAX_BATCH_FRAMES).add(str(self._budget))
-        yield from self._packer.add(element, element[1].shape[0])
+        yield from self._packer.add(element, clip_frames(element[1]))
 
     def finish_bundle(self):
         for batch in self._packer.flush():

@@ -73,7 +73,7 @@ def test_worker_settings_give_the_one_report_of_all_workers_or_every_distinct_on
     one = json.dumps({"count": 1, "kind": "cpu"})
     assert _settings_reported(four, four)["devices"] == {"count": 4, "kind": "TPU v5 lite"}
     assert _settings_reported(four, one)["devices"] == [{"count": 1, "kind": "cpu"}, {"count": 4, "kind": "TPU v5 lite"}]
-    assert _settings_reported() == {"devices": None, "max_batch_frames": None}
+    assert _settings_reported() == {"devices": None, "max_batch_frames": None, "features_on_device": None}
 
 
 def test_run_summary_adds_worker_settings():
