@@ -12,7 +12,9 @@ measures, in one process, on the default-size encoder with seeded random weights
 3. naive: the same encoder, built afresh, on the same clips, each padded to 30 s (3000 frames),
    in batches of a fixed size (its build and its one compile included, as for the other two);
 4. front end: reading, decoding, resampling and log-mel features of every clip in this one
-   process, the CPU work a worker does before the encoder (its CPU-time rate is per core).
+   process, the CPU work a worker does before the encoder (its CPU-time rate is per core);
+   and the same with `--features_on_device`, where the host stops after resampling and
+   the compiled program computes log-mel: host CPU-seconds per audio-second both ways.
 
 Library imports (Beam, Keras and its backend, and TensorFlow, which Keras imports when it first
 serializes a model) happen before any timer starts. Rates are seconds of audio embedded per
@@ -100,9 +102,9 @@ def make_corpus(folder: pathlib.Path, num_files: int, seed: int, long_fraction: 
     return total
 
 
-def corpus_features(folder: pathlib.Path, max_clip_seconds: float) -> list:
-    """Decodes the corpus as the pipeline does and returns each clip's valid frames, `float32 [Mv, F]`."""
-    import encoder
+def corpus_features(folder: pathlib.Path, max_clip_seconds: float, on_device: bool = False) -> list:
+    """Decodes the corpus as the pipeline does and returns each clip's valid frames, `float32 [Mv, F]`,
+    or with `on_device` the samples they read, `float32 [Mv * 160]` (`ComputeFeatures`)."""
     from transforms.decode_audio import decoded_clips
     from transforms.elements import EncodedAudio
     from transforms.sources.tar_shards import tar_shard_inputs
@@ -114,12 +116,14 @@ def corpus_features(folder: pathlib.Path, max_clip_seconds: float) -> list:
                 inputs += list(tar_shard_inputs(stream, str(path)))
         else:
             inputs.append(EncodedAudio(str(path), str(path), path.read_bytes()))
-    frontend = encoder.LogMelFrontend()
+    from transforms.compute_features import ComputeFeatures
+
+    compute = ComputeFeatures(os.environ["KERAS_BACKEND"], features_on_device=on_device)
+    compute.setup()
     features = []
     for item in inputs:
         for clip in decoded_clips(item, io.BytesIO(item.data), max_clip_seconds):
-            frames, is_valid = frontend(clip.waveform)
-            features.append(frames[is_valid])
+            features += [clip_input for _, clip_input in compute.process(clip)]
     return features
 
 
@@ -194,6 +198,26 @@ def _ratios(numerator: dict, denominator: dict) -> dict:
     }
 
 
+def front_end_report(corpus: pathlib.Path, max_clip_seconds: float, audio_seconds: float, args) -> dict:
+    """Host CPU-seconds per audio-second of the front end with log-mel on the host and with it on
+    the device (decoding and resampling only), each the best of two passes, and the drop."""
+    shares = {}
+    for on_device in (False, True):
+        cpu = []
+        for _ in range(2):
+            with Stopwatch() as stopwatch:
+                corpus_features(corpus, max_clip_seconds, on_device)
+            cpu.append(stopwatch.cpu)
+        shares[on_device] = min(cpu) / audio_seconds
+    return {
+        "host_cpu_seconds_per_audio_second": {
+            "features_on_host": round(shares[False], 5),
+            "features_on_device": round(shares[True], 5),
+            "drop": round(1 - shares[True] / shares[False], 3),
+        }
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -215,6 +239,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--skip_naive", action="store_true", help="Leave out the naive baseline (the slowest part)."
+    )
+    parser.add_argument(
+        "--front_end_only",
+        action="store_true",
+        help="Measure only the host front end, with and without --features_on_device (no encoder runs).",
     )
     args = parser.parse_args()
     os.environ["KERAS_BACKEND"] = args.keras_backend
@@ -253,6 +282,9 @@ def main() -> None:
         flags += ["--bucket_seconds", args.bucket_seconds]
     options = PipelineOptions(flags).view_as(EmbedOptions)
 
+    if args.front_end_only:
+        print(json.dumps(front_end_report(folder / "corpus", options.max_clip_seconds, corpus_seconds, args), indent=2))
+        return
     with Stopwatch() as end_to_end, contextlib.redirect_stdout(sys.stderr):  # stdout is for the report
         run(flags)
     summary = json.loads((folder / "out" / "embeddings-summary.json").read_text())
@@ -289,6 +321,7 @@ def main() -> None:
         "encoder_only": _rates(audio_seconds, encoder_only),
     }
     report["end_to_end_vs_encoder_only"] = _ratios(report["end_to_end"], report["encoder_only"])
+    report.update(front_end_report(folder / "corpus", options.max_clip_seconds, audio_seconds, args))
     if not args.skip_naive:
         naive = naive_batches(features, args.naive_batch_size)
         del model
