@@ -140,11 +140,12 @@ def data_parallel_forward(
 ) -> Callable:
     """`make_predict_fn` on JAX: each batch's rows split evenly over `devices`.
 
-    The weights are placed once on every device (replicated); each call pads the rows with
-    empty ones (0.0, False) to a multiple of the device count, gives each device an equal
-    run of rows, runs one SPMD program, and gathers the rows back, padding dropped. The
-    weights are read when this is called, not per batch. A row's result does not depend on
-    which device runs it or on the other rows (the encoder computes rows independently).
+    The weights are placed once on every device (replicated), and the model's variables are
+    set to those replicated arrays, so the first device holds one copy, not two; each call
+    pads the rows with empty ones (0.0, False) to a multiple of the device count, gives each
+    device an equal run of rows, runs one SPMD program, and gathers the rows back, padding
+    dropped. A row's result does not depend on which device runs it or on the other rows
+    (the encoder computes rows independently).
 
     Args:
         model: the encoder.
@@ -170,9 +171,13 @@ def data_parallel_forward(
         return out.astype("float32")  # [B, T, D]
 
     forward = jax.jit(forward, in_shardings=(replicated, replicated, by_row, by_row), out_shardings=by_row)
-    weights = jax.device_put(
-        ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables]), replicated
-    )
+    variables = [*model.trainable_variables, *model.non_trainable_variables]
+    for variable, value in zip(variables, jax.device_put([v.value for v in variables], replicated)):
+        variable.assign(value)  # the variable now holds the replicated array: no second copy
+
+    def weights():  # a no-op device_put unless another predict function moved the variables since
+        values = [v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables]
+        return jax.device_put(values, replicated)
 
     def padded(mel, mask):
         extra = -mel.shape[0] % len(devices)
@@ -183,14 +188,14 @@ def data_parallel_forward(
 
     def on_devices(mel, mask):
         with precision():
-            return forward(*weights, *padded(mel, mask))  # [B', T, D], rows split over devices
+            return forward(*weights(), *padded(mel, mask))  # [B', T, D], rows split over devices
 
     def predict(mel, mask):
         return np.asarray(on_devices(mel, mask))[: mel.shape[0]]  # [B, T, D]
 
     def lower(mel, mask):
         with precision():
-            return forward.lower(*weights, *padded(mel, mask))
+            return forward.lower(*weights(), *padded(mel, mask))
 
     predict.devices = tuple(device.device_kind for device in devices)
     predict.lower, predict.on_devices = lower, on_devices

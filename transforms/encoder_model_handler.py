@@ -71,8 +71,9 @@ class LoadedEncoder:
 
     def __init__(self, encoder, model, output_layer: str):
         self._predict = encoder.make_predict_fn(model, output_layer=output_layer)
-        # Compiled only when a batch of samples arrives (ComputeFeatures with features on the device).
-        self._predict_from_samples = encoder.make_predict_fn(model, output_layer=output_layer, features_on_device=True)
+        # Made when the first batch of samples arrives (ComputeFeatures with features on the device).
+        self._predict_from_samples = None
+        self._make_from_samples = lambda: encoder.make_predict_fn(model, output_layer=output_layer, features_on_device=True)
         self._fingerprint = encoder.model_fingerprint(model)
         self._geometry = PackingGeometry(model.frames_per_token, model.packing_gap_frames)
 
@@ -91,7 +92,11 @@ class LoadedEncoder:
     def embeddings(self, inputs: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """`float32 [R, M, F]` features (or `[R, M * 160]` samples), `bool [R, M]` ->
         `float32 [R, T, O]`, invalid tokens 0."""
-        return (self._predict if inputs.ndim == 3 else self._predict_from_samples)(inputs, mask)
+        if inputs.ndim == 3:
+            return self._predict(inputs, mask)
+        if self._predict_from_samples is None:
+            self._predict_from_samples = self._make_from_samples()
+        return self._predict_from_samples(inputs, mask)
 
 
 class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncoder]):
