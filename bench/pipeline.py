@@ -13,6 +13,8 @@ measures, in one process, on the default-size encoder with seeded random weights
    in batches of a fixed size (its build and its one compile included, as for the other two);
 4. front end: reading, decoding, resampling and log-mel features of every clip in this one
    process, the CPU work a worker does before the encoder (its CPU-time rate is per core);
+   and the same with `--features_on_device`, where the host stops after resampling and
+   the compiled program computes log-mel: host CPU-seconds per audio-second both ways;
 5. front end per format: the same work per file format, audio-seconds per CPU-second, with the
    pipeline's decoder (FFmpeg through PyAV) beside the libsndfile decoder it replaced (kept here
    only, as the baseline), timed in turns (`--front_end_repeats`, fastest kept); also the
@@ -104,9 +106,9 @@ def make_corpus(folder: pathlib.Path, num_files: int, seed: int, long_fraction: 
     return total
 
 
-def corpus_features(folder: pathlib.Path, max_clip_seconds: float) -> list:
-    """Decodes the corpus as the pipeline does and returns each clip's valid frames, `float32 [Mv, F]`."""
-    import encoder
+def corpus_features(folder: pathlib.Path, max_clip_seconds: float, on_device: bool = False) -> list:
+    """Decodes the corpus as the pipeline does and returns each clip's valid frames, `float32 [Mv, F]`,
+    or with `on_device` the samples they read, `float32 [Mv * 160]` (`ComputeFeatures`)."""
     from transforms.decode_audio import decoded_clips
     from transforms.elements import EncodedAudio
     from transforms.sources.tar_shards import tar_shard_inputs
@@ -118,12 +120,14 @@ def corpus_features(folder: pathlib.Path, max_clip_seconds: float) -> list:
                 inputs += list(tar_shard_inputs(stream, str(path)))
         else:
             inputs.append(EncodedAudio(str(path), str(path), path.read_bytes()))
-    frontend = encoder.LogMelFrontend()
+    from transforms.compute_features import ComputeFeatures
+
+    compute = ComputeFeatures(os.environ["KERAS_BACKEND"], features_on_device=on_device)
+    compute.setup()
     features = []
     for item in inputs:
         for clip in decoded_clips(item, io.BytesIO(item.data), max_clip_seconds):
-            frames, is_valid = frontend(clip.waveform)
-            features.append(frames[is_valid])
+            features += [clip_input for _, clip_input in compute.process(clip)]
     return features
 
 
@@ -281,6 +285,26 @@ def _ratios(numerator: dict, denominator: dict) -> dict:
     }
 
 
+def front_end_report(corpus: pathlib.Path, max_clip_seconds: float, audio_seconds: float, args) -> dict:
+    """Host CPU-seconds per audio-second of the front end with log-mel on the host and with it on
+    the device (decoding and resampling only), each the best of two passes, and the drop."""
+    shares = {}
+    for on_device in (False, True):
+        cpu = []
+        for _ in range(2):
+            with Stopwatch() as stopwatch:
+                corpus_features(corpus, max_clip_seconds, on_device)
+            cpu.append(stopwatch.cpu)
+        shares[on_device] = min(cpu) / audio_seconds
+    return {
+        "host_cpu_seconds_per_audio_second": {
+            "features_on_host": round(shares[False], 5),
+            "features_on_device": round(shares[True], 5),
+            "drop": round(1 - shares[True] / shares[False], 3),
+        }
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -307,7 +331,10 @@ def main() -> None:
         "--front_end_repeats", type=int, default=3, help="Turns of each decoder per format (fastest kept)."
     )
     parser.add_argument(
-        "--front_end_only", action="store_true", help="Measure only the front end per format, no encoder."
+        "--front_end_only",
+        action="store_true",
+        help="Measure only the host front end: per format and decoder, and with and without "
+        "--features_on_device (no encoder runs).",
     )
     args = parser.parse_args()
     os.environ["KERAS_BACKEND"] = args.keras_backend
@@ -318,6 +345,7 @@ def main() -> None:
 
     from pipeline.main import run
     from pipeline.options import EmbedOptions
+    from transforms.batch_budget import resolve_max_batch_frames
     from transforms.row_packing import bucket_lengths
 
     # Keras imports TensorFlow, when installed, at its first serialization (the pipeline's model
@@ -330,9 +358,6 @@ def main() -> None:
     (folder / "corpus").mkdir()
     corpus_seconds = make_corpus(folder / "corpus", args.num_files, args.seed, args.long_fraction)
     by_format = front_end_by_format(folder / "corpus", 30.0, args.front_end_repeats)
-    if args.front_end_only:
-        print(json.dumps({"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "front_end_by_format": by_format}, indent=2))
-        return
     flags = [
         "--input",
         str(folder / "corpus" / "*"),
@@ -349,6 +374,14 @@ def main() -> None:
         flags += ["--bucket_seconds", args.bucket_seconds]
     options = PipelineOptions(flags).view_as(EmbedOptions)
 
+    if args.front_end_only:
+        report = {
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "front_end_by_format": by_format,
+            **front_end_report(folder / "corpus", options.max_clip_seconds, corpus_seconds, args),
+        }
+        print(json.dumps(report, indent=2))
+        return
     with Stopwatch() as end_to_end, contextlib.redirect_stdout(sys.stderr):  # stdout is for the report
         run(flags)
     summary = json.loads((folder / "out" / "embeddings-summary.json").read_text())
@@ -357,7 +390,8 @@ def main() -> None:
     with Stopwatch() as front_end:
         features = corpus_features(folder / "corpus", options.max_clip_seconds)
     lengths = bucket_lengths(options.bucket_seconds, options.max_clip_seconds)
-    batches = pipeline_batches(features, lengths, options.max_batch_frames)
+    max_batch_frames = resolve_max_batch_frames(options.max_batch_frames, args.keras_backend, "float32", lengths[-1])
+    batches = pipeline_batches(features, lengths, max_batch_frames)
     with Stopwatch() as encoder_only:
         model = encoder.default_encoder(seed=0)
         run_forward(model, batches)
@@ -375,7 +409,7 @@ def main() -> None:
             "dead_letters": summary["dead_letters"],
         },
         "bucket_lengths": list(lengths),
-        "max_batch_frames": options.max_batch_frames,
+        "max_batch_frames": max_batch_frames,
         "batches": len(batches),
         "compiled_shapes": len({mel.shape for mel, _ in batches}),
         "padding_efficiency": round(valid_frames / padded_frames, 3),
@@ -385,6 +419,7 @@ def main() -> None:
         "encoder_only": _rates(audio_seconds, encoder_only),
     }
     report["end_to_end_vs_encoder_only"] = _ratios(report["end_to_end"], report["encoder_only"])
+    report.update(front_end_report(folder / "corpus", options.max_clip_seconds, audio_seconds, args))
     if not args.skip_naive:
         naive = naive_batches(features, args.naive_batch_size)
         del model

@@ -1,4 +1,4 @@
-# Dataflow custom SDK container for GPU workers (one NVIDIA L4 per g2-standard VM), also usable
+# Dataflow custom SDK container for GPU workers (NVIDIA L4s on g2-standard VMs), also usable
 # as the Flex Template image. Build from the repository root; the checkpoint folder must lie under
 # checkpoints/ (deploy/gpu.Dockerfile.dockerignore sends nothing else of the tree):
 #
@@ -49,6 +49,10 @@ ENV XLA_PYTHON_CLIENT_PREALLOCATE=false \
 # TensorFlow is installed (setup.py) though the job does not import it; should anything import it,
 # it must not claim the whole GPU.
 ENV TF_FORCE_GPU_ALLOW_GROWTH=true
+# --compute_dtype float32 means float32: no TF32 in any CUDA library (cuBLAS, cuDNN) of any
+# framework. make_predict_fn asks for full precision itself (encoder/precision.py); this also
+# covers code that does not. bfloat16 products are unaffected.
+ENV NVIDIA_TF32_OVERRIDE=0
 # install-nvidia-driver mounts the driver under /usr/local/nvidia; CUDA base images put it on these
 # paths, a slim base must do so itself.
 ENV PATH=/usr/local/nvidia/bin:${PATH} \

@@ -1,4 +1,4 @@
-# Dataflow custom SDK container for TPU workers (one TPU v5e chip per ct5lp-hightpu-1t VM), also
+# Dataflow custom SDK container for TPU workers (TPU v5e or v6e slices of 1, 4 or 8 chips per VM), also
 # usable as the Flex Template image. Same stages as deploy/gpu.Dockerfile, whose comments hold the
 # reasons; only the JAX build and the device settings differ. Build from the repository root:
 #

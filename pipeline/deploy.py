@@ -1,4 +1,4 @@
-"""Launch helper for Dataflow: the `python -m pipeline` command line for GPU (L4) or TPU (v5e) workers.
+"""Launch helper for Dataflow: the `python -m pipeline` command line for GPU (L4) or TPU (v5e, v6e) workers.
 
     python -m pipeline.deploy --accelerator gpu --project P --region R --bucket gs://B \
         --image REGION-docker.pkg.dev/P/REPO/gemma4-gpu:TAG --input 'gs://B/audio/*' \
@@ -39,30 +39,63 @@ class Accelerator:
     """How one kind of accelerator worker is asked of Dataflow.
 
     Args:
-        machine_types: tuple of str. Worker machine types that carry exactly one chip; the first
-            is the default.
-        worker_accelerator: str. The `worker_accelerator` Dataflow service option's value.
+        worker_accelerators: dict of str to str. For each worker machine type, the
+            `worker_accelerator` Dataflow service option's value (chip type and count or TPU
+            topology); the first machine type is the default. Every chip of a VM is used: the
+            job's one SDK process spreads each batch over all local devices.
         harness_threads: int or None. Default `--number_of_worker_harness_threads`; None leaves
             Dataflow's default.
     """
 
-    machine_types: tuple[str, ...]
-    worker_accelerator: str
+    worker_accelerators: dict
     harness_threads: Optional[int]
+
+    @property
+    def machine_types(self) -> tuple[str, ...]:
+        return tuple(self.worker_accelerators)
+
+    @property
+    def worker_accelerator(self) -> str:
+        """The service option of the default machine type."""
+        return self.worker_accelerators[self.machine_types[0]]
+
+
+def _l4(count: int) -> str:
+    return f"type:nvidia-l4;count:{count};install-nvidia-driver"
+
+
+def _tpu(tpu_type: str, topology: str) -> str:
+    return f"type:{tpu_type};topology:{topology}"
 
 
 ACCELERATORS = {
-    # g2-standard-N with one L4 (24 GB); g2-standard-24 and up carry two or more.
+    # g2-standard-4 to -32 carry one L4 (24 GB); -24 two, -48 four, -96 eight.
     "gpu": Accelerator(
-        machine_types=("g2-standard-8", "g2-standard-4", "g2-standard-12", "g2-standard-16", "g2-standard-32"),
-        worker_accelerator="type:nvidia-l4;count:1;install-nvidia-driver",
+        worker_accelerators={
+            "g2-standard-8": _l4(1),
+            "g2-standard-4": _l4(1),
+            "g2-standard-12": _l4(1),
+            "g2-standard-16": _l4(1),
+            "g2-standard-32": _l4(1),
+            "g2-standard-24": _l4(2),
+            "g2-standard-48": _l4(4),
+            "g2-standard-96": _l4(8),
+        },
         harness_threads=None,
     ),
-    # One v5e chip per VM. Dataflow sizes the harness thread pool itself; on this many-vCPU VM
-    # fewer threads hold fewer clips and batches in memory while they queue for the one chip.
+    # Single-host TPU slices Dataflow supports (its TPU support page): v5e with 1, 4 (2x2) or 8
+    # (2x4) chips per VM, and v6e (Trillium) likewise. Dataflow sizes the harness thread pool
+    # itself; on these many-vCPU VMs fewer threads hold fewer clips and batches in memory while
+    # they queue for the chips.
     "tpu": Accelerator(
-        machine_types=("ct5lp-hightpu-1t",),
-        worker_accelerator="type:tpu-v5-lite-podslice;topology:1x1",
+        worker_accelerators={
+            "ct5lp-hightpu-1t": _tpu("tpu-v5-lite-podslice", "1x1"),
+            "ct5lp-hightpu-4t": _tpu("tpu-v5-lite-podslice", "2x2"),
+            "ct5lp-hightpu-8t": _tpu("tpu-v5-lite-podslice", "2x4"),
+            "ct6e-standard-1t": _tpu("tpu-v6e-slice", "1x1"),
+            "ct6e-standard-4t": _tpu("tpu-v6e-slice", "2x2"),
+            "ct6e-standard-8t": _tpu("tpu-v6e-slice", "2x4"),
+        },
         harness_threads=8,
     ),
 }
@@ -128,7 +161,8 @@ def image_args(
     Shared by `job_args` and the Flex Template entry point (`deploy/flex_template_main.py`).
 
     Args:
-        accelerator: str. `"gpu"` (one NVIDIA L4 per VM) or `"tpu"` (one TPU v5e chip per VM).
+        accelerator: str. `"gpu"` (NVIDIA L4s) or `"tpu"` (a TPU v5e or v6e slice of 1, 4 or
+            8 chips per VM), chosen by `machine_type`.
         machine_type: str or None. One of the accelerator's `machine_types`; None is the first.
         harness_threads: int or None. `--number_of_worker_harness_threads`; None keeps the
             accelerator's default (8 on TPU, Dataflow's own on GPU).
@@ -155,7 +189,7 @@ def image_args(
     args = [
         f"--machine_type={machine_type}",
         f"--disk_size_gb={disk_size_gb}",
-        f"--dataflow_service_options=worker_accelerator={kind.worker_accelerator}",
+        f"--dataflow_service_options=worker_accelerator={kind.worker_accelerators[machine_type]}",
         f"--experiments={ONE_PROCESS_PER_VM}",
     ]
     if harness_threads is not None:
@@ -276,7 +310,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True, help="gs:// prefix of the output files.")
     parser.add_argument("--job_name", default=None, help="Defaults to gemma4-embed-<accelerator>-<UTC time>.")
     parser.add_argument("--max_workers", type=int, default=DEFAULT_MAX_WORKERS)
-    parser.add_argument("--machine_type", default=None, help="Defaults to g2-standard-8 (gpu), ct5lp-hightpu-1t (tpu).")
+    parser.add_argument(
+        "--machine_type",
+        default=None,
+        help="Defaults to g2-standard-8 (gpu), ct5lp-hightpu-1t (tpu). TPU: ct5lp-hightpu-4t/-8t are v5e "
+        "2x2/2x4, ct6e-standard-1t/-4t/-8t v6e 1x1/2x2/2x4; GPU: g2-standard-24/-48/-96 carry 2/4/8 L4s.",
+    )
     parser.add_argument("--harness_threads", type=int, default=None, help="Defaults to 8 on tpu, Dataflow's on gpu.")
     parser.add_argument("--disk_size_gb", type=int, default=DEFAULT_DISK_SIZE_GB)
     parser.add_argument("--compute_dtype", default="bfloat16", choices=COMPUTE_DTYPES)

@@ -88,11 +88,13 @@ def build_graph(pipeline: beam.Pipeline, options: EmbedOptions) -> None:
         )
     )
     features, features_failed = clips | "ComputeFeatures" >> beam.ParDo(
-        ComputeFeatures(backend, options.min_clip_seconds)
+        ComputeFeatures(backend, options.min_clip_seconds, options.features_on_device)
     ).with_exception_handling(dead_letter_tag=DEAD_LETTER_TAG)
     embeddings, inference_failed = (
         features
-        | "PackClips" >> beam.ParDo(PackClips(lengths, options.max_batch_frames))
+        | "PackClips" >> beam.ParDo(
+            PackClips(lengths, options.max_batch_frames, backend, options.compute_dtype, options.features_on_device)
+        )
         | "Embed" >> RunInference(KeyedModelHandler(handler).with_no_batching()).with_exception_handling()
     )
     records, output_failed = embeddings | "EncodeRecords" >> beam.ParDo(

@@ -22,6 +22,7 @@ from pipeline.options import keras_backend
 from pipeline.options import model_source_flags
 from pipeline.summary import counter_values
 from pipeline.summary import run_summary
+from pipeline.summary import worker_settings
 from pipeline.summary import write_summary
 from transforms import model_sources
 from transforms.encoder_model_handler import RANDOM_WEIGHTS_WARNING
@@ -111,6 +112,7 @@ def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
             "dead_letters": f"{embed.output}-dead-letter-*-of-*.jsonl",
         },
         model=_model_source(embed),
+        settings=worker_settings(result.metrics()),
     )
     write_summary(f"{embed.output}-summary.json", summary)
     print(json.dumps(summary, indent=2, sort_keys=True))

@@ -9,8 +9,9 @@ from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
 
+from transforms.batch_budget import AUTO
+from transforms.batch_budget import parse_max_batch_frames
 from transforms.row_packing import DEFAULT_BUCKET_SECONDS
-from transforms.row_packing import DEFAULT_MAX_BATCH_FRAMES
 from transforms.encoder_model_handler import COMPUTE_DTYPES
 from transforms.encoder_model_handler import OUTPUT_LAYERS
 from transforms.encoder_module import KERAS_BACKENDS
@@ -177,10 +178,28 @@ class EmbedOptions(PipelineOptions):
         )
         runtime.add_argument(
             "--max_batch_frames",
-            type=int,
-            default=DEFAULT_MAX_BATCH_FRAMES,
+            type=parse_max_batch_frames,
+            default=AUTO,
             help="Frame budget of one inference batch, padding included (100 frames = 1 s): "
-            "max_batch_frames // (the last bucket) rows of packed clips.",
+            "max_batch_frames // (the last bucket) rows of packed clips. auto (the default): 8192 "
+            "on a CPU; on GPUs/TPUs (JAX) a power of two of rows per device sized from the device "
+            "memory and a measured per-row footprint, logged and reported in the summary.",
+        )
+        parser.add_argument(
+            "--features_on_device",
+            dest="features_on_device",
+            action="store_const",
+            const=True,
+            default=None,
+            help="Compute log-mel inside the compiled encoder program from 16 kHz samples; the "
+            "host only decodes and resamples. Default: on where the worker has a GPU or TPU, off on a CPU.",
+        )
+        parser.add_argument(
+            "--no_features_on_device",
+            dest="features_on_device",
+            action="store_const",
+            const=False,
+            help="Compute log-mel on the host (CPU), even on GPU/TPU workers.",
         )
         runtime.add_argument(
             "--bucket_seconds",

@@ -11,7 +11,10 @@ from transforms.metrics import AUDIO_SAMPLES_EMBEDDED
 from transforms.metrics import CLIPS_EMBEDDED
 from transforms.metrics import CLIPS_READ
 from transforms.metrics import DEAD_LETTERS
+from transforms.metrics import DEVICES
 from transforms.metrics import ENTRIES_SKIPPED
+from transforms.metrics import FEATURES_ON_DEVICE
+from transforms.metrics import MAX_BATCH_FRAMES
 from transforms.metrics import INPUTS_READ
 from transforms.metrics import NAMESPACE
 from transforms.metrics import REPEATED_IDS
@@ -33,7 +36,31 @@ def counter_values(metric_results) -> dict[str, int]:
     return values
 
 
-def run_summary(counters: dict[str, int], wall_seconds: float, outputs: dict[str, str], model: str) -> dict:
+def worker_settings(metric_results) -> dict:
+    """What the workers chose for themselves, from the pipeline's string sets:
+    `{"devices": ..., "max_batch_frames": ..., "features_on_device": ...}`.
+
+    Each value is the one JSON value the workers reported (e.g. `{"count": 4, "kind": "cpu"}`,
+    `8192`), a list of them when workers differ, or None when no clip arrived.
+
+    Args:
+        metric_results: `PipelineResult.metrics()` of a finished job.
+    """
+    string_sets = metric_results.query(MetricsFilter().with_namespace(NAMESPACE))["string_sets"]
+    values = {}
+    for result in string_sets:
+        value = result.committed if result.committed is not None else result.attempted
+        values.setdefault(result.key.metric.name, set()).update(value)
+    settings = {}
+    for name in (DEVICES, MAX_BATCH_FRAMES, FEATURES_ON_DEVICE):
+        reported = [json.loads(text) for text in sorted(values.get(name, ()))]
+        settings[name] = reported[0] if len(reported) == 1 else (reported or None)
+    return settings
+
+
+def run_summary(
+    counters: dict[str, int], wall_seconds: float, outputs: dict[str, str], model: str, settings: dict = None
+) -> dict:
     """The summary of a finished run.
 
     Args:
@@ -41,6 +68,8 @@ def run_summary(counters: dict[str, int], wall_seconds: float, outputs: dict[str
         wall_seconds: float. Time from launch to the end of the job.
         outputs: dict. Patterns of the record and dead-letter files.
         model: str. Where the weights came from.
+        settings: dict or None. `worker_settings`: the devices the encoder ran on and the
+            batch budget.
 
     Returns:
         A JSON-ready dict: inputs (each one has records, dead letters or is among
@@ -65,6 +94,7 @@ def run_summary(counters: dict[str, int], wall_seconds: float, outputs: dict[str
         "audio_seconds_per_second": audio_seconds / wall_seconds if wall_seconds > 0 else 0.0,
         "model": model,
         "outputs": outputs,
+        **(settings or {}),
     }
 
 

@@ -1,37 +1,55 @@
-"""Per-clip log-mel features with `encoder.LogMelFrontend`, keeping only the valid frames.
+"""Per-clip log-mel features with `encoder.LogMelFrontend`, keeping only the valid frames, or,
+with features on the device, the samples those frames read.
 
 Axis legend: N samples at 16 kHz, Mv valid mel frames, F mel bins.
 """
 
+import json
+from typing import Optional
+
 import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
 
 from transforms.elements import MEL_FRAMES_PER_SECOND
 from transforms.elements import SAMPLE_RATE
+from transforms.elements import SAMPLES_PER_FRAME
 from transforms.elements import Clip
 from transforms.encoder_module import encoder_module
+from transforms.encoder_module import has_accelerator
+from transforms.metrics import FEATURES_ON_DEVICE
+from transforms.metrics import NAMESPACE
 
 
 class ComputeFeatures(beam.DoFn):
-    """Turns each Clip into `(ClipInfo, float32 [Mv, F])`, its valid log-mel frames.
+    """Turns each Clip into `(ClipInfo, float32 [Mv, F])`, its valid log-mel frames, or, with
+    features on the device, into `(ClipInfo, float32 [Mv * 160])`, the samples they read.
 
     Only the valid prefix is kept: the encoder's valid outputs do not depend on how far a clip
-    is padded, so the batching step pads to its own lengths. Raises ValueError (a dead letter
-    under `with_exception_handling`) when the clip is shorter than `min_clip_seconds`, yields
-    no valid frame (N <= 160 samples), or holds a non-finite sample.
+    is padded, so the batching step pads to its own lengths. The samples of the Mv valid
+    frames are the clip's first `160 * Mv`: frame i reads `[160i - 160, 160i + 160)`, zeros
+    before the clip. Raises ValueError (a dead letter under `with_exception_handling`) when
+    the clip is shorter than `min_clip_seconds`, yields no valid frame (N <= 160 samples), or
+    holds a non-finite sample.
 
     Args:
         keras_backend: str. Backend to import the encoder package under.
         min_clip_seconds: float. Shortest clip to embed. Defaults to `0.0` (any clip with at
             least one valid frame).
+        features_on_device: bool or None. Leave log-mel to the compiled encoder program
+            (`make_predict_fn(features_on_device=True)`). None (default): on when the worker
+            has a GPU or TPU (`has_accelerator`), off on a CPU. Reported as the
+            `features_on_device` string set of the namespace.
     """
 
-    def __init__(self, keras_backend: str, min_clip_seconds: float = 0.0):
+    def __init__(self, keras_backend: str, min_clip_seconds: float = 0.0, features_on_device: Optional[bool] = None):
         if not min_clip_seconds >= 0:
             raise ValueError(
                 f"`min_clip_seconds` must be >= 0. Received: min_clip_seconds={min_clip_seconds!r}"
             )
         self.keras_backend = keras_backend
         self.min_clip_seconds = min_clip_seconds
+        self.features_on_device = features_on_device
 
     def setup(self):
         self._frontend = encoder_module(self.keras_backend).LogMelFrontend()
@@ -41,6 +59,9 @@ class ComputeFeatures(beam.DoFn):
                 f"LogMelFrontend runs at {rates[0]} Hz with {rates[1]} frames per second; the "
                 f"pipeline decodes to {SAMPLE_RATE} Hz and buckets {MEL_FRAMES_PER_SECOND} frames per second."
             )
+        self._on_device = self.features_on_device
+        if self._on_device is None:
+            self._on_device = has_accelerator(self.keras_backend)
 
     def process(self, clip: Clip):
         info = clip.info
@@ -49,10 +70,24 @@ class ComputeFeatures(beam.DoFn):
                 f"{info.key} lasts {info.duration_seconds:.3f} s, shorter than "
                 f"--min_clip_seconds={self.min_clip_seconds}."
             )
-        features, is_valid = self._frontend(clip.waveform)  # [M, F], [M]
-        num_valid = int(is_valid.sum())
+        Metrics.string_set(NAMESPACE, FEATURES_ON_DEVICE).add(json.dumps(self._on_device))
+        if self._on_device:
+            num_valid = self._frontend.num_valid_frames(info.num_samples)
+        else:
+            features, is_valid = self._frontend(clip.waveform)  # [M, F], [M]
+            num_valid = int(is_valid.sum())
         if num_valid == 0:
             raise ValueError(
                 f"{info.key} has {info.num_samples} samples, too few for one valid mel frame (161 needed)."
             )
-        yield info, features[:num_valid]  # [Mv, F]
+        if not self._on_device:
+            yield info, features[:num_valid]  # [Mv, F]
+            return
+        waveform = np.asarray(clip.waveform, np.float32)  # [N]
+        if not np.isfinite(waveform).all():  # as LogMelFrontend checks it on the host
+            bad = np.flatnonzero(~np.isfinite(waveform))
+            raise ValueError(
+                f"`waveform` must hold finite float32 samples. Received: {bad.size} NaN or infinite "
+                f"sample(s) of {info.key}, the first at index {bad[0]}"
+            )
+        yield info, waveform[: num_valid * SAMPLES_PER_FRAME]  # [Mv * 160]

@@ -16,6 +16,7 @@ import numpy as np
 
 SAMPLE_RATE = 16000  # Hz. The rate LogMelFrontend expects; ComputeFeatures checks it.
 MEL_FRAMES_PER_SECOND = 100  # LogMelFrontend's 10 ms hop; ComputeFeatures checks it.
+SAMPLES_PER_FRAME = SAMPLE_RATE // MEL_FRAMES_PER_SECOND  # 160 samples, one hop
 
 
 class EncodedAudio(NamedTuple):

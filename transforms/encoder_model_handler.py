@@ -9,22 +9,28 @@ Axis legend: R rows, Mv valid mel frames, M row length, F mel bins, T tokens, Tv
 tokens, O output width.
 """
 
+import json
 import logging
 from typing import Any
 from typing import Optional
 from typing import Sequence
+from typing import Union
 
 import numpy as np
+from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler
 from apache_beam.ml.inference.base import PredictionResult
 
+from transforms.batch_budget import AUTO
 from transforms.encoder_module import KERAS_BACKENDS
 from transforms.encoder_module import encoder_module
+from transforms.metrics import DEVICES
 from transforms.metrics import NAMESPACE
 from transforms.model_sources import load_keras_file
 from transforms.model_sources import load_keras_hub_preset
 from transforms.model_sources import local_hf_checkpoint
 from transforms.row_packing import PackingGeometry
+from transforms.row_packing import clip_frames
 from transforms.row_packing import packed_batch
 
 COMPUTE_DTYPES = ("float32", "bfloat16")
@@ -44,19 +50,32 @@ class LoadedEncoder:
 
     def __init__(self, encoder, model, output_layer: str):
         self._predict = encoder.make_predict_fn(model, output_layer=output_layer)
+        # Made when the first batch of samples arrives (ComputeFeatures with features on the device).
+        self._predict_from_samples = None
+        self._make_from_samples = lambda: encoder.make_predict_fn(model, output_layer=output_layer, features_on_device=True)
         self._fingerprint = encoder.model_fingerprint(model)
         self._geometry = PackingGeometry(model.frames_per_token, model.packing_gap_frames)
 
     def fingerprint(self) -> str:
         return self._fingerprint
 
+    def devices(self) -> dict:
+        """`{"count": int, "kind": str}`: the devices each batch's rows are spread over."""
+        kinds = self._predict.devices
+        return {"count": len(kinds), "kind": ", ".join(sorted(set(kinds)))}
+
     def packing_geometry(self) -> PackingGeometry:
         """Where clips may start in a row of this model's input."""
         return self._geometry
 
-    def embeddings(self, mel: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """`float32 [R, M, F]`, `bool [R, M]` -> `float32 [R, T, O]`, invalid tokens 0."""
-        return self._predict(mel, mask)
+    def embeddings(self, inputs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """`float32 [R, M, F]` features (or `[R, M * 160]` samples), `bool [R, M]` ->
+        `float32 [R, T, O]`, invalid tokens 0."""
+        if inputs.ndim == 3:
+            return self._predict(inputs, mask)
+        if self._predict_from_samples is None:
+            self._predict_from_samples = self._make_from_samples()
+        return self._predict_from_samples(inputs, mask)
 
 
 class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncoder]):
@@ -69,12 +88,15 @@ class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncod
     as far as its audio tensors go (`transforms.model_sources`).
 
     Each batch is packed into rows (`packed_batch`, with the loaded model's packing
-    geometry), run through the compiled forward pass, and cut back to each clip's valid
+    geometry), run through the compiled forward pass (on JAX, spread over every local
+    device; the `devices` string set of the namespace says which), and cut back to each clip's valid
     tokens, which equal the clip's tokens run alone.
 
     Args:
         bucket_lengths: sorted tuple of ints. Row lengths in frames (`bucket_lengths`).
-        max_batch_frames: int. Frame budget per batch, as given to `PackClips`.
+        max_batch_frames: int or `"auto"`. Frame budget per batch, as given to `PackClips`;
+            with `"auto"` (a power of two of rows, chosen by `PackClips` on the worker) rows
+            are padded to a power of two without a cap.
         keras_backend: str. `"tensorflow"`, `"jax"` or `"torch"`. Defaults to `"tensorflow"`.
         hf_checkpoint: str or None. Hugging Face checkpoint folder, or Hub id
             `org/name[@revision]` (pin the commit, as the launcher does). Defaults to None.
@@ -90,7 +112,8 @@ class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncod
             processes (Beam's `large_model`). Defaults to False.
 
     Call arguments (`run_inference`):
-        batch: list of `float32 [Mv_b, F]`, valid frames of the clips of one batch.
+        batch: list of `float32 [Mv_b, F]`, valid frames of the clips of one batch, or of
+            `float32 [Mv_b * 160]`, their samples (log-mel then runs in the compiled program).
         model: LoadedEncoder from `load_model`.
 
     Returns:
@@ -102,7 +125,7 @@ class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncod
         self,
         *,
         bucket_lengths: Sequence[int],
-        max_batch_frames: int,
+        max_batch_frames: Union[int, str],
         keras_backend: str = "tensorflow",
         hf_checkpoint: Optional[str] = None,
         weights: Optional[str] = None,
@@ -158,13 +181,15 @@ class EncoderModelHandler(ModelHandler[np.ndarray, PredictionResult, LoadedEncod
         inference_args: Optional[dict[str, Any]] = None,
     ) -> list[PredictionResult]:
         geometry = model.packing_geometry()
-        mel, mask, placements = packed_batch(batch, self.bucket_lengths, self.max_batch_frames, geometry)
+        budget = None if self.max_batch_frames == AUTO else self.max_batch_frames
+        mel, mask, placements = packed_batch(batch, self.bucket_lengths, budget, geometry)
         outputs = model.embeddings(mel, mask)  # [R, T, O]
+        Metrics.string_set(NAMESPACE, DEVICES).add(json.dumps(model.devices(), sort_keys=True))
         fingerprint = model.fingerprint()
         results = []
         for features, (row, start) in zip(batch, placements):
             first = start // geometry.frames_per_token
-            tokens = outputs[row, first : first + geometry.tokens(features.shape[0])]  # [Tv, O]
+            tokens = outputs[row, first : first + geometry.tokens(clip_frames(features))]  # [Tv, O]
             results.append(PredictionResult(features, np.array(tokens), fingerprint))
         return results
 

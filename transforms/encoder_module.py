@@ -34,3 +34,21 @@ def encoder_module(keras_backend: str):
     else:
         os.environ["KERAS_BACKEND"] = keras_backend
     return importlib.import_module("encoder")
+
+
+def has_accelerator(keras_backend: str) -> bool:
+    """Whether Keras backend `keras_backend` sees a GPU or TPU in this process.
+
+    Imports the backend's library (never Keras), so it is safe before `encoder_module`.
+    """
+    if keras_backend == "jax":
+        import jax
+
+        return jax.local_devices()[0].platform != "cpu"
+    if keras_backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"))
+    import torch
+
+    return torch.cuda.is_available()

@@ -10,6 +10,11 @@ clip is padded to 30 s.
 
 Pure NumPy: the Beam DoFn that chooses the clips of a batch is `transforms.pack_clips`.
 
+A clip is either its valid log-mel frames, `float32 [Mv, F]`, or (`--features_on_device`) the
+16 kHz samples those frames read, `float32 [Mv * 160]`; rows of samples are laid out so that
+the device's log-mel (`encoder.device_log_mel`) puts each clip's frames where rows of features
+would hold them.
+
 Axis legend: R rows, M row length in mel frames, F mel bins, Mv valid frames of a clip.
 """
 
@@ -21,6 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from transforms.elements import MEL_FRAMES_PER_SECOND
+from transforms.elements import SAMPLES_PER_FRAME
 
 FRAMES_PER_TOKEN = 4  # the SSCP's two stride-2 convolutions
 TOKENS_PER_BLOCK = 12  # the released attention chunk_size
@@ -69,6 +75,11 @@ class PackingGeometry:
 RELEASE_GEOMETRY = PackingGeometry(frames_per_token=FRAMES_PER_TOKEN, gap_frames=11 * FRAMES_PER_TOKEN)
 
 
+def clip_frames(clip: np.ndarray) -> int:
+    """Valid mel frames of a clip given as features `[Mv, F]` or as samples `[Mv * 160]`."""
+    return clip.shape[0] if clip.ndim == 2 else clip.shape[0] // SAMPLES_PER_FRAME
+
+
 def _whole_blocks(num_frames: float) -> int:
     return FRAMES_PER_BLOCK * math.ceil(num_frames / FRAMES_PER_BLOCK)
 
@@ -105,10 +116,11 @@ def full_batch_rows(row_frames: int, max_batch_frames: int) -> int:
     return max(1, max_batch_frames // row_frames)
 
 
-def padded_rows(num_rows: int, full_rows: int) -> int:
+def padded_rows(num_rows: int, full_rows: Optional[int]) -> int:
     """Rows a batch of `num_rows` packed rows is padded to: the next power of two, capped at
-    `full_rows` unless `num_rows` is already more."""
-    return max(num_rows, min(full_rows, 1 << (num_rows - 1).bit_length()))
+    `full_rows` (None: no cap) unless `num_rows` is already more."""
+    power = 1 << (num_rows - 1).bit_length()
+    return power if full_rows is None else max(num_rows, min(full_rows, power))
 
 
 def first_fit_rows(
@@ -154,38 +166,47 @@ def first_fit_rows(
 def packed_batch(
     features: Sequence[np.ndarray],
     lengths: Sequence[int],
-    max_batch_frames: int,
+    max_batch_frames: Optional[int],
     geometry: PackingGeometry,
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
-    """Packs clips' valid frames into one batch of rows.
+    """Packs clips' valid frames (or their samples) into one batch of rows.
 
     Rows are `lengths[-1]` long and padded with empty rows to `padded_rows`; a batch that
     fits one row is cut to the smallest bucket that holds its last clip.
 
     Args:
-        features: list of `float32 [Mv_b, F]`, one per clip.
+        features: list of `float32 [Mv_b, F]`, one per clip; or of `float32 [Mv_b * 160]`
+            samples (`clip_frames`), all of one kind.
         lengths: sorted bucket lengths, in frames (`bucket_lengths`).
-        max_batch_frames: int. The frame budget the batch was chosen under.
+        max_batch_frames: int or None. The frame budget the batch was chosen under; None when
+            it was chosen on the worker (`--max_batch_frames auto`, a power of two of rows),
+            then the rows are padded to a power of two without a cap.
         geometry: where clips may start (`PackingGeometry`).
 
     Returns:
-        `(mel, mask, placements)`: `float32 [R, M, F]`, `bool [R, M]` (True = valid; frames
+        `(inputs, mask, placements)`: `float32 [R, M, F]` (or samples `float32 [R, M * 160]`,
+        a clip starting at frame s at sample 160 s), `bool [R, M]` (True = valid; frames
         outside clips are 0.0 and False) and, per clip in input order, `(row, start frame)`.
     """
-    rows = first_fit_rows([clip.shape[0] for clip in features], lengths[-1], geometry)
+    frames = [clip_frames(clip) for clip in features]
+    rows = first_fit_rows(frames, lengths[-1], geometry)
     placements = [None] * len(features)
     for row, placed in enumerate(rows):
         for index, start in placed:
             placements[index] = (row, start)
     if len(rows) == 1:
         num_rows = 1
-        length = bucket_length(max(start + features[index].shape[0] for index, start in rows[0]), lengths)
+        length = bucket_length(max(start + frames[index] for index, start in rows[0]), lengths)
     else:
-        num_rows = padded_rows(len(rows), full_batch_rows(lengths[-1], max_batch_frames))
+        full_rows = None if max_batch_frames is None else full_batch_rows(lengths[-1], max_batch_frames)
+        num_rows = padded_rows(len(rows), full_rows)
         length = lengths[-1]
-    mel = np.zeros((num_rows, length, features[0].shape[1]), np.float32)  # [R, M, F]
+    is_samples = features[0].ndim == 1
+    unit = SAMPLES_PER_FRAME if is_samples else 1
+    shape = (num_rows, length * SAMPLES_PER_FRAME) if is_samples else (num_rows, length, features[0].shape[1])
+    inputs = np.zeros(shape, np.float32)  # [R, M, F] or [R, M * 160]
     mask = np.zeros((num_rows, length), bool)  # [R, M]
-    for clip, (row, start) in zip(features, placements):
-        mel[row, start : start + clip.shape[0]] = clip
-        mask[row, start : start + clip.shape[0]] = True
-    return mel, mask, placements
+    for clip, num_frames, (row, start) in zip(features, frames, placements):
+        inputs[row, start * unit : start * unit + clip.shape[0]] = clip
+        mask[row, start : start + num_frames] = True
+    return inputs, mask, placements

@@ -267,3 +267,27 @@ def test_readme_dry_run_output_is_what_the_helper_prints():
         max_workers=8,
     )
     assert block == deploy.format_command(deploy.launch_command(args, "/usr/local/bin/python"))
+
+
+@pytest.mark.parametrize(
+    "machine_type, service_option",
+    [
+        ("ct5lp-hightpu-1t", "type:tpu-v5-lite-podslice;topology:1x1"),
+        ("ct5lp-hightpu-4t", "type:tpu-v5-lite-podslice;topology:2x2"),
+        ("ct5lp-hightpu-8t", "type:tpu-v5-lite-podslice;topology:2x4"),
+        ("ct6e-standard-1t", "type:tpu-v6e-slice;topology:1x1"),
+        ("ct6e-standard-4t", "type:tpu-v6e-slice;topology:2x2"),
+        ("ct6e-standard-8t", "type:tpu-v6e-slice;topology:2x4"),
+        ("g2-standard-48", "type:nvidia-l4;count:4;install-nvidia-driver"),
+    ],
+)
+def test_machine_type_picks_its_chips(machine_type, service_option):
+    accelerator = "gpu" if machine_type.startswith("g2-") else "tpu"
+    args = deploy.image_args(accelerator, machine_type=machine_type)
+    assert f"--machine_type={machine_type}" in args
+    assert f"--dataflow_service_options=worker_accelerator={service_option}" in args
+
+
+def test_a_tpu_machine_type_is_refused_for_gpu():
+    with pytest.raises(ValueError, match="--machine_type for gpu must be one of"):
+        deploy.image_args("gpu", machine_type="ct5lp-hightpu-4t")

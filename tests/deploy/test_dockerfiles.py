@@ -141,6 +141,12 @@ def test_siblings_pin_the_same_releases():
     assert runtime[0]["args"] == runtime[1]["args"]
 
 
+def test_gpu_image_turns_tf32_off_for_every_cuda_library():
+    runtime = next(stage for stage in stages(dockerfile("gpu"))["stages"] if stage["name"] == "runtime")
+    assert runtime["env"]["NVIDIA_TF32_OVERRIDE"] == "0"
+    assert runtime["env"]["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+
+
 def test_gpu_memory_settings_are_the_ones_jax_reads(monkeypatch):
     jax_client = pytest.importorskip("jaxlib.xla_client")
     runtime = next(stage for stage in stages(dockerfile("gpu"))["stages"] if stage["name"] == "runtime")

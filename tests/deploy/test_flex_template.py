@@ -21,7 +21,11 @@ METADATA = json.loads((REPO_ROOT / "deploy" / "flex_template_metadata.json").rea
 PARAMETERS = {parameter["name"]: parameter for parameter in METADATA["parameters"]}
 # Flags the image fixes (the baked weights on JAX), that one process per VM makes moot, or
 # store_true switches (skip_existing) that a Flex Template cannot pass as --name=value.
-NOT_PARAMETERS = {"hf_checkpoint", "weights", "keras_hub_preset", "seed", "keras_backend", "share_model_across_processes", "skip_existing"}
+# features_on_device: a flag pair without a value; on the GPU and TPU images it is on by default.
+NOT_PARAMETERS = {
+    "hf_checkpoint", "weights", "keras_hub_preset", "seed", "keras_backend", "share_model_across_processes",
+    "skip_existing", "features_on_device",
+}
 IMAGE = "us-central1-docker.pkg.dev/my-project/gemma4/gemma4-gpu:v1"
 
 
@@ -87,6 +91,7 @@ def test_parameter_regexes_and_stated_defaults_match_the_flag(name):
         ("bucket_seconds", "2,4.5,8", "2;4"),
         ("num_shards", "64", "-1"),
         ("max_batch_frames", "16384", "0"),
+        ("max_batch_frames", "auto", "automatic"),
     ],
 )
 def test_parameter_regexes(name, good, bad):

@@ -14,6 +14,7 @@ def main(weights, inputs, output, config_json):
 
     from encoder import Gemma4AudioEncoder
     from encoder import make_predict_fn
+    from encoder.device_log_mel import DeviceLogMel
 
     model = Gemma4AudioEncoder(**json.loads(config_json))
     model.build()
@@ -27,6 +28,9 @@ def main(weights, inputs, output, config_json):
         "eager": eager,
         "compiled": make_predict_fn(model)(data["features"], data["mask"]),
         "compiled_bf16": make_predict_fn(bf16)(data["features"], data["mask"]),
+        # The same rows as 16 kHz samples, log-mel computed inside the compiled program.
+        "compiled_on_device": make_predict_fn(model, features_on_device=True)(data["samples"], data["mask"]),
+        "device_log_mel": keras.ops.convert_to_numpy(DeviceLogMel()(data["samples"], data["mask"])),
     }
     if keras.backend.backend() == "tensorflow":  # XLA, the default only on accelerators
         outputs["xla"] = make_predict_fn(model, jit_compile=True)(data["features"], data["mask"])

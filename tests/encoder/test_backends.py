@@ -1,5 +1,6 @@
 """The encoder gives the same numbers on TensorFlow, JAX and PyTorch, eager and compiled
-(on TensorFlow: tf.function, its CPU default, and XLA, its accelerator default).
+(on TensorFlow: tf.function, its CPU default, and XLA, its accelerator default), and, on each,
+the log-mel computed inside the compiled program from samples equals the host front end's.
 
 Each backend runs in its own process (`backend_worker.py`) on the same weights and speech
 features; TINY config as in test_gemma4_audio_encoder.py.
@@ -31,8 +32,13 @@ def backend_outputs(tmp_path_factory, speech_16k):
     model = Gemma4AudioEncoder(**TINY)
     model.build()
     model.save_weights(folder / "w.weights.h5")
-    features, mask = LogMelFrontend().batch([speech_16k, speech_16k[:20000]])
-    np.savez(folder / "inputs.npz", features=features, mask=mask)
+    clips = [speech_16k, speech_16k[:20000]]
+    features, mask = LogMelFrontend().batch(clips)
+    samples = np.zeros((2, 160 * mask.shape[1]), "float32")  # [B, M * 160]: each clip's valid frames' samples
+    for row, clip in enumerate(clips):
+        used = 160 * int(mask[row].sum())
+        samples[row, :used] = clip[:used]
+    np.savez(folder / "inputs.npz", features=features, mask=mask, samples=samples)
     outputs = {}
     for backend in ("tensorflow", "jax", "torch"):
         env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO_ROOT)}
@@ -43,12 +49,12 @@ def backend_outputs(tmp_path_factory, speech_16k):
         )
         outputs[backend] = dict(np.load(target))
     valid = keras.ops.convert_to_numpy(model.compute_output_mask(mask))
-    return outputs, valid
+    return outputs, valid, features
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "torch"])
 def test_backend_agrees_with_jax(backend_outputs, backend):
-    outputs, valid = backend_outputs
+    outputs, valid, _ = backend_outputs
     reference = outputs["jax"]["eager"]
     kinds = ("eager", "compiled", "xla") if backend == "tensorflow" else ("eager", "compiled")
     for kind in kinds:
@@ -60,7 +66,7 @@ def test_backend_agrees_with_jax(backend_outputs, backend):
 
 
 def test_jax_compiled_agrees_with_jax_eager(backend_outputs):
-    outputs, valid = backend_outputs
+    outputs, valid, _ = backend_outputs
     reference = outputs["jax"]["eager"]
     error = np.abs(outputs["jax"]["compiled"][valid] - reference[valid]).max() / np.abs(reference[valid]).max()
     assert error <= 1e-4
@@ -68,7 +74,20 @@ def test_jax_compiled_agrees_with_jax_eager(backend_outputs):
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_compiled_bfloat16_tokens_stay_close_to_float32(backend_outputs, backend):
-    outputs, valid = backend_outputs
+    outputs, valid, _ = backend_outputs
     cosine = token_cosine(outputs[backend]["compiled_bf16"][valid], outputs[backend]["eager"][valid])
     print(f"{backend} compiled bf16 vs eager fp32 cosine per valid token: min {cosine.min():.5f}")
     assert cosine.min() >= 0.99
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_features_on_device_equal_the_host_front_end(backend_outputs, backend):
+    outputs, valid, features = backend_outputs
+    error = np.abs(outputs[backend]["device_log_mel"] - features).max()
+    print(f"{backend} DeviceLogMel vs LogMelFrontend: max abs {error:.2e}")
+    assert error <= 1e-5
+    reference, ours = outputs[backend]["compiled"], outputs[backend]["compiled_on_device"]
+    error = np.abs(ours[valid] - reference[valid]).max() / np.abs(reference[valid]).max()
+    print(f"{backend} embeddings from samples vs from host features: {error:.2e}")
+    assert error <= 1e-5
+    assert (ours[~valid] == 0).all()

@@ -7,6 +7,7 @@ import pytest
 
 from encoder import default_encoder
 from encoder import model_fingerprint
+from encoder.inference import forward_memory_bytes
 from encoder.inference import tensorflow_default_jit_compile
 from encoder.inference import tensorflow_function
 
@@ -97,3 +98,14 @@ def test_tensorflow_function_with_jit_compile_runs_one_xla_program(product_input
 def test_tensorflow_function_computes_what_the_function_computes_eagerly(product_inputs, jit_compile):
     expected = _clamped_products(*product_inputs).numpy()
     np.testing.assert_allclose(tensorflow_function(_clamped_products, jit_compile)(*product_inputs).numpy(), expected, rtol=1e-2, atol=1e-2)
+
+
+def test_forward_memory_bytes_grows_by_one_row_per_row():
+    model = default_encoder(seed=3, **TINY)
+    one, two, four = (forward_memory_bytes(model, rows, 96) for rows in (1, 2, 4))
+    weights = sum(v.value.nbytes for v in model.weights)
+    # Each row brings at least its own input (96 x 128 float32 + 96 mask bytes) and output
+    # (24 tokens x 64 float32); the weights are counted once.
+    assert one > weights + 96 * 128 * 4 + 96 + 24 * 64 * 4
+    assert two - one >= 96 * 128 * 4 + 96 + 24 * 64 * 4
+    assert four - two == pytest.approx(2 * (two - one), rel=0.25)

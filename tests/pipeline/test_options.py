@@ -25,7 +25,8 @@ def test_defaults():
     )
     assert (options.max_clip_seconds, options.min_clip_seconds, options.num_shards) == (30.0, 0.0, 0)
     assert options.bucket_seconds == (3.0, 6.0, 10.0, 15.0, 22.0)
-    assert options.max_batch_frames == 8192
+    assert options.max_batch_frames == "auto"
+    assert options.features_on_device is None  # decided per worker: on with a GPU or TPU
     assert (options.hf_checkpoint, options.weights, options.seed) == (None, None, 0)
 
 

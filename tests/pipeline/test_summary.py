@@ -7,7 +7,9 @@ from apache_beam.testing import test_pipeline
 
 from pipeline.summary import counter_values
 from pipeline.summary import run_summary
+from pipeline.summary import worker_settings
 from pipeline.summary import write_summary
+from transforms.metrics import NAMESPACE
 from transforms.metrics import counter
 
 
@@ -52,6 +54,31 @@ def test_counter_values_sum_each_counter_over_steps(tmp_path):
     result = pipeline.run()
     result.wait_until_finish()
     assert counter_values(result.metrics()) == {"clips_read": 13}
+
+
+def _settings_reported(*reports):
+    def report(element):
+        beam.metrics.Metrics.string_set(NAMESPACE, "devices").add(element)
+        return element
+
+    pipeline = test_pipeline.TestPipeline(runner="FnApiRunner")
+    _ = pipeline | beam.Create(list(reports)) | beam.Map(report)
+    result = pipeline.run()
+    result.wait_until_finish()
+    return worker_settings(result.metrics())
+
+
+def test_worker_settings_give_the_one_report_of_all_workers_or_every_distinct_one():
+    four = json.dumps({"count": 4, "kind": "TPU v5 lite"})
+    one = json.dumps({"count": 1, "kind": "cpu"})
+    assert _settings_reported(four, four)["devices"] == {"count": 4, "kind": "TPU v5 lite"}
+    assert _settings_reported(four, one)["devices"] == [{"count": 1, "kind": "cpu"}, {"count": 4, "kind": "TPU v5 lite"}]
+    assert _settings_reported() == {"devices": None, "max_batch_frames": None, "features_on_device": None}
+
+
+def test_run_summary_adds_worker_settings():
+    summary = run_summary({}, wall_seconds=1.0, outputs={}, model="m", settings={"devices": {"count": 4, "kind": "cpu"}})
+    assert summary["devices"] == {"count": 4, "kind": "cpu"}
 
 
 def test_write_summary(tmp_path):

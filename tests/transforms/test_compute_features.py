@@ -41,17 +41,44 @@ def test_keeps_exactly_the_valid_frames(compute_features, num_samples, num_valid
     np.testing.assert_array_equal(features, expected[mask])
 
 
+@pytest.fixture(scope="module")
+def samples_for_device():
+    dofn = ComputeFeatures(keras_backend=keras.backend.backend(), features_on_device=True)
+    dofn.setup()
+    return dofn
+
+
+def test_features_on_device_off_by_default_on_a_cpu(compute_features):
+    assert compute_features._on_device is False
+
+
+@pytest.mark.parametrize(
+    "num_samples, num_valid",
+    [(161, 1), (320, 1), (321, 2), (16000, 99), (16161, 101)],  # floor((N - 1) / 160)
+)
+def test_on_device_keeps_the_samples_of_the_valid_frames(samples_for_device, num_samples, num_valid):
+    waveform = np.random.default_rng(0).uniform(-0.5, 0.5, num_samples).astype(np.float32)
+    ((info, samples),) = list(samples_for_device.process(_clip(waveform)))
+    assert info.key == "a@0"
+    assert samples.shape == (160 * num_valid,) and samples.dtype == np.float32
+    np.testing.assert_array_equal(samples, waveform[: 160 * num_valid])
+
+
+@pytest.mark.parametrize("on_device", [False, True])
 @pytest.mark.parametrize("num_samples", [1, 128, 160])
-def test_clips_without_a_valid_frame_raise(compute_features, num_samples):
+def test_clips_without_a_valid_frame_raise(compute_features, samples_for_device, on_device, num_samples):
+    dofn = samples_for_device if on_device else compute_features
     with pytest.raises(ValueError, match="too few for one valid mel frame"):
-        list(compute_features.process(_clip(np.zeros(num_samples, np.float32))))
+        list(dofn.process(_clip(np.zeros(num_samples, np.float32))))
 
 
-def test_non_finite_samples_raise(compute_features):
+@pytest.mark.parametrize("on_device", [False, True])
+@pytest.mark.parametrize("index", [7, 1599])  # 1599: past the samples of the 9 valid frames, checked all the same
+def test_non_finite_samples_raise(compute_features, samples_for_device, on_device, index):
     waveform = np.zeros(1600, np.float32)
-    waveform[7] = np.inf
+    waveform[index] = np.inf
     with pytest.raises(ValueError, match="finite"):
-        list(compute_features.process(_clip(waveform)))
+        list((samples_for_device if on_device else compute_features).process(_clip(waveform)))
 
 
 def test_clips_shorter_than_min_clip_seconds_raise():

@@ -63,7 +63,7 @@ def test_full_batch_rows(row, budget, rows):
 
 @pytest.mark.parametrize(
     "num_rows, full_rows, rows",
-    [(1, 8, 1), (2, 8, 2), (3, 8, 4), (5, 8, 8), (5, 6, 6), (3, 3, 3), (5, 4, 5)],
+    [(1, 8, 1), (2, 8, 2), (3, 8, 4), (5, 8, 8), (5, 6, 6), (3, 3, 3), (5, 4, 5), (5, None, 8), (1, None, 1), (33, None, 64)],
 )
 def test_padded_rows_is_the_next_power_of_two_up_to_a_full_batch(num_rows, full_rows, rows):
     assert padded_rows(num_rows, full_rows) == rows
@@ -134,3 +134,16 @@ def test_multi_row_batch_has_full_rows_padded_to_a_power_of_two():
     assert placements == [(0, 0), (1, 0), (2, 0)]
     assert mask.sum(axis=1).tolist() == [3000, 3000, 3000, 0]
     assert not mel[3].any()
+
+
+def test_samples_are_packed_where_their_frames_go():
+    # The clips above as samples (160 per valid frame): same rows, placements and mask; the
+    # 3-frame clip's 480 samples start at sample 160 * 96 = 15360.
+    clips = [np.full(3 * 160, 1.0, np.float32), np.full(50 * 160, 2.0, np.float32)]
+    samples, mask, placements = packed_batch(clips, (240, 432, 3024), 8192, RELEASE_GEOMETRY)
+    _, frame_mask, frame_placements = packed_batch([_frames(3, 1.0), _frames(50, 2.0)], (240, 432, 3024), 8192, RELEASE_GEOMETRY)
+    assert samples.shape == (1, 240 * 160) and samples.dtype == np.float32
+    assert placements == frame_placements and (mask == frame_mask).all()
+    np.testing.assert_array_equal(samples[0, 15360:15840], clips[0])
+    np.testing.assert_array_equal(samples[0, :8000], clips[1])
+    assert not samples[0, 8000:15360].any() and not samples[0, 15840:].any()
