@@ -432,7 +432,7 @@ def _check_help(text):
     assert missing == []
     for group in ("inputs:", "model:", "output:", "batching and runtime:"):
         assert f"\n{group}\n" in text
-    assert "(default: 8192)" in text and "(default: float32)" in text
+    assert "(default: 30.0)" in text and "(default: float32)" in text
     assert text.rstrip().splitlines()[-1] == "Beam's runner flags pass through: --runner, --project, --region, ..."
 
 
