@@ -11,11 +11,16 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
 
 from pipeline.graph import build_graph
+from pipeline.graph import index_pattern
+from pipeline.graph import record_suffix
 from pipeline.graph import records_pattern
 from pipeline.options import EmbedOptions
 from pipeline.options import check_embed_options
 from pipeline.options import check_inputs_exist
 from pipeline.options import keras_backend
+from pipeline.stamp import check_and_write_stamp
+from pipeline.stamp import launch_fingerprint
+from pipeline.stamp import output_stamp
 from pipeline.summary import counter_values
 from pipeline.summary import run_summary
 from pipeline.summary import write_summary
@@ -33,7 +38,7 @@ def _model_source(options: EmbedOptions) -> str:
 
 
 def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
-    """Runs the embedding job and writes `<output>-summary.json`.
+    """Stamps the output (`pipeline.stamp`), runs the embedding job and writes `<output>-summary.json`.
 
     Args:
         argv: list of str. Command-line flags (`EmbedOptions` and any Beam flags); None reads
@@ -56,6 +61,7 @@ def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
         os.environ["KERAS_BACKEND"] = keras_backend(embed)
     if not (embed.hf_checkpoint or embed.weights):
         logging.warning(RANDOM_WEIGHTS_WARNING.format(seed=embed.seed))
+    check_and_write_stamp(embed, output_stamp(embed, launch_fingerprint(embed)), record_suffix(embed))
 
     start = time.monotonic()
     pipeline = test_pipeline or beam.Pipeline(options=options)
@@ -68,6 +74,8 @@ def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
         outputs={
             "records": records_pattern(embed),
             "dead_letters": f"{embed.output}-dead-letter-*-of-*.jsonl",
+            "index": index_pattern(embed),
+            **({"duplicates": f"{embed.output}-duplicates-*-of-*.jsonl"} if embed.dedup else {}),
         },
         model=_model_source(embed),
     )
@@ -78,6 +86,10 @@ def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
 
 
 def main() -> None:
-    """Console script `gemma4-embed`."""
+    """Console script `gemma4-embed`; `gemma4-embed verify OUTPUT_PREFIX` checks a finished output."""
+    if sys.argv[1:2] == ["verify"]:
+        from pipeline import verify
+
+        sys.exit(verify.main(sys.argv[2:]))
     logging.getLogger().setLevel(logging.INFO)
     run()

@@ -48,10 +48,12 @@ def test_each_input_file_gets_its_own_record_file(corpus, tmp_path, tiny_encoder
     folder, paths = corpus
     output = str(tmp_path / "out" / "emb")
     summary = _run(folder, output, tiny_encoder_path)
-    written = {str(p) for p in pathlib.Path(f"{output}-by-input").iterdir()}
+    written = {str(p) for p in pathlib.Path(f"{output}-by-input").glob("*.tfrecord")}
     assert written == {input_records_path(output, str(path), ".tfrecord") for path in paths}
     assert summary["records"] == 6 and summary["input_files_skipped"] == 0
     assert summary["outputs"]["records"] == f"{output}-by-input/*.tfrecord"
+    indexes = {str(p) for p in pathlib.Path(f"{output}-by-input").glob("*.index.parquet")}
+    assert indexes == {p.removesuffix(".tfrecord") + ".index.parquet" for p in written}
 
 
 def test_rerun_after_deleting_outputs_redoes_only_those_inputs_and_restores_the_full_result(

@@ -5,6 +5,7 @@ name up to the first dot of the basename), but a sample's key does not name its 
 audio members of one sample (`spk1.utt1.flac`, `spk1.utt2.flac`) are two inputs.
 """
 
+import json
 import posixpath
 import tarfile
 from typing import Iterator
@@ -16,9 +17,11 @@ from transforms.sources import AUDIO_EXTENSIONS
 from transforms.sources import BadInput
 from transforms.sources import SkippedInput
 from transforms.sources import UniqueKeys
+from transforms.sources import metadata_of
 
 APPLE_DOUBLE_PREFIX = "._"  # macOS resource-fork members that `tar` on a Mac adds beside each file
 _MAX_LINK_DEPTH = 8
+METADATA_EXTENSIONS = ("txt", "json", "cls", "id")  # last suffixes of the members read as metadata
 
 
 def _sample_key(name: str) -> str:
@@ -56,7 +59,10 @@ def tar_shard_inputs(
 
     - A member is audio when its last suffix is in `AUDIO_EXTENSIONS` (`a.flac`,
       `spk1.utt1.flac`, `Track 2.0 (Clean).mp3`); its input key is `<uri>#<member name>`.
-      Other members (`.json`, `.txt`, ...) are parts of their sample, skipped unread.
+      Its sample's `.txt`, `.json`, `.cls` and `.id` members are its metadata (`_Sample`);
+      other members (`.jpg`, ...) are skipped unread. A sample's audio inputs go out when the
+      sample ends, so that members after the audio count; a sample whose metadata member is
+      not UTF-8 (or not JSON, for `.json`) makes each of its audio members a BadInput.
     - A sample (WebDataset grouping) without any audio member yields a BadInput keyed
       `<uri>#<sample key>`.
     - A hard or symbolic link to another member is an input holding the target's bytes; a link
@@ -66,9 +72,9 @@ def tar_shard_inputs(
     - A `._*` AppleDouble member is a SkippedInput.
     """
     keys = UniqueKeys() if keys is None else keys
-    links = []  # (key, member name, member index), of audio link members
+    links = []  # (key, member name, member index, its _Sample), of audio link members
     link_targets = {}  # link member name -> target name, of every link member
-    sample_key, sample_index, extensions, has_audio = None, 0, [], False
+    sample = None
     with tarfile.open(fileobj=stream, mode="r|*") as tar:
         for index, member in enumerate(tar):
             if not (member.isfile() or member.islnk() or member.issym()):
@@ -78,23 +84,77 @@ def tar_shard_inputs(
             if posixpath.basename(member.name).startswith(APPLE_DOUBLE_PREFIX):
                 yield SkippedInput(f"{uri}#{member.name}", uri, "AppleDouble metadata member")
                 continue
-            if _sample_key(member.name) != sample_key:
-                if sample_key is not None and not has_audio:
-                    yield _no_audio(uri, sample_key, extensions, keys, sample_index)
-                sample_key, sample_index, extensions, has_audio = _sample_key(member.name), index, [], False
-            extensions.append(posixpath.basename(member.name).partition(".")[2].lower())
+            if sample is None or _sample_key(member.name) != sample.key:
+                if sample is not None:
+                    yield from sample.inputs(uri, keys)
+                sample = _Sample(_sample_key(member.name), index)
+            extension = posixpath.basename(member.name).partition(".")[2]
+            sample.extensions.append(extension.lower())
             if not is_audio_name(member.name):
+                if member.isfile() and extension.rsplit(".", 1)[-1].lower() in METADATA_EXTENSIONS:
+                    sample.add_metadata(member.name, extension, tar.extractfile(member).read())
                 continue
-            has_audio = True
             key = keys.unique(f"{uri}#{member.name}", index)
             if member.isfile():
-                yield EncodedAudio(key=key, source=uri, data=tar.extractfile(member).read())
+                sample.audio.append(EncodedAudio(key=key, source=uri, data=tar.extractfile(member).read()))
             else:
-                links.append((key, member.name, index))
-    if sample_key is not None and not has_audio:
-        yield _no_audio(uri, sample_key, extensions, keys, sample_index)
+                sample.audio.append(None)  # a link: its input comes from the second pass
+                links.append((key, member.name, index, sample))
+    if sample is not None:
+        yield from sample.inputs(uri, keys)
     if links:
         yield from _linked_inputs(stream, uri, links, link_targets)
+
+
+class _Sample:
+    """A WebDataset sample being read: its audio inputs, held until it ends, and its metadata.
+
+    Its `.txt`, `.cls` and `.id` members are text under their extension (`txt`, or `utt1.txt`
+    for `spk.utt1.txt`); a `.json` member holding an object adds its fields (any other JSON
+    value goes under its extension), then the text members, which win a name clash. Members
+    may come before or after the audio; every audio input of the sample gets it all.
+    """
+
+    def __init__(self, key: str, index: int):
+        self.key = key
+        self.index = index  # member index of its first member
+        self.extensions = []
+        self.audio = []  # EncodedAudio of file members, None for links
+        self._json_fields = {}
+        self._text_fields = {}
+        self.error = None
+
+    def add_metadata(self, name: str, extension: str, data: bytes) -> None:
+        try:
+            text = data.decode("utf-8")
+            if extension.rsplit(".", 1)[-1].lower() != "json":
+                self._text_fields[extension] = text
+                return
+            value = json.loads(text)
+        except ValueError as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            self.error = ValueError(f"Member {name!r} of sample {self.key!r} is not UTF-8 {extension}: {e}")
+            return
+        if isinstance(value, dict):
+            self._json_fields.update(value)
+        else:
+            self._text_fields[extension] = value
+
+    @property
+    def metadata(self) -> dict:
+        return metadata_of({**self._json_fields, **self._text_fields})
+
+    def with_metadata(self, found: EncodedAudio) -> Union[EncodedAudio, BadInput]:
+        if self.error is not None:
+            return BadInput(found.key, found.source, self.error)
+        return found._replace(metadata=self.metadata)
+
+    def inputs(self, uri: str, keys: UniqueKeys) -> Iterator[Union[EncodedAudio, BadInput]]:
+        """The sample's inputs of file members, with its metadata, once the sample has ended."""
+        if not self.audio:
+            yield _no_audio(uri, self.key, self.extensions, keys, self.index)
+        for found in self.audio:
+            if found is not None:
+                yield self.with_metadata(found)
 
 
 def _final_target(name: str, link_targets: dict) -> str:
@@ -112,7 +172,7 @@ def _linked_inputs(stream, uri: str, links: list, link_targets: dict) -> Iterato
     A link resolves to the last file of its target's name before it (as extracting the tar in
     order would leave it), or, for a symbolic link pointing forward, the first after it.
     """
-    targets = {name: _final_target(name, link_targets) for _, name, _ in links}
+    targets = {name: _final_target(name, link_targets) for _, name, _, _ in links}
     wanted = set(targets.values())
     files = {}  # target name -> [(member index, bytes)]
     stream.seek(0)
@@ -120,7 +180,7 @@ def _linked_inputs(stream, uri: str, links: list, link_targets: dict) -> Iterato
         for index, member in enumerate(tar):
             if member.isfile() and member.name in wanted:
                 files.setdefault(member.name, []).append((index, tar.extractfile(member).read()))
-    for key, name, index in links:
+    for key, name, index, sample in links:
         copies = files.get(targets[name])
         if not copies:
             yield BadInput(
@@ -130,4 +190,4 @@ def _linked_inputs(stream, uri: str, links: list, link_targets: dict) -> Iterato
             )
             continue
         before = [data for position, data in copies if position < index]
-        yield EncodedAudio(key=key, source=uri, data=before[-1] if before else copies[0][1])
+        yield sample.with_metadata(EncodedAudio(key=key, source=uri, data=before[-1] if before else copies[0][1]))

@@ -50,7 +50,7 @@ def test_every_audio_member_is_an_input_and_a_sample_without_audio_a_bad_input(t
     assert items == [
         EncodedAudio(key="gs://b/s.tar#a.wav", source="gs://b/s.tar", data=b"WAV"),
         EncodedAudio(key="gs://b/s.tar#a.flac", source="gs://b/s.tar", data=b"FLAC"),
-        EncodedAudio(key="gs://b/s.tar#dir/b.seg.mp3", source="gs://b/s.tar", data=b"MP3"),
+        EncodedAudio(key="gs://b/s.tar#dir/b.seg.mp3", source="gs://b/s.tar", data=b"MP3", metadata={"txt": "text"}),
         BadInput("gs://b/s.tar#c", "gs://b/s.tar", items[3].error),
     ]
     assert "no audio member" in str(items[3].error) and ".txt" in str(items[3].error)
@@ -120,8 +120,8 @@ def test_apple_double_members_are_skipped_inputs(tmp_path):
     items = _inputs(tmp_path, {"._a.wav": b"\x00\x05\x16\x07", "a.wav": b"A", "dir/._b.flac": b"\x00"})
     assert items == [
         SkippedInput("gs://b/s.tar#._a.wav", "gs://b/s.tar", "AppleDouble metadata member"),
-        EncodedAudio("gs://b/s.tar#a.wav", "gs://b/s.tar", b"A"),
         SkippedInput("gs://b/s.tar#dir/._b.flac", "gs://b/s.tar", "AppleDouble metadata member"),
+        EncodedAudio("gs://b/s.tar#a.wav", "gs://b/s.tar", b"A"),  # when its sample ends
     ]
 
 
