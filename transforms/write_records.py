@@ -10,7 +10,8 @@ index row names the file its record is in:
     per input: <output>-by-input/<hash><suffix>      <output>-by-input/<hash>.index.parquet
 
 A record goes to shard `int(sha256(key)[:16], 16) % NNNNN`, with NNNNN = `num_shards`, or,
-when that is 0, one shard per `SHARD_BYTES` of records (at least one). The index file is
+when that is 0, one shard per `SHARD_BYTES` of records (at least one); a shard that no record
+falls in is written empty, so every SSSSS of NNNNN exists. The index file is
 renamed into place before its record file, whose presence marks an input done.
 """
 
@@ -52,7 +53,8 @@ class _WriteFiles(beam.DoFn):
 
     def process(self, element, columns):
         (record_path, index_path), rows_and_records = element
-        ordered = sorted(rows_and_records, key=lambda item: (item[0]["source"], item[0]["segment_index"], item[0]["key"]))
+        present = (item for item in rows_and_records if item is not None)
+        ordered = sorted(present, key=lambda item: (item[0]["source"], item[0]["segment_index"], item[0]["key"]))
         rows = [{**row, "record_file": record_path} for row, _ in ordered]
         write_index_file(index_path, rows, columns)
         write_record_file(record_path, (record for _, record in ordered))
@@ -98,10 +100,14 @@ class WriteRecords(beam.PTransform):
                     | "TotalBytes" >> beam.CombineGlobally(sum)
                     | "ShardsBySize" >> beam.Map(lambda total: max(1, math.ceil(total / SHARD_BYTES)))
                 )
-            keyed = rows_and_records | "ByShard" >> beam.Map(
+            by_shard = rows_and_records | "ByShard" >> beam.Map(
                 lambda item, n: (shard_paths(output, shard_of(item[0]["key"], n), n, suffix), item),
                 n=beam.pvalue.AsSingleton(num_shards),
             )
+            every_shard = num_shards | "EveryShard" >> beam.FlatMap(
+                lambda n: [(shard_paths(output, shard, n, suffix), None) for shard in range(n)]
+            )  # so that a shard no record falls in is written, empty
+            keyed = (by_shard, every_shard) | "WithEveryShard" >> beam.Flatten()
         return (
             keyed
             | "GroupByFile" >> beam.GroupByKey()

@@ -10,6 +10,7 @@ written from 7 clips, 2 clips are listed as duplicates and 1 input is a dead let
 
 import json
 import pathlib
+import shutil
 
 import numpy as np
 import pyarrow
@@ -208,3 +209,17 @@ def test_record_files_write_to_gcs_through_a_local_file(gcs_bucket):
         path = f"{gcs_bucket}/out/records-00000-of-00001{suffix}"
         assert write_record_file(path, payloads) == 2
         assert list(record_file_payloads(path)) == payloads
+
+
+def test_verify_passes_on_both_formats_and_names_a_flipped_byte_in_array_record(dedup_run, array_record_run, tmp_path):
+    from pipeline import verify
+
+    assert verify.verify(dedup_run[0])[1] == []
+    assert verify.verify(array_record_run)[1] == []
+    shutil.copytree(pathlib.Path(array_record_run).parent, tmp_path / "out")
+    shard = next((tmp_path / "out").glob("emb-*-of-*.array_record"))
+    data = bytearray(shard.read_bytes())
+    data[100] ^= 0x01  # inside the first chunk's header
+    shard.write_bytes(bytes(data))
+    (violation,) = verify.verify(str(tmp_path / "out" / "emb"))[1][:1]
+    assert violation.startswith("VIOLATION framing:") and "hash mismatch" in violation
