@@ -223,3 +223,15 @@ def test_verify_passes_on_both_formats_and_names_a_flipped_byte_in_array_record(
     shard.write_bytes(bytes(data))
     (violation,) = verify.verify(str(tmp_path / "out" / "emb"))[1][:1]
     assert violation.startswith("VIOLATION framing:") and "hash mismatch" in violation
+
+
+def test_the_readme_index_queries(dedup_run):
+    import pyarrow.compute as pc
+
+    output, _, _, _ = dedup_run
+    index = pyarrow.parquet.read_table(sorted(str(p) for p in pathlib.Path(output).parent.glob("emb-index-*.parquet")))
+    seconds = {row["language"]: row["duration_seconds_sum"] for row in index.group_by("language").aggregate([("duration_seconds", "sum")]).to_pylist()}
+    # Kept clips: same.flac 1.0 s, u2.flac 1.2 s, p1 1.3 s, t1 0.9 s without a language; m1 1.1 s "ja".
+    assert seconds == {"ja": pytest.approx(1.1), None: pytest.approx(1.0 + 1.2 + 1.3 + 0.9)}
+    long = index.filter(pc.greater(index["duration_seconds"], 1.15)).select(["key", "duration_seconds"])
+    assert sorted(long["key"].to_pylist()) == sorted(key for key in index["key"].to_pylist() if key.endswith(("u2.flac@0", "#p1@0")))
