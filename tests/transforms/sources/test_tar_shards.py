@@ -132,3 +132,37 @@ def test_empty_shard_yields_nothing(tmp_path):
 def test_garbage_raises(tmp_path):
     with pytest.raises(Exception):
         list(tar_shard_inputs(io.BytesIO(b"\x01" * 1000), "s.tar"))
+
+
+def test_a_samples_metadata_members_before_and_after_attach_to_each_of_its_audio_members(tmp_path):
+    items = _inputs(
+        tmp_path,
+        {
+            "spk.utt1.txt": "première".encode(),  # before the audio, under "utt1.txt"
+            "spk.utt1.flac": b"F1",
+            "spk.utt2.flac": b"F2",
+            "spk.json": b'{"speaker": "Zo\\u00eb", "txt": "loses to the .txt member"}',
+            "spk.txt": b"sample text",  # after the audio
+            "spk.cls": b"7",
+            "spk.jpg": b"\xff\xd8",  # not metadata: not read
+            "next.wav": b"W",
+        },
+    )
+    metadata = {"utt1.txt": "première", "speaker": "Zoë", "txt": "sample text", "cls": "7"}
+    assert items == [
+        EncodedAudio("gs://b/s.tar#spk.utt1.flac", "gs://b/s.tar", b"F1", metadata=metadata),
+        EncodedAudio("gs://b/s.tar#spk.utt2.flac", "gs://b/s.tar", b"F2", metadata=metadata),
+        EncodedAudio("gs://b/s.tar#next.wav", "gs://b/s.tar", b"W"),
+    ]
+
+
+def test_a_link_input_gets_its_samples_metadata():
+    stream = _tar_with_links([("a.wav", b"A"), ("b.wav", ("hard", "a.wav")), ("b.txt", b"for b")])
+    items = {item.key: item.metadata for item in tar_shard_inputs(stream, "s.tar")}
+    assert items == {"s.tar#a.wav": None, "s.tar#b.wav": {"txt": "for b"}}
+
+
+@pytest.mark.parametrize("name, data, message", [("a.json", b"{not json", "is not UTF-8 json"), ("a.txt", b"\xff\xfe", "is not UTF-8 txt")])
+def test_a_broken_metadata_member_makes_its_samples_inputs_bad(tmp_path, name, data, message):
+    (item,) = _inputs(tmp_path, {"a.wav": b"A", name: data})
+    assert isinstance(item, BadInput) and item.key == "gs://b/s.tar#a.wav" and message in str(item.error)
