@@ -195,7 +195,11 @@ def test_array_record_reads_back_with_grain_random_access_and_global_shuffle(arr
 def test_metadata_fields_keeps_only_the_named_fields(corpus, tiny_encoder_path, tmp_path):
     _, _, expected = corpus
     output = _run(corpus, tiny_encoder_path, tmp_path / "emb", "--metadata_fields", "text,language,big")
-    found, dead, _ = accounted_outputs(output)
+    found, dead, summary = accounted_outputs(output)
+    # Without --dedup all three copies of clip S are embedded, with one hash, and counted.
+    copies = [record for record in found if record.key.endswith(("same.wav@0", "same.flac@0", "u1.wav@0"))]
+    assert len(copies) == 3 and len({record.audio_sha256 for record in copies}) == 1
+    assert (summary["records"], summary["repeated_audio"]) == (7, 2)
     assert {record.key.rsplit("@", 1)[0]: record.metadata for record in found} == {
         key: {name: value for name, value in metadata.items() if name in ("text", "language")}
         for key, metadata in expected.items()

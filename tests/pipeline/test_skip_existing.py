@@ -101,3 +101,6 @@ def test_rerun_with_another_compute_dtype_or_model_stops_at_launch(corpus, tmp_p
     with pytest.raises(ValueError, match=r"Differences \(output's -> this run's\): model_fingerprint: '[0-9a-f]{64}'"):
         run([*argv, "--weights", str(other_model)])
     assert _record_bytes(output) == full and pathlib.Path(f"{output}-stamp.json").read_text() == stamp
+    pathlib.Path(f"{output}-stamp.json").unlink()  # records that nothing says the origin of
+    with pytest.raises(ValueError, match="holds records but no stamp"):
+        run([*argv, "--weights", str(tiny_encoder_path)])
