@@ -1,7 +1,6 @@
 """The job's graph: read -> decode -> features -> batch -> infer -> write, with dead letters beside it."""
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.ml.inference.base import KeyedModelHandler
 from apache_beam.ml.inference.base import RunInference
 
@@ -9,24 +8,27 @@ from pipeline.options import EmbedOptions
 from pipeline.options import input_patterns
 from pipeline.options import keras_backend
 from pipeline.options import share_model_across_processes
+from transforms import record_files
 from transforms.compute_features import ComputeFeatures
 from transforms.dead_letters import DEAD_LETTER_TAG
 from transforms.dead_letters import WriteDeadLetters
 from transforms.decode_audio import DecodeAudio
+from transforms.deduplicate import CountRepeatedAudio
+from transforms.deduplicate import DeduplicateClips
 from transforms.encode_record import EncodeRecord
 from transforms.encoder_model_handler import EncoderModelHandler
 from transforms.pack_clips import PackClips
 from transforms.per_input_records import SkipCompletedInputs
-from transforms.per_input_records import WriteRecordsPerInput
 from transforms.per_input_records import completed_record_files
 from transforms.read_inputs import MatchInputs
 from transforms.read_inputs import ReadInputs
 from transforms.row_packing import bucket_lengths
+from transforms.write_records import WriteRecords
 
 
 def record_suffix(options: EmbedOptions) -> str:
-    """File suffix of the record shards: `.tfrecord`, or `.tfrecord.gz` with gzip."""
-    return ".tfrecord.gz" if options.output_compression == "gzip" else ".tfrecord"
+    """File suffix of the record files: `.tfrecord`, `.tfrecord.gz` with gzip, or `.array_record`."""
+    return record_files.record_suffix(options.output_format, options.output_compression)
 
 
 def records_pattern(options: EmbedOptions) -> str:
@@ -36,6 +38,13 @@ def records_pattern(options: EmbedOptions) -> str:
     return f"{options.output}-*-of-*{record_suffix(options)}"
 
 
+def index_pattern(options: EmbedOptions) -> str:
+    """Glob of the index files a run writes, beside its record files."""
+    if options.skip_existing:
+        return f"{options.output}-by-input/*.index.parquet"
+    return f"{options.output}-index-*-of-*.parquet"
+
+
 def build_graph(pipeline: beam.Pipeline, options: EmbedOptions) -> None:
     """Adds the embedding job to `pipeline`, configured by `options`.
 
@@ -43,7 +52,9 @@ def build_graph(pipeline: beam.Pipeline, options: EmbedOptions) -> None:
     clip becomes a dead letter of its stage and never fails the job or its batch-mates.
     Decoding runs with `partial=True` so windows of long files stream on as they are cut.
     With `--skip_existing`, inputs whose per-input record file exists are skipped and records
-    go to one file per input (`transforms.per_input_records`) instead of sharded files.
+    go to one file per input (`transforms.per_input_records`) instead of sharded files; either
+    way each record file gets its Parquet index beside it (`transforms.write_records`). Decoded
+    clips are counted by repeated audio, or with `--dedup` deduplicated, before features.
     """
     lengths = bucket_lengths(options.bucket_seconds, options.max_clip_seconds)
     backend = keras_backend(options)
@@ -76,6 +87,8 @@ def build_graph(pipeline: beam.Pipeline, options: EmbedOptions) -> None:
                 options.parquet_audio_column,
                 options.parquet_id_column,
                 options.tfrecord_sample_rate,
+                options.metadata_fields,
+                options.max_metadata_bytes,
             )
         ).with_exception_handling(dead_letter_tag=DEAD_LETTER_TAG, partial=True)
     )
@@ -87,6 +100,10 @@ def build_graph(pipeline: beam.Pipeline, options: EmbedOptions) -> None:
             dead_letter_tag=DEAD_LETTER_TAG, partial=True
         )
     )
+    if options.dedup:
+        clips = clips | "Deduplicate" >> DeduplicateClips(options.output)
+    else:
+        _ = clips | "CountRepeatedAudio" >> CountRepeatedAudio()
     features, features_failed = clips | "ComputeFeatures" >> beam.ParDo(
         ComputeFeatures(backend, options.min_clip_seconds, options.features_on_device)
     ).with_exception_handling(dead_letter_tag=DEAD_LETTER_TAG)
@@ -100,17 +117,7 @@ def build_graph(pipeline: beam.Pipeline, options: EmbedOptions) -> None:
     records, output_failed = embeddings | "EncodeRecords" >> beam.ParDo(
         EncodeRecord(options.output_dtype)
     ).with_exception_handling(dead_letter_tag=DEAD_LETTER_TAG)
-    if options.skip_existing:
-        _ = records | "WriteRecordsPerInput" >> WriteRecordsPerInput(options.output, suffix)
-    else:
-        _ = records | "WriteRecords" >> beam.io.WriteToTFRecord(
-            options.output,
-            file_name_suffix=suffix,
-            num_shards=options.num_shards,
-            compression_type=(
-                CompressionTypes.GZIP if options.output_compression == "gzip" else CompressionTypes.UNCOMPRESSED
-            ),
-        )
+    _ = records | "WriteRecords" >> WriteRecords(options.output, suffix, options.num_shards, options.skip_existing)
     _ = {
         "read": read_failed,
         "decode": decode_failed,

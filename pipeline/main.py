@@ -11,6 +11,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
 
 from pipeline.graph import build_graph
+from pipeline.graph import index_pattern
+from pipeline.graph import record_suffix
 from pipeline.graph import records_pattern
 from pipeline.options import PROG
 from pipeline.options import EmbedOptions
@@ -20,6 +22,9 @@ from pipeline.options import check_inputs_exist
 from pipeline.options import flag_parser
 from pipeline.options import keras_backend
 from pipeline.options import model_source_flags
+from pipeline.stamp import check_and_write_stamp
+from pipeline.stamp import launch_fingerprint
+from pipeline.stamp import output_stamp
 from pipeline.summary import counter_values
 from pipeline.summary import run_summary
 from pipeline.summary import worker_settings
@@ -69,7 +74,7 @@ def check_model_source(options: EmbedOptions) -> None:
 
 
 def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
-    """Runs the embedding job and writes `<output>-summary.json`.
+    """Stamps the output (`pipeline.stamp`), runs the embedding job and writes `<output>-summary.json`.
 
     Args:
         argv: list of str. Command-line flags (`EmbedOptions` and any Beam flags); None reads
@@ -98,6 +103,7 @@ def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
         os.environ["KERAS_BACKEND"] = keras_backend(embed)
     if not model_source_flags(embed):
         logging.warning(RANDOM_WEIGHTS_WARNING.format(seed=embed.seed))
+    check_and_write_stamp(embed, output_stamp(embed, launch_fingerprint(embed)), record_suffix(embed))
 
     start = time.monotonic()
     pipeline = test_pipeline or beam.Pipeline(options=options)
@@ -110,6 +116,8 @@ def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
         outputs={
             "records": records_pattern(embed),
             "dead_letters": f"{embed.output}-dead-letter-*-of-*.jsonl",
+            "index": index_pattern(embed),
+            **({"duplicates": f"{embed.output}-duplicates-*-of-*.jsonl"} if embed.dedup else {}),
         },
         model=_model_source(embed),
         settings=worker_settings(result.metrics()),
@@ -121,11 +129,16 @@ def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
 
 
 def main(argv=None) -> None:
-    """Console script `gemma4-embed` and `python -m pipeline`.
+    """Console script `gemma4-embed` and `python -m pipeline`; `gemma4-embed verify OUTPUT_PREFIX` checks a finished output.
 
     A `LaunchError` is printed as one line, `gemma4-embed: error: <message>`, with exit status 2
     (argparse's convention); errors while the job runs keep Beam's behaviour.
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["verify"]:
+        from pipeline import verify
+
+        sys.exit(verify.main(argv[1:]))
     logging.getLogger().setLevel(logging.INFO)
     for chatty in ("httpx", "httpx2"):  # huggingface_hub's HTTP clients log every request at INFO
         logging.getLogger(chatty).setLevel(logging.WARNING)

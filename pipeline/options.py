@@ -16,6 +16,8 @@ from transforms.encoder_model_handler import COMPUTE_DTYPES
 from transforms.encoder_model_handler import OUTPUT_LAYERS
 from transforms.encoder_module import KERAS_BACKENDS
 from transforms.read_inputs import INPUT_FORMATS
+from transforms.read_inputs import MAX_METADATA_BYTES
+from transforms.record_files import RECORD_FORMATS
 from transforms.records import EMBEDDING_DTYPES
 
 OUTPUT_COMPRESSIONS = ("none", "gzip")
@@ -23,6 +25,10 @@ PROG = "gemma4-embed"
 BEAM_FLAGS_NOTE = "Beam's runner flags pass through: --runner, --project, --region, ..."
 # Dataflow's experiment for one SDK process per worker VM (it otherwise starts one per vCPU).
 ONE_PROCESS_PER_VM = "no_use_multiple_sdk_containers"
+
+
+def _names_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _seconds_list(text: str) -> tuple[float, ...]:
@@ -160,13 +166,42 @@ class EmbedOptions(PipelineOptions):
             "--num_shards",
             type=int,
             default=0,
-            help="Number of TFRecord output shards; 0 lets the runner decide.",
+            help="Number of record shards (records go to shard sha256(key) mod N); 0 makes one "
+            "per 256 MiB of records.",
+        )
+        output.add_argument(
+            "--output_format",
+            default="tfrecord",
+            choices=RECORD_FORMATS,
+            help="tfrecord: .tfrecord shards (streamed by tf.data). array_record: .array_record "
+            "shards of the same records, for random access (Grain's ArrayRecordDataSource).",
         )
         output.add_argument(
             "--output_compression",
             default="none",
             choices=OUTPUT_COMPRESSIONS,
-            help="gzip writes .tfrecord.gz shards.",
+            help="gzip writes .tfrecord.gz shards (tfrecord only).",
+        )
+        output.add_argument(
+            "--dedup",
+            action="store_true",
+            default=False,
+            help="Embed each distinct decoded window once (the one of smallest key); list the others "
+            "in <output>-duplicates-SSSSS-of-NNNNN.jsonl with the key they repeat. Default: off.",
+        )
+        output.add_argument(
+            "--metadata_fields",
+            type=_names_list,
+            default=None,
+            help="Comma-separated metadata fields to keep in the records and index (manifest keys, "
+            "Parquet columns, WebDataset members, TFRecord features). Default: all.",
+        )
+        output.add_argument(
+            "--max_metadata_bytes",
+            type=int,
+            default=MAX_METADATA_BYTES,
+            help="Largest metadata of one input, as UTF-8 JSON; an input over it is a dead letter "
+            "(stage read) naming its largest field. Defaults to 65536.",
         )
         output.add_argument(
             "--skip_existing",
@@ -317,6 +352,13 @@ def check_embed_options(options: EmbedOptions) -> None:
         )
     if options.num_shards < 0:
         raise LaunchError(f"--num_shards must be >= 0. Received: {options.num_shards}")
+    if options.output_format == "array_record" and options.output_compression != "none":
+        raise LaunchError(
+            "--output_compression applies to TFRecord output only; ArrayRecord files are written "
+            f"uncompressed. Received: --output_format=array_record --output_compression={options.output_compression}"
+        )
+    if options.max_metadata_bytes <= 0:
+        raise LaunchError(f"--max_metadata_bytes must be positive. Received: {options.max_metadata_bytes}")
 
 
 def check_inputs_exist(options: EmbedOptions) -> None:

@@ -17,6 +17,7 @@ from transforms.metrics import FEATURES_ON_DEVICE
 from transforms.metrics import MAX_BATCH_FRAMES
 from transforms.metrics import INPUTS_READ
 from transforms.metrics import NAMESPACE
+from transforms.metrics import REPEATED_AUDIO
 from transforms.metrics import REPEATED_IDS
 from transforms.metrics import TOKENS_EMBEDDED
 from transforms.per_input_records import INPUTS_SKIPPED
@@ -75,7 +76,8 @@ def run_summary(
         A JSON-ready dict: inputs (each one has records, dead letters or is among
         `entries_skipped`, e.g. `._*` AppleDouble tar members), `repeated_ids` (inputs whose
         id or member name repeats in its file, given distinct keys), input files skipped as
-        already done (`--skip_existing`), clips, records, dead letters (all and per stage),
+        already done (`--skip_existing`), clips, `repeated_audio` (clips whose decoded window
+        equals that of a clip with a smaller key; with `--dedup` they are not embedded), records, dead letters (all and per stage),
         audio hours and tokens written, wall time and audio-seconds embedded per wall-second.
     """
     audio_seconds = counters.get(AUDIO_SAMPLES_EMBEDDED, 0) / SAMPLE_RATE
@@ -85,6 +87,7 @@ def run_summary(
         "repeated_ids": counters.get(REPEATED_IDS, 0),
         "input_files_skipped": counters.get(INPUTS_SKIPPED, 0),
         "clips": counters.get(CLIPS_READ, 0),
+        "repeated_audio": counters.get(REPEATED_AUDIO, 0),
         "records": counters.get(CLIPS_EMBEDDED, 0),
         "dead_letters": counters.get(DEAD_LETTERS, 0),
         "dead_letters_by_stage": {stage: counters.get(f"{DEAD_LETTERS}_{stage}", 0) for stage in STAGES},

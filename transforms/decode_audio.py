@@ -34,6 +34,8 @@ from transforms.elements import Clip
 from transforms.elements import ClipInfo
 from transforms.elements import EncodedAudio
 from transforms.elements import clip_key
+from transforms.elements import metadata_json
+from transforms.elements import window_sha256
 from transforms.metrics import CLIPS_READ
 from transforms.metrics import counter
 
@@ -345,7 +347,8 @@ def decoded_clips(
     2. Average the channels (mono), resample to 16 kHz (soxr, see the module docstring) in
        blocks of at least `block_frames` frames.
     3. Cut consecutive windows of `max_clip_seconds`; the last, shorter window is kept.
-       Window i starts at `offset_seconds + i * max_clip_seconds`.
+       Window i starts at `offset_seconds + i * max_clip_seconds`. Each window's ClipInfo
+       carries its `audio_sha256` and the input's metadata as JSON.
 
     Samples are passed on as decoded: a non-finite sample is caught per clip by the features
     step. Raises ValueError, naming the source, when the input cannot be decoded, is truncated
@@ -370,6 +373,7 @@ def decoded_clips(
         rate, parts = ffmpeg_input.rate, ffmpeg_input.parts()
     blocks = _resampled_blocks(_blocks(parts, block_frames), rate)
     segment_index = -1
+    metadata = metadata_json(encoded.metadata)
     try:
         for segment_index, waveform in enumerate(_windows(blocks, window)):
             info = ClipInfo(
@@ -379,6 +383,8 @@ def decoded_clips(
                 segment_index=segment_index,
                 start_seconds=encoded.offset_seconds + segment_index * max_clip_seconds,
                 num_samples=waveform.shape[0],
+                audio_sha256=window_sha256(waveform),
+                metadata=metadata,
             )
             yield Clip(info, waveform)
     except InputError:

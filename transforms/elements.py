@@ -9,6 +9,8 @@ manifest file (then `#<position>` when the id repeats in its file); a clip key i
 separators, so no two inputs or clips can share a key however their names are spelled.
 """
 
+import hashlib
+import json
 from typing import NamedTuple
 from typing import Optional
 
@@ -36,6 +38,9 @@ class EncodedAudio(NamedTuple):
             reads to the end. Defaults to None.
         samples: `float32 [R]` or `[R, C]` in [-1, 1], or None. Decoded audio. Defaults to None.
         sample_rate: int or None. Rate of `samples` in Hz. Defaults to None.
+        metadata: dict or None. The input's own fields (a manifest's `text`, a Parquet
+            column, a WebDataset `.txt` member, a TFRecord feature), JSON-ready, carried to
+            every record of the input. None means none. Defaults to None.
     """
 
     key: str
@@ -45,6 +50,7 @@ class EncodedAudio(NamedTuple):
     duration_seconds: Optional[float] = None
     samples: Optional[np.ndarray] = None
     sample_rate: Optional[int] = None
+    metadata: Optional[dict] = None
 
 
 class ClipInfo(NamedTuple):
@@ -57,6 +63,11 @@ class ClipInfo(NamedTuple):
         segment_index: int. Position of the window in its input, from 0.
         start_seconds: float. Start of the window in the source audio, offset included.
         num_samples: int. Length N of the clip at 16 kHz.
+        audio_sha256: str. Hex SHA-256 of the window's little-endian float32 samples at
+            16 kHz (`window_sha256`): equal audio from any container hashes the same.
+            Defaults to `""`.
+        metadata: str. The input's metadata as a UTF-8 JSON object (`metadata_json`).
+            Defaults to `"{}"`.
     """
 
     key: str
@@ -65,6 +76,8 @@ class ClipInfo(NamedTuple):
     segment_index: int
     start_seconds: float
     num_samples: int
+    audio_sha256: str = ""
+    metadata: str = "{}"
 
     @property
     def duration_seconds(self) -> float:
@@ -95,3 +108,13 @@ def key_part(text: str) -> str:
 def clip_key(input_key: str, segment_index: int) -> str:
     """Returns the key of window `segment_index` of input `input_key`."""
     return f"{input_key}@{segment_index}"
+
+
+def window_sha256(waveform: np.ndarray) -> str:
+    """Hex SHA-256 of `float32 [N]` samples as little-endian float32 bytes."""
+    return hashlib.sha256(np.ascontiguousarray(waveform, "<f4").tobytes()).hexdigest()
+
+
+def metadata_json(metadata: Optional[dict]) -> str:
+    """`metadata` as the JSON object records carry: keys sorted, non-ASCII kept as UTF-8 text."""
+    return json.dumps(metadata or {}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

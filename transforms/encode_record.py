@@ -14,7 +14,10 @@ from transforms.records import encoded_example
 
 
 class EncodeRecord(beam.DoFn):
-    """Turns `(ClipInfo, PredictionResult)` into record bytes (schema in `transforms.records`).
+    """Turns `(ClipInfo, PredictionResult)` into `(index row, record bytes)` (schema in `transforms.records`).
+
+    The index row holds the record's fields but the embedding, as `record_index.INDEX_FIELDS`
+    names them (`record_file` is filled in by the writer; `metadata` is the JSON text).
 
     Counts the clips, 16 kHz samples and tokens it writes, and logs progress. Raises
     ValueError (a dead letter under `with_exception_handling`) when the embedding is not
@@ -48,9 +51,24 @@ class EncodeRecord(beam.DoFn):
             embedding=result.inference,
             embedding_dtype=self.output_dtype,
             model_fingerprint=result.model_id,
+            audio_sha256=info.audio_sha256,
+            metadata=info.metadata,
         )
+        row = {
+            "key": info.key,
+            "source": info.source,
+            "segment_index": info.segment_index,
+            "start_seconds": info.start_seconds,
+            "duration_seconds": info.duration_seconds,
+            "num_tokens": result.inference.shape[0],
+            "embedding_dim": result.inference.shape[1],
+            "embedding_dtype": self.output_dtype,
+            "audio_sha256": info.audio_sha256,
+            "model_fingerprint": result.model_id,
+            "metadata": info.metadata,
+        }
         self._clips.inc()
         self._samples.inc(info.num_samples)
         self._tokens.inc(result.inference.shape[0])
         self._progress.add(info.duration_seconds)
-        yield record
+        yield row, record

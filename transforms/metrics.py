@@ -12,6 +12,7 @@ INPUTS_READ = (
 ENTRIES_SKIPPED = "entries_skipped"  # entries that are no input by convention (`._*` AppleDouble members)
 REPEATED_IDS = "repeated_ids"  # inputs whose id or member name was taken earlier in its file (given a distinct key)
 CLIPS_READ = "clips_read"  # windows cut from decoded inputs
+REPEATED_AUDIO = "repeated_audio"  # clips whose window another clip with a smaller key has (same audio_sha256)
 CLIPS_EMBEDDED = "clips_embedded"  # records written
 DEAD_LETTERS = "dead_letters"  # dead-letter entries, all stages; per stage as dead_letters_<stage>
 AUDIO_SAMPLES_EMBEDDED = "audio_samples_embedded"  # 16 kHz samples of the clips written

@@ -5,8 +5,9 @@ tar, TFRecord, Parquet or manifest shard) to its own file, named by a hash of th
 
     <output>-by-input/<sha256(source)[:32]><suffix>
 
-The file is written under a temporary name and renamed when complete, so its presence is the
-completion marker. A rerun over the same inputs and output matches those names at launch and
+The file (and its index beside it, `<hash>.index.parquet`) is written by
+`transforms.write_records` under a temporary name and renamed when complete, so its presence
+is the completion marker. A rerun over the same inputs and output matches those names at launch and
 skips every input whose file exists; deleting a file (or an interrupted run that never wrote it)
 makes that input run again. An input that produced no record at all (every clip dead-lettered)
 has no file and is retried by every rerun, which dead-letters it again. Records are sorted by
@@ -14,15 +15,11 @@ has no file and is retried by every rerun, which dead-letters it again. Records 
 """
 
 import hashlib
-import uuid
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.metrics import counter
-from transforms.records import example_features
-from transforms.records import tfrecord_frame
 
 INPUTS_SKIPPED = "inputs_skipped"  # input files skipped because their record file exists
 
@@ -47,7 +44,7 @@ class SkipCompletedInputs(beam.DoFn):
 
     Args:
         output: str. Output prefix.
-        suffix: str. Record file suffix (`.tfrecord` or `.tfrecord.gz`).
+        suffix: str. Record file suffix (`.tfrecord`, `.tfrecord.gz` or `.array_record`).
         completed: frozenset of str. Record files found at launch (`completed_record_files`).
     """
 
@@ -64,56 +61,3 @@ class SkipCompletedInputs(beam.DoFn):
             self._skipped.inc()
             return
         yield metadata
-
-
-def _keyed_by_source(record: bytes):
-    """`record` -> `(source, ((segment_index, key), record))`, parsing the Example once."""
-    features = example_features(record)
-    return features["source"][0].decode(), ((features["segment_index"][0], features["key"][0]), record)
-
-
-class _WriteInputRecords(beam.DoFn):
-    """Writes one input's records to its own file: temporary name first, then a rename.
-
-    Elements: `(source, iterable of ((segment_index, key), record bytes))`, from `_keyed_by_source`.
-    """
-
-    def __init__(self, output: str, suffix: str):
-        self.output = output
-        self.suffix = suffix
-
-    def process(self, element):
-        source, sortable_records = element
-        path = input_records_path(self.output, source, self.suffix)
-        temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-        compression = CompressionTypes.GZIP if self.suffix.endswith(".gz") else CompressionTypes.UNCOMPRESSED
-        with FileSystems.create(temporary, compression_type=compression) as f:
-            for _, record in sorted(sortable_records, key=lambda item: item[0]):
-                f.write(tfrecord_frame(record))
-        FileSystems.rename([temporary], [path])
-        yield path
-
-
-class WriteRecordsPerInput(beam.PTransform):
-    """Groups record bytes by their `source` feature and writes one file per input file.
-
-    Args:
-        output: str. Output prefix, local or `gs://`.
-        suffix: str. `.tfrecord` or `.tfrecord.gz` (gzip-compressed).
-
-    Returns:
-        A PCollection of the paths written.
-    """
-
-    def __init__(self, output: str, suffix: str):
-        super().__init__()
-        self.output = output
-        self.suffix = suffix
-
-    def expand(self, records):
-        return (
-            records
-            | "KeyBySource" >> beam.Map(_keyed_by_source)
-            | "GroupBySource" >> beam.GroupByKey()
-            | "WriteFiles" >> beam.ParDo(_WriteInputRecords(self.output, self.suffix))
-        )

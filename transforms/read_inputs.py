@@ -17,6 +17,8 @@ from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.dead_letters import dead_letter
+from transforms.elements import EncodedAudio
+from transforms.elements import metadata_json
 from transforms.metrics import INPUTS_READ
 from transforms.metrics import ENTRIES_SKIPPED
 from transforms.metrics import REPEATED_IDS
@@ -40,6 +42,7 @@ _FORMATS_BY_EXTENSION = {
     ".jsonl": "manifest",
     ".json": "manifest",
 }
+MAX_METADATA_BYTES = 1 << 16  # 64 KiB of JSON per input, so per record
 # What Beam's file systems decompress by suffix (CompressionTypes.detect_compression_type).
 COMPRESSION_EXTENSIONS = (".gz", ".bz2", ".deflate", ".zst", ".zstd", ".xz", ".lzma")
 
@@ -114,6 +117,11 @@ class ReadInputs(beam.DoFn):
         parquet_audio_column: str. Audio column of Parquet inputs.
         parquet_id_column: str. Optional id column of Parquet inputs.
         tfrecord_sample_rate: int or None. Rate of decoded TFRecord samples without a rate feature.
+        metadata_fields: sequence of str or None. Metadata fields to keep (others are
+            dropped); None keeps them all. Defaults to None.
+        max_metadata_bytes: int. Largest metadata of one input, as its UTF-8 JSON
+            (`metadata_json`); an input over it is a dead letter naming its largest field.
+            Defaults to `MAX_METADATA_BYTES` (64 KiB).
     """
 
     def __init__(
@@ -124,6 +132,8 @@ class ReadInputs(beam.DoFn):
         parquet_audio_column: str = "audio",
         parquet_id_column: str = "id",
         tfrecord_sample_rate: Optional[int] = None,
+        metadata_fields: Optional[Sequence[str]] = None,
+        max_metadata_bytes: int = MAX_METADATA_BYTES,
     ):
         if input_format not in INPUT_FORMATS:
             raise ValueError(
@@ -135,7 +145,26 @@ class ReadInputs(beam.DoFn):
         self.parquet_audio_column = parquet_audio_column
         self.parquet_id_column = parquet_id_column
         self.tfrecord_sample_rate = tfrecord_sample_rate
+        if not (isinstance(max_metadata_bytes, int) and max_metadata_bytes > 0):
+            raise ValueError(f"`max_metadata_bytes` must be a positive int. Received: {max_metadata_bytes!r}")
+        self.metadata_fields = None if metadata_fields is None else tuple(metadata_fields)
+        self.max_metadata_bytes = max_metadata_bytes
 
+    def _with_kept_metadata(self, found: EncodedAudio) -> EncodedAudio:
+        """`found` with only the `metadata_fields`; raises ValueError naming a field over the cap."""
+        metadata = found.metadata or {}
+        if self.metadata_fields is not None:
+            metadata = {name: metadata[name] for name in self.metadata_fields if name in metadata}
+        size = len(metadata_json(metadata).encode())
+        if size > self.max_metadata_bytes:
+            sizes = {name: len(metadata_json({name: value}).encode()) for name, value in metadata.items()}
+            largest = max(sizes, key=sizes.get)
+            raise ValueError(
+                f"{found.key}: its metadata takes {size} bytes as JSON, over the cap of "
+                f"{self.max_metadata_bytes} (--max_metadata_bytes); field {largest!r} alone takes "
+                f"{sizes[largest]}. Drop it with --metadata_fields or raise the cap."
+            )
+        return found._replace(metadata=metadata or None)
     def setup(self):
         self._inputs_read = counter(INPUTS_READ)
         self._entries_skipped = counter(ENTRIES_SKIPPED)
@@ -157,7 +186,7 @@ class ReadInputs(beam.DoFn):
         input_format = detected_format(uri) if self.input_format == "auto" else self.input_format
         if input_format == "audio":
             self._inputs_read.inc()
-            yield from audio_file_inputs(uri)
+            yield from map(self._with_kept_metadata, audio_file_inputs(uri))
             return
         # Tar, TFRecord and manifest files may be gzipped (AUTO: by extension); Parquet compresses inside.
         compression = CompressionTypes.UNCOMPRESSED if input_format == "parquet" else CompressionTypes.AUTO
@@ -171,7 +200,10 @@ class ReadInputs(beam.DoFn):
                     elif isinstance(item, BadInput):
                         yield dead_letter(item, item.error)
                     else:
-                        yield item
+                        try:
+                            yield self._with_kept_metadata(item)
+                        except ValueError as e:
+                            yield dead_letter(item, e)
         except Exception:
             self._inputs_read.inc()  # the unreadable file itself is an input, in the dead letters
             raise

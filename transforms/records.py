@@ -14,6 +14,8 @@ Each record holds one clip's valid tokens, never padding. Features, exactly:
 | `embedding_dtype` | bytes | `float32`, `bfloat16` or `float16` |
 | `embedding` | bytes | little-endian row-major `[T, D]`; bfloat16 as the upper 16 bits of float32 |
 | `model_fingerprint` | bytes | hex SHA-256 of the encoder config and weights |
+| `audio_sha256` | bytes | hex SHA-256 of the window's 16 kHz float32 samples (little-endian) |
+| `metadata` | bytes | the input's fields (transcript, language, ...) as a UTF-8 JSON object |
 
 The NumPy side (`encoded_example`, `decoded_example`, `read_records`) needs only protobuf and
 google-crc32c, no TensorFlow: the `tf.train.Example` messages are rebuilt here from their
@@ -23,6 +25,7 @@ carries. `tf_parse_example` is the `tf.data` parse function; it imports TensorFl
 Axis legend: T valid tokens, D embedding width.
 """
 
+import json
 import struct
 from typing import Iterator
 from typing import NamedTuple
@@ -35,14 +38,14 @@ from google.protobuf import message_factory
 
 EMBEDDING_DTYPES = ("float32", "bfloat16", "float16")
 _STORAGE_DTYPES = {"float32": np.dtype("<f4"), "bfloat16": np.dtype("<u2"), "float16": np.dtype("<f2")}
-BYTES_FEATURES = ("key", "source", "embedding_dtype", "embedding", "model_fingerprint")
+BYTES_FEATURES = ("key", "source", "embedding_dtype", "embedding", "model_fingerprint", "audio_sha256", "metadata")
 INT64_FEATURES = ("segment_index", "num_tokens", "embedding_dim")
 FLOAT_FEATURES = ("start_seconds", "duration_seconds")
 _CRC_MASK_DELTA = 0xA282EAD8  # TFRecord's crc32c masking constant
 
 
 class Record(NamedTuple):
-    """One decoded record; `embedding` is `float32 [T, D]` whatever dtype it was stored in."""
+    """One decoded record; `embedding` is `float32 [T, D]` whatever dtype it was stored in, `metadata` a dict."""
 
     key: str
     source: str
@@ -54,6 +57,8 @@ class Record(NamedTuple):
     embedding_dtype: str
     embedding: np.ndarray
     model_fingerprint: str
+    audio_sha256: str
+    metadata: dict
 
 
 def _example_message_classes():
@@ -166,8 +171,13 @@ def encoded_example(
     embedding: np.ndarray,
     embedding_dtype: str,
     model_fingerprint: str,
+    audio_sha256: str = "",
+    metadata: str = "{}",
 ) -> bytes:
-    """Returns a serialized `tf.train.Example` for one clip's `float32 [T, D]` embedding."""
+    """Returns a serialized `tf.train.Example` for one clip's `float32 [T, D]` embedding.
+
+    `metadata` is the input's fields as JSON text (`elements.metadata_json`), stored as UTF-8.
+    """
     embedding = np.asarray(embedding)
     if embedding.ndim != 2:
         raise ValueError(f"`embedding` must have shape [T, D]. Received: shape={embedding.shape}")
@@ -179,6 +189,8 @@ def encoded_example(
         "embedding_dtype": embedding_dtype.encode(),
         "embedding": embedding_bytes(embedding, embedding_dtype),
         "model_fingerprint": model_fingerprint.encode(),
+        "audio_sha256": audio_sha256.encode(),
+        "metadata": metadata.encode("utf-8"),
     }
     for name, value in values.items():
         feature[name].bytes_list.value.append(value)
@@ -233,6 +245,8 @@ def decoded_example(serialized: bytes) -> Record:
         embedding_dtype=dtype,
         embedding=embedding.reshape(shape),
         model_fingerprint=value["model_fingerprint"].decode(),
+        audio_sha256=value["audio_sha256"].decode(),
+        metadata=json.loads(value["metadata"].decode("utf-8")),
     )
 
 
@@ -275,7 +289,8 @@ def tfrecord_payloads(stream, name: str = "<stream>") -> Iterator[bytes]:
 def read_records(file_pattern: str) -> Iterator[Record]:
     """Yields every record in the files matching `file_pattern`, in file-name order.
 
-    Local paths and any URI Beam's FileSystems can open (`gs://...`) work; `.gz` files are
+    TFRecord files and, by their `.array_record` suffix, ArrayRecord files are read; local
+    paths and any URI Beam's FileSystems can open (`gs://...`) work; `.gz` files are
     decompressed. No TensorFlow is needed.
 
     Example:
@@ -286,17 +301,21 @@ def read_records(file_pattern: str) -> Iterator[Record]:
     from apache_beam.io.filesystems import FileSystems
 
     paths = sorted(metadata.path for metadata in FileSystems.match([file_pattern])[0].metadata_list)
+    from transforms.record_files import record_file_payloads
+
     for path in paths:
-        with FileSystems.open(path) as stream:
-            for payload in tfrecord_payloads(stream, path):
-                yield decoded_example(payload)
+        for payload in record_file_payloads(path):
+            yield decoded_example(payload)
 
 
-def tf_parse_example(serialized):
+def tf_parse_example(serialized, metadata_fields=()):
     """`tf.data` parse function: a scalar string tensor in, a dict of tensors out.
 
     `embedding` comes back as `float32 [num_tokens, embedding_dim]` whatever dtype it was stored
     in; the other features keep their schema types (`tf.string`, `tf.int64`, `tf.float32`).
+    `metadata` is the UTF-8 JSON text (`json.loads(record["metadata"].numpy())` gives the
+    dict); each of `metadata_fields` also comes back decoded, as `metadata/<name>`: a `tf.string`
+    holding the text of a string field, the JSON of any other value, or `""` when absent.
 
     Example:
 
@@ -326,4 +345,15 @@ def tf_parse_example(serialized):
         default=widened(tf.float32),
     )
     record["embedding"] = tf.reshape(flat, tf.stack([record["num_tokens"], record["embedding_dim"]]))
+    if metadata_fields:
+        fields = tuple(metadata_fields)
+
+        def field_texts(text):
+            metadata = json.loads(text.numpy().decode("utf-8"))
+            values = [metadata.get(name) for name in fields]
+            return [value if isinstance(value, str) else "" if value is None else json.dumps(value) for value in values]
+
+        texts = tf.py_function(field_texts, [record["metadata"]], [tf.string] * len(fields))
+        for name, text in zip(fields, texts):
+            record[f"metadata/{name}"] = tf.ensure_shape(text, [])
     return record

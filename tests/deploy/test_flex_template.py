@@ -20,12 +20,13 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 METADATA = json.loads((REPO_ROOT / "deploy" / "flex_template_metadata.json").read_text())
 PARAMETERS = {parameter["name"]: parameter for parameter in METADATA["parameters"]}
 # Flags the image fixes (the baked weights on JAX), that one process per VM makes moot, or
-# store_true switches (skip_existing) that a Flex Template cannot pass as --name=value.
+# store_true switches (skip_existing, dedup) that a Flex Template cannot pass as --name=value,
+# metadata_fields, whose default (every field) is no value a parameter could state, and
 # features_on_device: a flag pair without a value; on the GPU and TPU images it is on by default.
 NOT_PARAMETERS = {
     "hf_checkpoint", "weights", "keras_hub_preset", "seed", "keras_backend", "share_model_across_processes",
-    "skip_existing", "features_on_device",
-}
+    "skip_existing", "dedup", "metadata_fields", "features_on_device",
+}  # fmt: skip
 IMAGE = "us-central1-docker.pkg.dev/my-project/gemma4/gemma4-gpu:v1"
 
 

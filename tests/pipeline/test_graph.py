@@ -14,6 +14,7 @@ STEPS = [
     "ReadInputs",
     "ReshuffleInputs",
     "DecodeAudio",
+    "CountRepeatedAudio",
     "ComputeFeatures",
     "PackClips",
     "Embed",
@@ -44,8 +45,15 @@ def test_skip_existing_graph_filters_inputs_and_writes_one_file_per_input():
     pipeline = beam.Pipeline(options=options)
     build_graph(pipeline, options.view_as(EmbedOptions))
     top_level = [label for label in pipeline.applied_labels if "/" not in label]
-    expected = [step for step in STEPS if step != "WriteRecords"] + ["SkipCompletedInputs", "WriteRecordsPerInput"]
-    assert sorted(top_level) == sorted(expected)
+    assert sorted(top_level) == sorted(STEPS + ["SkipCompletedInputs"])
+
+
+def test_dedup_replaces_the_repeat_count():
+    options = PipelineOptions(["--input", "a.wav", "--output", "out/x", "--keras_backend", "jax", "--dedup"])
+    pipeline = beam.Pipeline(options=options)
+    build_graph(pipeline, options.view_as(EmbedOptions))
+    top_level = [label for label in pipeline.applied_labels if "/" not in label]
+    assert sorted(top_level) == sorted([step for step in STEPS if step != "CountRepeatedAudio"] + ["Deduplicate"])
 
 
 def test_records_pattern_names_the_files_each_mode_writes():

@@ -48,10 +48,12 @@ def test_each_input_file_gets_its_own_record_file(corpus, tmp_path, tiny_encoder
     folder, paths = corpus
     output = str(tmp_path / "out" / "emb")
     summary = _run(folder, output, tiny_encoder_path)
-    written = {str(p) for p in pathlib.Path(f"{output}-by-input").iterdir()}
+    written = {str(p) for p in pathlib.Path(f"{output}-by-input").glob("*.tfrecord")}
     assert written == {input_records_path(output, str(path), ".tfrecord") for path in paths}
     assert summary["records"] == 6 and summary["input_files_skipped"] == 0
     assert summary["outputs"]["records"] == f"{output}-by-input/*.tfrecord"
+    indexes = {str(p) for p in pathlib.Path(f"{output}-by-input").glob("*.index.parquet")}
+    assert indexes == {p.removesuffix(".tfrecord") + ".index.parquet" for p in written}
 
 
 def test_rerun_after_deleting_outputs_redoes_only_those_inputs_and_restores_the_full_result(
@@ -79,3 +81,26 @@ def test_rerun_of_a_finished_job_does_nothing(corpus, tmp_path, tiny_encoder_pat
     summary = _run(folder, output, tiny_encoder_path)
     assert summary["input_files_skipped"] == 5 and summary["records"] == 0
     assert _record_bytes(output) == full
+
+
+def test_rerun_with_another_compute_dtype_or_model_stops_at_launch(corpus, tmp_path, tiny_encoder_path):
+    import encoder
+    from conftest import TINY_ENCODER_CONFIG
+
+    folder, _ = corpus
+    output = str(tmp_path / "out" / "emb")
+    _run(folder, output, tiny_encoder_path)
+    full, stamp = _record_bytes(output), pathlib.Path(f"{output}-stamp.json").read_text()
+    other_model = tmp_path / "other.keras"
+    encoder.default_encoder(seed=2, **TINY_ENCODER_CONFIG).save(other_model)
+    argv = ["--input", f"{folder}/*", "--output", output, "--skip_existing", *FAST_FLAGS]
+
+    with pytest.raises(ValueError, match=r"compute_dtype: 'float32' -> 'bfloat16'") as error:
+        run([*argv, "--weights", str(tiny_encoder_path), "--compute_dtype", "bfloat16"])
+    assert "model_fingerprint" in str(error.value)  # bfloat16 weights are other weights
+    with pytest.raises(ValueError, match=r"Differences \(output's -> this run's\): model_fingerprint: '[0-9a-f]{64}'"):
+        run([*argv, "--weights", str(other_model)])
+    assert _record_bytes(output) == full and pathlib.Path(f"{output}-stamp.json").read_text() == stamp
+    pathlib.Path(f"{output}-stamp.json").unlink()  # records that nothing says the origin of
+    with pytest.raises(ValueError, match="holds records but no stamp"):
+        run([*argv, "--weights", str(tiny_encoder_path)])

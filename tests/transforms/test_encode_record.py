@@ -21,8 +21,9 @@ def _encode(embedding, output_dtype="float32"):
 
 def test_record_carries_clip_info_and_embedding():
     embedding = np.arange(12, dtype=np.float32).reshape(3, 4)
-    (record_bytes,) = _encode(embedding)
+    ((row, record_bytes),) = _encode(embedding)
     record = decoded_example(record_bytes)
+    assert (row["key"], row["num_tokens"], row["embedding_dim"], row["model_fingerprint"]) == ("a.wav@2", 3, 4, "abc")
     assert (record.key, record.source, record.segment_index) == ("a.wav@2", "a.wav", 2)
     assert (record.start_seconds, record.duration_seconds) == (60.0, 1.5)  # 24000 / 16000
     assert (record.num_tokens, record.embedding_dim, record.model_fingerprint) == (3, 4, "abc")

@@ -100,6 +100,8 @@ def test_encoded_example_has_exactly_the_schema_features():
         "embedding_dtype": "bytes_list",
         "embedding": "bytes_list",
         "model_fingerprint": "bytes_list",
+        "audio_sha256": "bytes_list",
+        "metadata": "bytes_list",
     }
 
 

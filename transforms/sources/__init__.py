@@ -7,8 +7,14 @@ unusable on its own (a manifest line that is not JSON, a tar sample without audi
 and it raises when the file itself cannot be read, after yielding the inputs found before the
 fault. Every key comes from `keys` (`UniqueKeys`), so a repeated id or member name never gives
 two inputs the same key.
+
+Each input also carries its own fields as `metadata`, a JSON-ready dict (`json_ready`): what
+sits beside the audio in its manifest line, Parquet row, tar sample or TFRecord example.
 """
 
+import datetime
+import decimal
+import math
 from typing import NamedTuple
 
 from apache_beam.io.filesystems import FileSystems
@@ -100,3 +106,44 @@ def resolved_path(path: str, uri: str) -> str:
     if "://" in path or path.startswith("/"):
         return path
     return FileSystems.join(FileSystems.split(uri)[0], path)
+
+
+class _Skipped:
+    """Marks a value records do not carry (binary data)."""
+
+
+SKIPPED = _Skipped()
+
+
+def json_ready(value):
+    """`value` as JSON holds it, or `SKIPPED` for binary data (bytes, in a list or dict or alone).
+
+    Strings, ints, bools and None stay; a non-finite float becomes None (JSON has no NaN);
+    dates, times and decimals become their ISO or decimal text; lists and dicts are converted
+    item by item, and one with binary data inside is skipped whole.
+    """
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return SKIPPED
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (datetime.timedelta, decimal.Decimal)):
+        return str(value.total_seconds() if isinstance(value, datetime.timedelta) else value)
+    if hasattr(value, "item") and not hasattr(value, "__len__"):  # a NumPy scalar
+        return json_ready(value.item())
+    if isinstance(value, dict):
+        items = {str(name): json_ready(item) for name, item in value.items()}
+        return SKIPPED if any(item is SKIPPED for item in items.values()) else items
+    if isinstance(value, (list, tuple)):
+        items = [json_ready(item) for item in value]
+        return SKIPPED if any(item is SKIPPED for item in items) else items
+    return str(value)
+
+
+def metadata_of(fields: dict):
+    """`{name: json_ready(value)}` over `fields` without the skipped (binary) ones; None when empty."""
+    ready = {name: json_ready(value) for name, value in fields.items()}
+    return {name: value for name, value in ready.items() if value is not SKIPPED} or None

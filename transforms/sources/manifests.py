@@ -13,9 +13,11 @@ from typing import Union
 from transforms.elements import EncodedAudio
 from transforms.sources import BadInput
 from transforms.sources import UniqueKeys
+from transforms.sources import metadata_of
 from transforms.sources import resolved_path
 
 PATH_FIELDS = ("audio_filepath", "path")  # NeMo's name first, then the plain one
+SPAN_FIELDS = ("offset", "duration")  # every other field of an entry is its metadata
 _BOM = "\ufeff"
 
 
@@ -45,6 +47,7 @@ def _entry(entry, uri: str, position: int, keys: UniqueKeys) -> EncodedAudio:
         data=None,
         offset_seconds=offset,
         duration_seconds=duration,
+        metadata=metadata_of({name: value for name, value in entry.items() if name not in PATH_FIELDS + SPAN_FIELDS}),
     )
 
 
@@ -83,7 +86,8 @@ def manifest_inputs(stream, uri: str, keys: Optional[UniqueKeys] = None) -> Iter
     the manifest's folder), and optionally `offset` and `duration` (finite JSON numbers of
     seconds) and `id`. The input key is `<uri>#<id>`, or `<uri>#<position>` (line number in
     JSONL, item number in an array, from 1) without an id; a repeated id gets a distinct key
-    from `keys`. The source is the audio file. An entry that is not such an object yields a
+    from `keys`. The source is the audio file. Every field but the path, `offset` and
+    `duration` (so `id`, `text`, `speaker`, ...) is the input's metadata. An entry that is not such an object yields a
     BadInput naming its line or item.
     """
     keys = UniqueKeys(uri) if keys is None else keys

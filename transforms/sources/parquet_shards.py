@@ -6,6 +6,11 @@ The audio column may be
   with or without a `path`: the array wins,
 - a plain binary column of encoded files, or a string column of paths.
 Binary and string fields may be the large (64-bit offset) types.
+
+Every other column is the row's metadata (scalars, lists and structs as their Python values),
+except binary ones and nested values holding binary data, which are left out rather than
+base64-encoded: such columns are media (a second audio, an image), which would swell every
+record past the metadata cap.
 """
 
 from typing import Iterator
@@ -20,6 +25,7 @@ from transforms.decode_audio import float_samples
 from transforms.elements import EncodedAudio
 from transforms.sources import BadInput
 from transforms.sources import UniqueKeys
+from transforms.sources import metadata_of
 from transforms.sources import resolved_path
 
 ROWS_PER_BATCH = 64  # rows read at a time, so a shard is never loaded whole
@@ -75,7 +81,8 @@ def parquet_shard_inputs(
 
     A `path` is resolved against the shard's folder if relative. The input key is `<uri>#<id>`
     when the row has a non-null `id_column`, otherwise `<uri>#<row index>`; a repeated id gets
-    a distinct key from `keys` (`<uri>#<id>#<row index>`).
+    a distinct key from `keys` (`<uri>#<id>#<row index>`). Its other non-binary columns,
+    `id_column` included, are its metadata.
 
     Args:
         stream: seekable binary stream of the shard.
@@ -89,12 +96,26 @@ def parquet_shard_inputs(
     names = shard.schema_arrow.names
     if audio_column not in names:
         raise ValueError(f"{uri} has no column {audio_column!r}; its columns are {names}.")
-    columns = [audio_column] + ([id_column] if id_column in names else [])
+    other = [name for name in names if name != audio_column and not _is_binary(shard.schema_arrow.field(name).type)]
+    columns = [audio_column] + other + ([id_column] if id_column in names and id_column not in other else [])
     row = 0
     for batch in shard.iter_batches(batch_size=ROWS_PER_BATCH, columns=columns):
         audio = batch.column(audio_column)
+        fields = {name: batch.column(name).to_pylist() for name in other}
         ids = batch.column(id_column).to_pylist() if id_column in names else [None] * batch.num_rows
         for index in range(batch.num_rows):
             name = ids[index] if ids[index] is not None else row
-            yield _row_input(audio[index], keys.unique(name, row), uri, row)
+            found = _row_input(audio[index], keys.unique(name, row), uri, row)
+            if isinstance(found, EncodedAudio):
+                found = found._replace(metadata=metadata_of({column: fields[column][index] for column in other}))
+            yield found
             row += 1
+
+
+def _is_binary(arrow_type: pyarrow.DataType) -> bool:
+    """Whether a column's values are, or hold, binary data."""
+    if pyarrow.types.is_binary(arrow_type) or pyarrow.types.is_large_binary(arrow_type):
+        return True
+    if pyarrow.types.is_fixed_size_binary(arrow_type):
+        return True
+    return any(_is_binary(arrow_type.field(i).type) for i in range(arrow_type.num_fields))

@@ -12,8 +12,27 @@ from transforms.records import example_features
 from transforms.records import tfrecord_payloads
 from transforms.sources import BadInput
 from transforms.sources import UniqueKeys
+from transforms.sources import metadata_of
 
 RATE_FEATURES = ("sample_rate", "sampling_rate")  # int64 features naming the rate of decoded samples
+
+
+def _feature_metadata(features: dict, audio_feature: str) -> dict:
+    """The example's features other than the audio: one value as a scalar, several as a list.
+
+    Bytes values are UTF-8 text; a feature with bytes that are not UTF-8 (binary data) is left
+    out, as Parquet's binary columns are.
+    """
+    metadata = {}
+    for name, values in features.items():
+        if name == audio_feature:
+            continue
+        try:
+            values = [value.decode("utf-8") if isinstance(value, bytes) else value for value in values]
+        except UnicodeDecodeError:
+            continue
+        metadata[name] = values[0] if len(values) == 1 else values
+    return metadata_of(metadata)
 
 
 def _input(features: dict, key: str, uri: str, index: int, audio_feature: str, sample_rate: Optional[int]):
@@ -66,6 +85,9 @@ def tfrecord_shard_inputs(
             id gets a distinct key from `keys` (`<uri>#<id>#<record index>`).
         sample_rate: int or None. Rate of decoded samples when no rate feature gives it.
         keys: UniqueKeys. Keys given so far in the shard. Defaults to a new one.
+
+    Every feature but the audio (`id`, `text`, `sample_rate`, ...) is the input's metadata:
+    one value as a scalar, several as a list, bytes as UTF-8 text (non-UTF-8 bytes left out).
     """
     keys = UniqueKeys(uri) if keys is None else keys
     for index, payload in enumerate(tfrecord_payloads(stream, uri)):
@@ -77,6 +99,7 @@ def tfrecord_shard_inputs(
             continue
         key = keys.unique(features[id_feature][0] if features.get(id_feature) else index, index)
         try:
-            yield _input(features, key, uri, index, audio_feature, sample_rate)
+            found = _input(features, key, uri, index, audio_feature, sample_rate)
+            yield found._replace(metadata=_feature_metadata(features, audio_feature))
         except (ValueError, TypeError) as e:
             yield BadInput(key=key, source=uri, error=e)

@@ -22,7 +22,7 @@ def test_reads_paths_spans_and_ids():
         '{"path": "gs://other/c.mp3", "duration": 3}\n'
     )
     assert items == [
-        EncodedAudio("gs://b/lists/m.jsonl#utt1", "gs://b/lists/a.wav", None, 1.5, 2.0),
+        EncodedAudio("gs://b/lists/m.jsonl#utt1", "gs://b/lists/a.wav", None, 1.5, 2.0, metadata={"id": "utt1"}),
         EncodedAudio("gs://b/lists/m.jsonl#3", "/data/b.flac", None, 0.0, None),
         EncodedAudio("gs://b/lists/m.jsonl#4", "gs://other/c.mp3", None, 0.0, 3.0),
     ]
@@ -56,7 +56,7 @@ def test_a_utf8_byte_order_mark_is_not_part_of_the_first_line():
 def test_a_json_array_of_objects_is_one_entry_per_item():
     items = _inputs('[\n  {"path": "a.wav", "id": "x"},\n  {"path": "b.wav"},\n  "c.wav"\n]\n')
     assert items[:2] == [
-        EncodedAudio("gs://b/lists/m.jsonl#x", "gs://b/lists/a.wav", None),
+        EncodedAudio("gs://b/lists/m.jsonl#x", "gs://b/lists/a.wav", None, metadata={"id": "x"}),
         EncodedAudio("gs://b/lists/m.jsonl#2", "gs://b/lists/b.wav", None),  # item number, from 1
     ]
     assert isinstance(items[2], BadInput) and str(items[2].error).startswith("Item 3: Expected a JSON object")

@@ -25,9 +25,9 @@ def test_reads_bytes_paths_and_ids(tmp_path):
     with open(path, "rb") as stream:
         items = list(parquet_shard_inputs(stream, str(path), "audio", "id"))
     assert items[:3] == [
-        EncodedAudio(f"{path}#first", str(path), b"A"),
-        EncodedAudio(f"{path}#1", f"{tmp_path}/sub/b.flac", None),
-        EncodedAudio(f"{path}#third", "gs://b/c.mp3", None),
+        EncodedAudio(f"{path}#first", str(path), b"A", metadata={"id": "first"}),
+        EncodedAudio(f"{path}#1", f"{tmp_path}/sub/b.flac", None, metadata={"id": None}),
+        EncodedAudio(f"{path}#third", "gs://b/c.mp3", None, metadata={"id": "third"}),
     ]
     assert isinstance(items[3], BadInput) and items[3].key == f"{path}#3"
 
@@ -89,7 +89,10 @@ def test_large_types_inside_the_struct_and_a_string_column_of_paths(tmp_path):
             "clip": pyarrow.array(["c.wav", "gs://b/d.wav"], type=pyarrow.large_string()),
         },
     )
-    assert _read(path) == [EncodedAudio(f"{path}#0", str(path), b"A"), EncodedAudio(f"{path}#1", f"{tmp_path}/x.flac", None)]
+    assert _read(path) == [
+        EncodedAudio(f"{path}#0", str(path), b"A", metadata={"clip": "c.wav"}),
+        EncodedAudio(f"{path}#1", f"{tmp_path}/x.flac", None, metadata={"clip": "gs://b/d.wav"}),
+    ]
     with open(path, "rb") as stream:
         paths = [item.source for item in parquet_shard_inputs(stream, str(path), "clip", "id")]
     assert paths == [f"{tmp_path}/c.wav", "gs://b/d.wav"]

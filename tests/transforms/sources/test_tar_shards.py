@@ -50,7 +50,7 @@ def test_every_audio_member_is_an_input_and_a_sample_without_audio_a_bad_input(t
     assert items == [
         EncodedAudio(key="gs://b/s.tar#a.wav", source="gs://b/s.tar", data=b"WAV"),
         EncodedAudio(key="gs://b/s.tar#a.flac", source="gs://b/s.tar", data=b"FLAC"),
-        EncodedAudio(key="gs://b/s.tar#dir/b.seg.mp3", source="gs://b/s.tar", data=b"MP3"),
+        EncodedAudio(key="gs://b/s.tar#dir/b.seg.mp3", source="gs://b/s.tar", data=b"MP3", metadata={"txt": "text"}),
         BadInput("gs://b/s.tar#c", "gs://b/s.tar", items[3].error),
     ]
     assert "no audio member" in str(items[3].error) and ".txt" in str(items[3].error)
@@ -120,8 +120,8 @@ def test_apple_double_members_are_skipped_inputs(tmp_path):
     items = _inputs(tmp_path, {"._a.wav": b"\x00\x05\x16\x07", "a.wav": b"A", "dir/._b.flac": b"\x00"})
     assert items == [
         SkippedInput("gs://b/s.tar#._a.wav", "gs://b/s.tar", "AppleDouble metadata member"),
-        EncodedAudio("gs://b/s.tar#a.wav", "gs://b/s.tar", b"A"),
         SkippedInput("gs://b/s.tar#dir/._b.flac", "gs://b/s.tar", "AppleDouble metadata member"),
+        EncodedAudio("gs://b/s.tar#a.wav", "gs://b/s.tar", b"A"),  # when its sample ends
     ]
 
 
@@ -179,3 +179,37 @@ def test_an_audio_named_member_that_is_no_file_is_a_bad_input():
 def test_nist_sphere_members_are_audio(tmp_path):
     (item,) = _inputs(tmp_path, {"ldc/utt.sph": b"NIST_1A"})
     assert isinstance(item, EncodedAudio)
+
+
+def test_a_samples_metadata_members_before_and_after_attach_to_each_of_its_audio_members(tmp_path):
+    items = _inputs(
+        tmp_path,
+        {
+            "spk.utt1.txt": "première".encode(),  # before the audio, under "utt1.txt"
+            "spk.utt1.flac": b"F1",
+            "spk.utt2.flac": b"F2",
+            "spk.json": b'{"speaker": "Zo\\u00eb", "txt": "loses to the .txt member"}',
+            "spk.txt": b"sample text",  # after the audio
+            "spk.cls": b"7",
+            "spk.jpg": b"\xff\xd8",  # not metadata: not read
+            "next.wav": b"W",
+        },
+    )
+    metadata = {"utt1.txt": "première", "speaker": "Zoë", "txt": "sample text", "cls": "7"}
+    assert items == [
+        EncodedAudio("gs://b/s.tar#spk.utt1.flac", "gs://b/s.tar", b"F1", metadata=metadata),
+        EncodedAudio("gs://b/s.tar#spk.utt2.flac", "gs://b/s.tar", b"F2", metadata=metadata),
+        EncodedAudio("gs://b/s.tar#next.wav", "gs://b/s.tar", b"W"),
+    ]
+
+
+def test_a_link_input_gets_its_samples_metadata():
+    stream = _tar_with_links([("a.wav", b"A"), ("b.wav", ("hard", "a.wav")), ("b.txt", b"for b")])
+    items = {item.key: item.metadata for item in tar_shard_inputs(stream, "s.tar")}
+    assert items == {"s.tar#a.wav": None, "s.tar#b.wav": {"txt": "for b"}}
+
+
+@pytest.mark.parametrize("name, data, message", [("a.json", b"{not json", "is not UTF-8 json"), ("a.txt", b"\xff\xfe", "is not UTF-8 txt")])
+def test_a_broken_metadata_member_makes_its_samples_inputs_bad(tmp_path, name, data, message):
+    (item,) = _inputs(tmp_path, {"a.wav": b"A", name: data})
+    assert isinstance(item, BadInput) and item.key == "gs://b/s.tar#a.wav" and message in str(item.error)

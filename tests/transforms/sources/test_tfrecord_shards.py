@@ -21,8 +21,8 @@ def test_reads_audio_and_ids_by_feature_name(tmp_path):
     )
     items = list(tfrecord_shard_inputs(io.BytesIO(path.read_bytes()), "s.tfrecord", "wav", "utt"))
     assert items[:3] == [
-        EncodedAudio("s.tfrecord#u1", "s.tfrecord", b"A"),
-        EncodedAudio("s.tfrecord#42", "s.tfrecord", b"B"),
+        EncodedAudio("s.tfrecord#u1", "s.tfrecord", b"A", metadata={"utt": "u1"}),
+        EncodedAudio("s.tfrecord#42", "s.tfrecord", b"B", metadata={"utt": 42}),
         EncodedAudio("s.tfrecord#2", "s.tfrecord", b"C"),
     ]
     assert isinstance(items[3], BadInput) and items[3].key == "s.tfrecord#3"

@@ -1,0 +1,117 @@
+"""The output stamp, `<output>-stamp.json`: what makes a run's embeddings what they are.
+
+A run writes it at launch, before any record, so an interrupted run's output is stamped too. A
+`--skip_existing` rerun into an output whose stamp differs (another model, compute dtype,
+output layer or dtype, front end, window length or package version) would mix embeddings of
+two kinds in one dataset, so it stops at launch with a LaunchError naming each difference.
+"""
+
+import importlib.metadata
+import json
+import logging
+import time
+
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.options import EmbedOptions
+from pipeline.options import LaunchError
+from pipeline.options import keras_backend
+from transforms import decode_audio
+from transforms.elements import SAMPLE_RATE
+from transforms.encoder_model_handler import EncoderModelHandler
+from transforms.encoder_module import encoder_module
+from transforms.per_input_records import completed_record_files
+
+PACKAGE = "gemma4-audio-embed"
+
+
+def stamp_path(output: str) -> str:
+    return f"{output}-stamp.json"
+
+
+def launch_fingerprint(options: EmbedOptions) -> str:
+    """The model fingerprint the workers will write, from the model built once on the launcher."""
+    start = time.monotonic()
+    handler = EncoderModelHandler(
+        bucket_lengths=(),
+        max_batch_frames=0,
+        keras_backend=keras_backend(options),
+        hf_checkpoint=options.hf_checkpoint,
+        weights=options.weights,
+        keras_hub_preset=options.keras_hub_preset,
+        seed=options.seed,
+        compute_dtype=options.compute_dtype,
+        output_layer=options.output_layer,
+    )
+    fingerprint = handler.load_model().fingerprint()
+    logging.info("Model fingerprint %s, computed at launch in %.1f s.", fingerprint[:16], time.monotonic() - start)
+    return fingerprint
+
+
+def output_stamp(options: EmbedOptions, fingerprint: str) -> dict:
+    """The stamp of a run with `options` and model `fingerprint`, as a JSON-ready dict."""
+    try:
+        version = importlib.metadata.version(PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    frontend = encoder_module(keras_backend(options)).LogMelFrontend().get_config()
+    return {
+        "model_fingerprint": fingerprint,
+        "frontend": {
+            "decoded_sample_rate": SAMPLE_RATE,
+            "resampler": f"soxr {decode_audio.RESAMPLER_QUALITY}",
+            "max_clip_seconds": options.max_clip_seconds,
+            "log_mel": frontend,
+        },
+        "compute_dtype": options.compute_dtype,
+        "output_layer": options.output_layer,
+        "output_dtype": options.output_dtype,
+        "package_version": version,
+    }
+
+
+def read_stamp(output: str):
+    """The stamp of `output` as a dict, or None when there is none."""
+    path = stamp_path(output)
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path) as f:
+        return json.loads(f.read())
+
+
+def stamp_differences(found: dict, expected: dict, prefix: str = "") -> list[str]:
+    """`name: found -> expected` for each stamp field that differs, nested fields dotted."""
+    differences = []
+    for name in sorted(set(found) | set(expected)):
+        old, new = found.get(name), expected.get(name)
+        if isinstance(old, dict) and isinstance(new, dict):
+            differences += stamp_differences(old, new, f"{prefix}{name}.")
+        elif old != new:
+            differences.append(f"{prefix}{name}: {old!r} -> {new!r}")
+    return differences
+
+
+def check_and_write_stamp(options: EmbedOptions, stamp: dict, suffix: str) -> None:
+    """Raises LaunchError when a `--skip_existing` run would resume an output of another stamp; else stamps it.
+
+    Args:
+        options: EmbedOptions. The run's flags.
+        stamp: dict. This run's stamp (`output_stamp`).
+        suffix: str. Record file suffix, to find the records already written.
+    """
+    if options.skip_existing:
+        found = read_stamp(options.output)
+        if found is None and completed_record_files(options.output, suffix):
+            raise LaunchError(
+                f"--skip_existing: {options.output} holds records but no stamp {stamp_path(options.output)}, "
+                "so nothing says which model wrote them. Write to a new --output, or delete the old records."
+            )
+        if found is not None and found != stamp:
+            raise LaunchError(
+                f"--skip_existing: {options.output} was written with another setup than this run's, and "
+                "resuming would mix two kinds of embeddings. Differences (output's -> this run's): "
+                + "; ".join(stamp_differences(found, stamp))
+                + ". Use the original flags and model, or a new --output."
+            )
+    with FileSystems.create(stamp_path(options.output)) as f:
+        f.write((json.dumps(stamp, indent=2, sort_keys=True) + "\n").encode())

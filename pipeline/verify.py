@@ -1,0 +1,194 @@
+"""`gemma4-embed verify OUTPUT_PREFIX`: checks a finished output whole, prints a short table, exits 1 on any fault.
+
+Checks, over every record file of the output (sharded `<output>-SSSSS-of-NNNNN` or per input
+`<output>-by-input/`, TFRecord or ArrayRecord):
+- framing: TFRecord lengths and crc32c, ArrayRecord chunks; a truncated or altered file fails;
+- every record parses as an embedding record with finite values of its stated shape;
+- keys are unique across the output (a record file copied under another name fails);
+- one model fingerprint spans the output, the one its stamp names;
+- the shards are all there (every SSSSS of NNNNN, one NNNNN);
+- the index has one row per record, naming the record's file, tokens and hash;
+- the counts of records and tokens equal the summary's (for sharded output: a `--skip_existing`
+  summary counts only its last run).
+"""
+
+import argparse
+import collections
+import json
+import posixpath
+import re
+import sys
+import time
+
+import numpy as np
+import pyarrow.parquet
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.record_files import record_file_payloads
+from transforms.records import decoded_example
+
+_RECORD_SUFFIX = r"(\.tfrecord|\.tfrecord\.gz|\.array_record)"
+_MAX_LISTED = 10  # violations of one kind listed before the rest are counted
+
+
+def _matched(pattern: str) -> list[str]:
+    try:
+        return sorted(metadata.path for metadata in FileSystems.match([pattern])[0].metadata_list)
+    except Exception:  # noqa: BLE001 - Beam raises for a folder that does not exist
+        return []
+
+
+def record_files(output: str) -> tuple[list[str], bool]:
+    """`(record files of the output, whether they are per input)`."""
+    name = re.escape(posixpath.basename(output))
+    sharded = [
+        path
+        for path in _matched(f"{output}-*-of-*")
+        if re.fullmatch(rf"{name}-\d{{5}}-of-\d{{5}}{_RECORD_SUFFIX}", posixpath.basename(path))
+    ]
+    per_input = [path for path in _matched(f"{output}-by-input/*") if re.search(rf"{_RECORD_SUFFIX}$", path)]
+    return sharded + per_input, bool(per_input) and not sharded
+
+
+def _json(path: str):
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path) as f:
+        return json.loads(f.read())
+
+
+def _index_rows(output: str, per_input: bool) -> list[dict]:
+    pattern = f"{output}-by-input/*.index.parquet" if per_input else f"{output}-index-*-of-*.parquet"
+    rows = []
+    for path in _matched(pattern):
+        with FileSystems.open(path) as f:
+            rows += pyarrow.parquet.read_table(f).select(["key", "num_tokens", "audio_sha256", "record_file"]).to_pylist()
+    return rows
+
+
+class _Violations:
+    """Violations by kind, each kind listing its first `_MAX_LISTED` instances."""
+
+    def __init__(self):
+        self.by_kind = collections.defaultdict(list)
+
+    def add(self, kind: str, detail: str) -> None:
+        self.by_kind[kind].append(detail)
+
+    def lines(self) -> list[str]:
+        lines = []
+        for kind, details in self.by_kind.items():
+            lines += [f"VIOLATION {kind}: {detail}" for detail in details[:_MAX_LISTED]]
+            if len(details) > _MAX_LISTED:
+                lines.append(f"VIOLATION {kind}: ... and {len(details) - _MAX_LISTED} more")
+        return lines
+
+
+def _check_shards(files: list[str], violations: _Violations) -> None:
+    totals = collections.defaultdict(set)  # NNNNN -> SSSSS present
+    for path in files:
+        shard, total = map(int, re.search(r"-(\d{5})-of-(\d{5})\.", posixpath.basename(path)).groups())
+        totals[total].add(shard)
+    if len(totals) > 1:
+        violations.add("shards", f"files of {len(totals)} different shard counts: {sorted(totals)}")
+    for total, shards in totals.items():
+        missing = sorted(set(range(total)) - shards)
+        extra = sorted(shards - set(range(total)))
+        if missing:
+            violations.add("shards", f"shards {missing} of {total} are missing")
+        if extra:
+            violations.add("shards", f"shards {extra} lie outside 0..{total - 1}")
+
+
+def verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """Checks the output at prefix `output`; returns `(table rows, violation lines)`."""
+    violations = _Violations()
+    files, per_input = record_files(output)
+    if not files:
+        violations.add("records", f"no record file matches {output}-SSSSS-of-NNNNN.* or {output}-by-input/*")
+    elif not per_input:
+        _check_shards(files, violations)
+    seen = {}  # key -> file
+    fingerprints = collections.Counter()
+    by_key = {}  # key -> (file, num_tokens, audio_sha256)
+    tokens, seconds = 0, 0.0
+    for path in files:
+        try:
+            for position, payload in enumerate(record_file_payloads(path)):
+                try:
+                    record = decoded_example(payload)
+                except ValueError as e:
+                    violations.add("parse", f"{path} record {position}: {e}")
+                    continue
+                if not np.isfinite(record.embedding).all():
+                    violations.add("finite", f"{record.key} in {path} holds non-finite values")
+                if record.key in seen:
+                    violations.add("unique keys", f"{record.key} is in {seen[record.key]} and in {path}")
+                    continue
+                seen[record.key] = path
+                fingerprints[record.model_fingerprint] += 1
+                by_key[record.key] = (path, record.num_tokens, record.audio_sha256)
+                tokens += record.num_tokens
+                seconds += record.duration_seconds
+        except ValueError as e:
+            violations.add("framing", str(e))
+    stamp = _json(f"{output}-stamp.json")
+    if len(fingerprints) > 1:
+        counts = ", ".join(f"{fingerprint[:16]}: {count} records" for fingerprint, count in fingerprints.most_common())
+        violations.add("fingerprint", f"{len(fingerprints)} model fingerprints in one output ({counts})")
+    if stamp is None:
+        violations.add("stamp", f"{output}-stamp.json is missing")
+    elif fingerprints and set(fingerprints) != {stamp["model_fingerprint"]}:
+        violations.add("fingerprint", f"the stamp names {stamp['model_fingerprint'][:16]}, records carry others")
+    rows = _index_rows(output, per_input)
+    index_keys = collections.Counter(row["key"] for row in rows)
+    if len(rows) != len(by_key) or set(index_keys) != set(by_key):
+        violations.add(
+            "index",
+            f"{len(rows)} index rows for {len(by_key)} records; "
+            f"{len(set(by_key) - set(index_keys))} records without a row, "
+            f"{len(set(index_keys) - set(by_key))} rows without a record",
+        )
+    for row in rows:
+        if row["key"] in by_key and (row["record_file"], row["num_tokens"], row["audio_sha256"]) != by_key[row["key"]]:
+            violations.add("index", f"the row of {row['key']} disagrees with its record (file, tokens or hash)")
+    summary = _json(f"{output}-summary.json")
+    if summary is None:
+        violations.add("summary", f"{output}-summary.json is missing")
+    elif not per_input and (summary["records"], summary["tokens"]) != (len(by_key), tokens):
+        violations.add(
+            "summary",
+            f"the summary counts {summary['records']} records and {summary['tokens']} tokens, "
+            f"the files hold {len(by_key)} and {tokens}",
+        )
+    table = [
+        ("record files", f"{len(files)} ({'per input' if per_input else 'sharded'})"),
+        ("records", str(len(by_key))),
+        ("tokens", str(tokens)),
+        ("audio hours", f"{seconds / 3600:.4f}"),
+        ("fingerprints", ", ".join(fingerprint[:16] for fingerprint in fingerprints) or "-"),
+        ("index rows", str(len(rows))),
+        ("summary", "absent" if summary is None else f"{summary['records']} records, {summary['tokens']} tokens"),
+    ]
+    return table, violations.lines()
+
+
+def main(argv=None) -> int:
+    """`gemma4-embed verify OUTPUT_PREFIX`; returns the exit status: 0 when sound, 1 on any violation."""
+    parser = argparse.ArgumentParser(prog="gemma4-embed verify", description=__doc__.splitlines()[0])
+    parser.add_argument("output", help="The --output prefix of the run, local or gs://.")
+    args = parser.parse_args(argv)
+    start = time.monotonic()
+    table, violations = verify(args.output)
+    table.append(("checked in", f"{time.monotonic() - start:.1f} s"))
+    width = max(len(name) for name, _ in table)
+    for name, value in table:
+        print(f"{name:<{width}}  {value}")
+    for line in violations:
+        print(line)
+    print(f"{args.output}: {'FAILED, ' + str(len(violations)) + ' violation(s)' if violations else 'OK'}")
+    return 1 if violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

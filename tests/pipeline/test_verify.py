@@ -1,0 +1,92 @@
+"""Tests for pipeline/verify.py: a good output passes; each kind of damage fails, named.
+
+One run (three 1-1.5 s tones, tiny encoder of tests/conftest.py, `--num_shards 2`) is copied
+and damaged once per test.
+"""
+
+import shutil
+import sys
+
+import pytest
+from synthetic_audio import tone
+from synthetic_audio import write_audio
+
+from pipeline import verify
+from pipeline.main import main
+from pipeline.main import run
+from transforms import records
+from transforms.record_files import record_file_payloads
+from transforms.record_files import write_record_file
+
+
+@pytest.fixture(scope="module")
+def good_output(tmp_path_factory, tiny_encoder_path):
+    folder = tmp_path_factory.mktemp("verify")
+    for index in range(3):
+        write_audio(folder / f"clip{index}.wav", tone(1.0 + 0.25 * index, 16000, seed=index), 16000)
+    output = folder / "out" / "emb"
+    flags = ["--runner", "FnApiRunner", "--bucket_seconds", "4", "--num_shards", "2"]
+    run(["--input", str(folder / "*.wav"), "--output", str(output), "--weights", str(tiny_encoder_path), *flags])
+    return output
+
+
+@pytest.fixture()
+def damaged(good_output, tmp_path):
+    """A copy of the good output; returns its prefix."""
+    shutil.copytree(good_output.parent, tmp_path / "out")
+    return tmp_path / "out" / "emb"
+
+
+def _violations(output):
+    table, violations = verify.verify(str(output))
+    return violations
+
+
+def test_a_good_output_passes_and_the_console_script_prints_its_table(good_output, capsys, monkeypatch):
+    assert _violations(good_output) == []
+    monkeypatch.setattr(sys, "argv", ["gemma4-embed", "verify", str(good_output)])
+    with pytest.raises(SystemExit) as exit_status:
+        main()
+    assert exit_status.value.code == 0
+    printed = capsys.readouterr().out
+    assert "records       3" in printed and printed.rstrip().endswith("OK")
+
+
+def test_a_truncated_record_file_fails(damaged):
+    shard = damaged.parent / "emb-00000-of-00002.tfrecord"
+    shard.write_bytes(shard.read_bytes()[:-10])
+    violations = _violations(damaged)
+    assert any(line.startswith("VIOLATION framing:") and "truncated" in line for line in violations)
+    assert verify.main([str(damaged)]) == 1
+
+
+def test_a_flipped_byte_fails(damaged):
+    shard = damaged.parent / "emb-00001-of-00002.tfrecord"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    shard.write_bytes(bytes(data))
+    assert any(
+        line.startswith("VIOLATION framing:") and "crc32c mismatch" in line for line in _violations(damaged)
+    )
+
+
+def test_a_duplicated_record_file_fails(damaged):
+    shutil.copy(damaged.parent / "emb-00000-of-00002.tfrecord", damaged.parent / "emb-00002-of-00002.tfrecord")
+    violations = _violations(damaged)
+    assert any(line.startswith("VIOLATION unique keys:") for line in violations)
+    assert any(line.startswith("VIOLATION shards:") and "[2]" in line for line in violations)
+
+
+def test_a_mixed_fingerprint_output_fails(damaged):
+    shard = str(damaged.parent / "emb-00001-of-00002.tfrecord")
+    rewritten = []
+    for payload in record_file_payloads(shard):
+        record = records.decoded_example(payload)
+        fields = record._asdict() | {"model_fingerprint": "0" * 64}
+        fields.pop("num_tokens"), fields.pop("embedding_dim")
+        fields["metadata"] = "{}"
+        rewritten.append(records.encoded_example(**fields))
+    write_record_file(shard, rewritten)
+    assert any(
+        line.startswith("VIOLATION fingerprint:") and "2 model fingerprints" in line for line in _violations(damaged)
+    )

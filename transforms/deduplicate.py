@@ -1,0 +1,91 @@
+"""Repeated audio: counting clips whose window repeats, and `--dedup`, which embeds each distinct window once.
+
+Clips are compared by `audio_sha256`, the SHA-256 of their decoded 16 kHz float32 samples, so
+the same audio repeats whatever container, codec (lossless) or file it came from. Among the
+clips of one hash the one with the smallest key is kept; every other is a duplicate, counted
+in `repeated_audio`, and with `--dedup` listed (not embedded) in
+`<output>-duplicates-SSSSS-of-NNNNN.jsonl` with the key of the clip it repeats. Both work on
+decoded clips, before features and inference, so nothing is decoded twice.
+"""
+
+import json
+
+import apache_beam as beam
+from apache_beam.pvalue import TaggedOutput
+
+from transforms.metrics import REPEATED_AUDIO
+from transforms.metrics import counter
+
+DUPLICATES_TAG = "duplicates"
+
+
+class _CountRepeats(beam.DoFn):
+    """`(hash, number of clips)` -> counts the clips beyond the first in `repeated_audio`."""
+
+    def setup(self):
+        self._repeated = counter(REPEATED_AUDIO)
+
+    def process(self, element):
+        self._repeated.inc(element[1] - 1)
+
+
+class CountRepeatedAudio(beam.PTransform):
+    """Counts, in `repeated_audio`, the clips whose `audio_sha256` another clip with a smaller key has."""
+
+    def expand(self, clips):
+        return (
+            clips
+            | "ByHash" >> beam.Map(lambda clip: (clip.info.audio_sha256, 1))
+            | "CountPerHash" >> beam.CombinePerKey(sum)
+            | "CountRepeats" >> beam.ParDo(_CountRepeats())
+        )
+
+
+class _KeepSmallestKey(beam.DoFn):
+    """`(hash, clips)` -> the clip of smallest key; the others as JSON lines on `DUPLICATES_TAG`."""
+
+    def setup(self):
+        self._repeated = counter(REPEATED_AUDIO)
+
+    def process(self, element):
+        audio_sha256, clips = element
+        kept, *others = sorted(clips, key=lambda clip: clip.info.key)
+        yield kept
+        self._repeated.inc(len(others))
+        for clip in others:
+            entry = {
+                "key": clip.info.key,
+                "input_key": clip.info.input_key,
+                "source": clip.info.source,
+                "duplicate_of": kept.info.key,
+                "audio_sha256": audio_sha256,
+            }
+            yield TaggedOutput(DUPLICATES_TAG, json.dumps(entry, sort_keys=True, ensure_ascii=False))
+
+
+class DeduplicateClips(beam.PTransform):
+    """Keeps one clip per `audio_sha256` and writes the others to `<output>-duplicates-*.jsonl`.
+
+    Args:
+        output: str. Output prefix, local or `gs://`. One shard is written, empty when no
+            clip repeats, so a reader always finds it.
+
+    Returns:
+        The kept clips.
+    """
+
+    def __init__(self, output: str):
+        super().__init__()
+        self.output = output
+
+    def expand(self, clips):
+        kept, duplicates = (
+            clips
+            | "ByHash" >> beam.Map(lambda clip: (clip.info.audio_sha256, clip))
+            | "GroupByHash" >> beam.GroupByKey()
+            | "KeepSmallestKey" >> beam.ParDo(_KeepSmallestKey()).with_outputs(DUPLICATES_TAG, main="kept")
+        )
+        _ = duplicates | "WriteDuplicates" >> beam.io.WriteToText(
+            f"{self.output}-duplicates", file_name_suffix=".jsonl", num_shards=1
+        )
+        return kept
