@@ -4,6 +4,8 @@ import setuptools
 
 INSTALL_REQUIRES = [
     "apache-beam[gcp]>=2.77,<3",
+    # --output_format array_record: ArrayRecord files, random access for Grain.
+    "array-record>=0.5",
     # FFmpeg through PyAV decodes every input (its wheels carry FFmpeg: no system install).
     "av>=14",
     # Imported directly by transforms/ (records, Parquet inputs); apache-beam[gcp] pulls all three.
@@ -35,6 +37,8 @@ EXTRAS = {
         "transformers>=5.24,<6",
         "keras-hub>=0.32,<0.33",
         "gcp-storage-emulator>=2024.8",
+        # Reads ArrayRecord output back as training would (ArrayRecordDataSource, global shuffle).
+        "grain>=0.2",
         "scipy>=1.11",
         # Writes test audio (libsndfile's Ogg Vorbis and GSM 6.10 encoders, which FFmpeg lacks).
         "soundfile>=0.13",
