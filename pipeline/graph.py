@@ -45,6 +45,25 @@ def index_pattern(options: EmbedOptions) -> str:
     return f"{options.output}-index-*-of-*.parquet"
 
 
+def encoder_handler(options: EmbedOptions, lengths: tuple = (), max_batch_frames=0) -> EncoderModelHandler:
+    """The job's `EncoderModelHandler`: the model `options` name, batched by `lengths` and `max_batch_frames`.
+
+    The launcher builds one without batching (`lengths=()`) to fingerprint the model once.
+    """
+    return EncoderModelHandler(
+        bucket_lengths=lengths,
+        max_batch_frames=max_batch_frames,
+        keras_backend=keras_backend(options),
+        hf_checkpoint=options.hf_checkpoint,
+        weights=options.weights,
+        keras_hub_preset=options.keras_hub_preset,
+        seed=options.seed,
+        compute_dtype=options.compute_dtype,
+        output_layer=options.output_layer,
+        share_across_processes=share_model_across_processes(options),
+    )
+
+
 def build_graph(pipeline: beam.Pipeline, options: EmbedOptions) -> None:
     """Adds the embedding job to `pipeline`, configured by `options`.
 
@@ -58,18 +77,7 @@ def build_graph(pipeline: beam.Pipeline, options: EmbedOptions) -> None:
     """
     lengths = bucket_lengths(options.bucket_seconds, options.max_clip_seconds)
     backend = keras_backend(options)
-    handler = EncoderModelHandler(
-        bucket_lengths=lengths,
-        max_batch_frames=options.max_batch_frames,
-        keras_backend=backend,
-        hf_checkpoint=options.hf_checkpoint,
-        weights=options.weights,
-        keras_hub_preset=options.keras_hub_preset,
-        seed=options.seed,
-        compute_dtype=options.compute_dtype,
-        output_layer=options.output_layer,
-        share_across_processes=share_model_across_processes(options),
-    )
+    handler = encoder_handler(options, lengths, options.max_batch_frames)
     suffix = record_suffix(options)
     files = pipeline | "MatchInputs" >> MatchInputs(input_patterns(options))
     if options.skip_existing:

@@ -13,12 +13,12 @@ import time
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.graph import encoder_handler
 from pipeline.options import EmbedOptions
 from pipeline.options import LaunchError
 from pipeline.options import keras_backend
 from transforms import decode_audio
 from transforms.elements import SAMPLE_RATE
-from transforms.encoder_model_handler import EncoderModelHandler
 from transforms.encoder_module import encoder_module
 from transforms.per_input_records import completed_record_files
 
@@ -32,18 +32,7 @@ def stamp_path(output: str) -> str:
 def launch_fingerprint(options: EmbedOptions) -> str:
     """The model fingerprint the workers will write, from the model built once on the launcher."""
     start = time.monotonic()
-    handler = EncoderModelHandler(
-        bucket_lengths=(),
-        max_batch_frames=0,
-        keras_backend=keras_backend(options),
-        hf_checkpoint=options.hf_checkpoint,
-        weights=options.weights,
-        keras_hub_preset=options.keras_hub_preset,
-        seed=options.seed,
-        compute_dtype=options.compute_dtype,
-        output_layer=options.output_layer,
-    )
-    fingerprint = handler.load_model().fingerprint()
+    fingerprint = encoder_handler(options).load_model().fingerprint()
     logging.info("Model fingerprint %s, computed at launch in %.1f s.", fingerprint[:16], time.monotonic() - start)
     return fingerprint
 
