@@ -31,9 +31,26 @@ def numpy_dtype(safetensors_dtype):
     return np.dtype(_NUMPY_DTYPES[safetensors_dtype])
 
 
+_MAX_HEADER_BYTES = 100_000_000  # the format's own bound on the JSON header
+
+
 def _read_header(f):
-    (length,) = struct.unpack("<Q", f.read(8))
-    header = json.loads(f.read(length))
+    """`(data offset, {tensor name: entry})` of a safetensors file; ValueError when it is not one."""
+    prefix = f.read(8)
+    if len(prefix) < 8:
+        raise ValueError(f"Not a safetensors file: {len(prefix)} bytes, fewer than the 8-byte header length.")
+    (length,) = struct.unpack("<Q", prefix)
+    if length > _MAX_HEADER_BYTES:
+        raise ValueError(f"Not a safetensors file: its header length field says {length} bytes.")
+    text = f.read(length)
+    if len(text) < length:
+        raise ValueError(f"Truncated safetensors header: {len(text)} of {length} bytes.")
+    try:
+        header = json.loads(text)
+    except ValueError as error:
+        raise ValueError(f"The safetensors header is not JSON: {error}") from error
+    if not isinstance(header, dict):
+        raise ValueError(f"The safetensors header is not a JSON object but a {type(header).__name__}.")
     header.pop("__metadata__", None)
     return 8 + length, header
 

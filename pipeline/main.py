@@ -18,6 +18,7 @@ from pipeline.options import PROG
 from pipeline.options import EmbedOptions
 from pipeline.options import LaunchError
 from pipeline.options import check_embed_options
+from pipeline.options import check_flags_known
 from pipeline.options import check_inputs_exist
 from pipeline.options import flag_parser
 from pipeline.options import keras_backend
@@ -65,8 +66,13 @@ def check_model_source(options: EmbedOptions) -> None:
     ((flag, value),) = sources.items()
     try:
         pinned = checks[flag](value)
-    except (ValueError, OSError, ImportError, KeyError) as error:
-        message = str(error) if not isinstance(error, KeyError) else f"missing key {error}"
+    except Exception as error:  # any failure to read the source is the user's to fix, in one line
+        if isinstance(error, KeyError):
+            message = f"missing key {error}"
+        elif isinstance(error, (ValueError, OSError, ImportError)):
+            message = str(error)
+        else:  # a malformed file the checks did not foresee: say what broke
+            message = f"cannot be read ({type(error).__name__}: {error})"
         raise LaunchError(f"--{flag} {value}: {message}") from error
     if flag == "hf_checkpoint" and pinned != value:
         logging.info("--hf_checkpoint %s resolved to %s.", value, pinned)
@@ -89,6 +95,7 @@ def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
             flag, an `--input` pattern matching nothing, or a model source that is not usable.
     """
     flag_parser().parse_known_args(argv)  # --help prints and exits; a bad value raises LaunchError
+    check_flags_known(argv)
     options = PipelineOptions(argv)
     embed = options.view_as(EmbedOptions)
     check_embed_options(embed)

@@ -1,17 +1,23 @@
 """The job's flags: one `PipelineOptions` subclass, read with `options.view_as(EmbedOptions)`."""
 
 import argparse
+import difflib
+import math
 import os
+import sys
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DebugOptions
 from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
+from apache_beam.options.pipeline_options import _BeamArgumentParser
 
 from transforms.batch_budget import AUTO
 from transforms.batch_budget import parse_max_batch_frames
+from transforms.decode_audio import window_samples
 from transforms.row_packing import DEFAULT_BUCKET_SECONDS
+from transforms.row_packing import bucket_lengths
 from transforms.encoder_model_handler import COMPUTE_DTYPES
 from transforms.encoder_model_handler import OUTPUT_LAYERS
 from transforms.encoder_module import KERAS_BACKENDS
@@ -21,6 +27,7 @@ from transforms.record_files import RECORD_FORMATS
 from transforms.records import EMBEDDING_DTYPES
 
 OUTPUT_COMPRESSIONS = ("none", "gzip")
+MIN_WINDOW_SECONDS = 161 / 16000  # 0.0100625 s: the fewest samples that give one valid mel frame
 PROG = "gemma4-embed"
 BEAM_FLAGS_NOTE = "Beam's runner flags pass through: --runner, --project, --region, ..."
 # Dataflow's experiment for one SDK process per worker VM (it otherwise starts one per vCPU).
@@ -32,7 +39,10 @@ def _names_list(text: str) -> tuple[str, ...]:
 
 
 def _seconds_list(text: str) -> tuple[float, ...]:
-    return tuple(float(part) for part in text.split(",") if part.strip())
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated seconds, e.g. 3,6,10. Received: {text!r}")
 
 
 class LaunchError(ValueError):
@@ -56,6 +66,44 @@ class _LaunchParser(argparse.ArgumentParser):
 
     def error(self, message):
         raise LaunchError(message)
+
+
+class _BeamLaunchParser(_BeamArgumentParser):
+    """Beam's own argument parser (it knows value-provider flags), raising `LaunchError` likewise."""
+
+    def error(self, message):
+        raise LaunchError(message)
+
+
+def check_flags_known(argv=None) -> None:
+    """Raises `LaunchError` for an argument that neither this job nor Beam defines, or a bad Beam value.
+
+    Beam itself only logs an unknown argument and runs on, so a typo (`--compute-dtype`) or a
+    stray word (an unquoted glob's second file) would silently change the job.
+
+    Args:
+        argv: list of str. The command line, without the program; None reads `sys.argv`.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    parser = _BeamLaunchParser(allow_abbrev=False)
+    option_classes = {}
+    for cls in PipelineOptions.__subclasses__():  # as PipelineOptions.get_all_options does
+        option_classes.setdefault(str(cls), cls)
+    for cls in option_classes.values():
+        cls._add_argparse_args(parser)  # pylint: disable=protected-access
+    _, unknown = parser.parse_known_args(argv)
+    if unknown:
+        flags = [flag for action in parser._actions for flag in action.option_strings]
+        described = []
+        for argument in unknown:
+            name = argument.split("=", 1)[0]
+            spelled = "--" + name[2:].replace("-", "_") if name.startswith("--") else name
+            close = difflib.get_close_matches(spelled, flags, n=1)
+            described.append(f"{argument!r}" + (f" (did you mean {close[0]}?)" if close else ""))
+        raise LaunchError(
+            "unrecognized arguments: " + ", ".join(described) + ". Quote a glob given to --input "
+            "(--input 'corpus/*.wav'), or join several patterns with commas."
+        )
 
 
 class EmbedOptions(PipelineOptions):
@@ -220,7 +268,7 @@ class EmbedOptions(PipelineOptions):
             "on a CPU; on GPUs/TPUs (JAX) a power of two of rows per device sized from the device "
             "memory and a measured per-row footprint, logged and reported in the summary.",
         )
-        parser.add_argument(
+        runtime.add_argument(
             "--features_on_device",
             dest="features_on_device",
             action="store_const",
@@ -229,7 +277,7 @@ class EmbedOptions(PipelineOptions):
             help="Compute log-mel inside the compiled encoder program from 16 kHz samples; the "
             "host only decodes and resamples. Default: on where the worker has a GPU or TPU, off on a CPU.",
         )
-        parser.add_argument(
+        runtime.add_argument(
             "--no_features_on_device",
             dest="features_on_device",
             action="store_const",
@@ -333,6 +381,9 @@ def check_embed_options(options: EmbedOptions) -> None:
         raise LaunchError("--input is required: a glob or comma-separated list of input files.")
     if not options.output:
         raise LaunchError("--output is required: the prefix of the output files.")
+    for flag in ("hf_checkpoint", "weights", "keras_hub_preset"):
+        if getattr(options, flag) is not None and not getattr(options, flag).strip():
+            raise LaunchError(f"--{flag} is empty; name a model source, or leave the flag out for random weights.")
     sources = model_source_flags(options)
     if len(sources) > 1:
         raise LaunchError(
@@ -343,8 +394,23 @@ def check_embed_options(options: EmbedOptions) -> None:
         raise LaunchError(
             f"$KERAS_BACKEND must be one of {KERAS_BACKENDS}. Received: {keras_backend(options)!r}"
         )
-    if not options.max_clip_seconds > 0:
-        raise LaunchError(f"--max_clip_seconds must be positive. Received: {options.max_clip_seconds}")
+    if not MIN_WINDOW_SECONDS <= options.max_clip_seconds < math.inf:
+        raise LaunchError(
+            f"--max_clip_seconds must be finite and at least {MIN_WINDOW_SECONDS} s (161 samples, one "
+            f"mel frame). Received: {options.max_clip_seconds}"
+        )
+    try:
+        window_samples(options.max_clip_seconds)
+        if not all(math.isfinite(seconds) for seconds in options.bucket_seconds):
+            raise ValueError(f"--bucket_seconds must be finite. Received: {options.bucket_seconds}")
+        lengths = bucket_lengths(options.bucket_seconds, options.max_clip_seconds)
+    except ValueError as error:
+        raise LaunchError(str(error)) from error
+    if options.max_batch_frames != AUTO and options.max_batch_frames < lengths[-1]:
+        raise LaunchError(
+            f"--max_batch_frames must hold at least one row of {lengths[-1]} frames (a "
+            f"{options.max_clip_seconds} s window). Received: {options.max_batch_frames}"
+        )
     if not 0 <= options.min_clip_seconds <= options.max_clip_seconds:
         raise LaunchError(
             "--min_clip_seconds must lie in [0, --max_clip_seconds]. "
@@ -367,3 +433,5 @@ def check_inputs_exist(options: EmbedOptions) -> None:
     for pattern, match in zip(patterns, FileSystems.match(patterns)):
         if not match.metadata_list:
             raise LaunchError(f"--input pattern {pattern!r} matches no file.")
+        if FileSystems.get_scheme(pattern) is None and os.path.isdir(pattern):
+            raise LaunchError(f"--input {pattern!r} is a folder; to read the files in it, give {pattern.rstrip('/')}/*")

@@ -6,6 +6,7 @@ memory holds: the rows are the largest power of two per device whose measured fo
 times the device count.
 """
 
+import argparse
 import inspect
 import logging
 from typing import Union
@@ -30,7 +31,7 @@ def parse_max_batch_frames(text: str) -> Union[str, int]:
     except ValueError:
         value = 0
     if value < 1:
-        raise ValueError(f"--max_batch_frames must be 'auto' or a positive integer. Received: {text!r}")
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer. Received: {text!r}")
     return value
 
 

@@ -5,6 +5,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.options import EmbedOptions
 from pipeline.options import check_embed_options
+from pipeline.options import check_flags_known
 from pipeline.options import check_inputs_exist
 from pipeline.options import input_patterns
 from pipeline.options import keras_backend
@@ -80,7 +81,13 @@ def test_keras_backend_flag_then_environment_then_tensorflow(monkeypatch):
         ([], "--input is required"),
         (["--input", "a.wav"], "--output is required"),
         (["--input", "a", "--output", "o", "--weights", "w.keras", "--hf_checkpoint", "c"], "at most one of"),
-        (["--input", "a", "--output", "o", "--max_clip_seconds", "0"], "--max_clip_seconds must be positive"),
+        (["--input", "a", "--output", "o", "--max_clip_seconds", "0"], "--max_clip_seconds must be finite and at least 0.0100625 s"),
+        (["--input", "a", "--output", "o", "--max_clip_seconds", "inf"], "--max_clip_seconds must be finite"),
+        (["--input", "a", "--output", "o", "--bucket_seconds", "0"], "`bucket_seconds` must all be positive"),
+        (["--input", "a", "--output", "o", "--bucket_seconds", "nan"], "--bucket_seconds must be finite"),
+        (["--input", "a", "--output", "o", "--bucket_seconds", "inf"], "--bucket_seconds must be finite"),
+        (["--input", "a", "--output", "o", "--max_batch_frames", "3023"], "--max_batch_frames must hold at least one row of 3024 frames"),
+        (["--input", "a", "--output", "o", "--weights", ""], "--weights is empty"),
         (["--input", "a", "--output", "o", "--min_clip_seconds", "31"], "--min_clip_seconds must lie in"),
         (["--input", "a", "--output", "o", "--num_shards", "-1"], "--num_shards"),
     ],
@@ -95,3 +102,31 @@ def test_check_inputs_exist(tmp_path):
     check_inputs_exist(_options("--input", f"{tmp_path}/*.wav"))
     with pytest.raises(ValueError, match=r"--input pattern '.*\*.flac' matches no file"):
         check_inputs_exist(_options("--input", f"{tmp_path}/*.wav,{tmp_path}/*.flac"))
+
+
+def test_a_folder_given_as_input_is_a_launch_error_naming_its_glob(tmp_path):
+    (tmp_path / "a.wav").write_bytes(b"")
+    with pytest.raises(ValueError, match=rf"--input '{tmp_path}' is a folder; to read the files in it, give {tmp_path}/\*"):
+        check_inputs_exist(_options("--input", str(tmp_path)))
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--compute-dtype", "bfloat16"], r"'--compute-dtype' \(did you mean --compute_dtype\?\), 'bfloat16'"),
+        (["--inptu", "x"], r"'--inptu' \(did you mean --input\?\)"),
+        (["--input", "a/x.wav", "a/y.wav"], r"unrecognized arguments: 'a/y.wav'\. Quote a glob"),  # an unquoted glob
+        (["--direct_running_mode", "bogus"], "argument --direct_running_mode: invalid choice: 'bogus'"),
+    ],
+    ids=["typo", "misspelled_input", "stray_word", "bad_beam_value"],
+)
+def test_arguments_neither_the_job_nor_beam_knows_stop_the_launch(argv, message):
+    with pytest.raises(ValueError, match=message):
+        check_flags_known(["--output", "o", *argv])
+
+
+def test_beam_flags_and_job_flags_are_known():
+    check_flags_known(
+        ["--input", "a", "--output", "o", "--runner", "FnApiRunner", "--direct_num_workers=2", "--experiments=x",
+         "--project", "p", "--region", "r", "--temp_location", "gs://b/t", "--compute_dtype", "bfloat16"]
+    )  # fmt: skip

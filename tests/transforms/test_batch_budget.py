@@ -4,6 +4,7 @@ The accelerator arithmetic is checked by hand-computed tables; on this CPU-only 
 resolves to the CPU budget. TINY config as in tests/encoder/test_inference.py.
 """
 
+import argparse
 import pytest
 
 from transforms.batch_budget import parse_max_batch_frames
@@ -20,7 +21,7 @@ def test_parse_max_batch_frames(text, value):
 
 @pytest.mark.parametrize("text", ["0", "-5", "Auto", "8k", ""])
 def test_parse_max_batch_frames_rejects(text):
-    with pytest.raises(ValueError, match="--max_batch_frames must be 'auto' or a positive integer"):
+    with pytest.raises(argparse.ArgumentTypeError, match="expected 'auto' or a positive integer"):
         parse_max_batch_frames(text)
 
 
