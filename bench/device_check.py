@@ -143,7 +143,9 @@ def encoder_speed(model, dtype, batch_rows, row_seconds, repeats, peak):
         for _ in range(repeats):
             predict(features, mask)
         rate = audio_seconds * repeats / (time.perf_counter() - start)
-        flop = flop_per_audio_second(predict, features, mask, audio_seconds)
+        # The program runs rows padded to a multiple of the device count: its FLOP are per padded row.
+        padded_rows = -(-rows // len(predict.devices)) * len(predict.devices)
+        flop = flop_per_audio_second(predict, features, mask, padded_rows * row_seconds)
         mfu = rate * flop / (peak * 1e12 * len(predict.devices)) if flop and peak else None
         results.append({"dtype": dtype, "rows": rows, "audio_seconds_per_second": rate, "gflop_per_audio_second": flop and flop / 1e9, "mfu": mfu})
     return results
@@ -208,7 +210,7 @@ def table(report) -> str:
     for speed in report["encoder"]:
         mfu = f"{100 * speed['mfu']:.1f}%" if speed["mfu"] is not None else "n/a"
         flop = f"{speed['gflop_per_audio_second']:.3g}" if speed["gflop_per_audio_second"] else "n/a"
-        rows.append((f"encoder {speed['dtype']}, {speed['rows']} rows", f"{speed['audio_seconds_per_second']:.1f} audio-s/s, MFU {mfu} ({flop} GFLOP/audio-s)"))
+        rows.append((f"encoder {speed['dtype']}, {speed['rows']} row{'s' if speed['rows'] != 1 else ''}", f"{speed['audio_seconds_per_second']:.1f} audio-s/s, MFU {mfu} ({flop} GFLOP/audio-s)"))
     memory, where = report["peak_memory"]
     rows.append(("peak memory", f"{memory / 2**30:.2f} GiB ({where})"))
     e2e = report.get("end_to_end")
@@ -234,7 +236,9 @@ def parse_args(argv):
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    os.environ.setdefault("KERAS_BACKEND", "jax")
+    backend = os.environ.setdefault("KERAS_BACKEND", "jax")
+    if backend != "jax":
+        raise SystemExit(f"device_check.py runs on JAX (it spreads rows over every local device); unset KERAS_BACKEND or set it to jax. Received: KERAS_BACKEND={backend}")
     import jax
 
     from encoder import default_encoder

@@ -40,3 +40,9 @@ def test_device_check_on_the_tiny_config_prints_one_table_within_its_limits(devi
 )
 def test_peak_is_looked_up_by_device_kind(device_check, kind, peak):
     assert device_check.peak_tflops(kind) == peak
+
+
+def test_device_check_refuses_another_keras_backend_in_one_line(device_check, monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    with pytest.raises(SystemExit, match="device_check.py runs on JAX .* Received: KERAS_BACKEND=torch"):
+        device_check.main(["--config", "tiny"])
