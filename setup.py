@@ -39,6 +39,8 @@ EXTRAS = {
         "gcp-storage-emulator>=2024.8",
         # Reads ArrayRecord output back as training would (ArrayRecordDataSource, global shuffle).
         "grain>=0.2",
+        # The README's index query in pandas.
+        "pandas>=2",
         "scipy>=1.11",
         # Writes test audio (libsndfile's Ogg Vorbis and GSM 6.10 encoders, which FFmpeg lacks).
         "soundfile>=0.13",

@@ -239,3 +239,15 @@ def test_the_readme_index_queries(dedup_run):
     assert seconds == {"ja": pytest.approx(1.1), None: pytest.approx(1.0 + 1.2 + 1.3 + 0.9)}
     long = index.filter(pc.greater(index["duration_seconds"], 1.15)).select(["key", "duration_seconds"])
     assert sorted(long["key"].to_pylist()) == sorted(key for key in index["key"].to_pylist() if key.endswith(("u2.flac@0", "#p1@0")))
+
+
+def test_the_readme_index_queries_in_pandas(dedup_run):
+    import pandas as pd
+
+    output, _, _, _ = dedup_run
+    paths = sorted(str(p) for p in pathlib.Path(output).parent.glob("emb-index-*.parquet"))
+    index = pd.concat(pd.read_parquet(path) for path in paths)
+    hours = index.groupby("language").duration_seconds.sum() / 3600  # as in the README; NaN languages dropped
+    assert hours.to_dict() == {"ja": pytest.approx(1.1 / 3600)}
+    long = index[index.duration_seconds > 1.15][["key", "duration_seconds"]]
+    assert sorted(long.key) == sorted(key for key in index.key if key.endswith(("u2.flac@0", "#p1@0")))
