@@ -423,6 +423,11 @@ def check_embed_options(options: EmbedOptions) -> None:
             "--output_compression applies to TFRecord output only; ArrayRecord files are written "
             f"uncompressed. Received: --output_format=array_record --output_compression={options.output_compression}"
         )
+    if options.dedup and options.skip_existing:
+        raise LaunchError(
+            "--dedup and --skip_existing do not combine: a resumed run cannot see the audio of the inputs "
+            "done before, so it would embed again what the first run listed as duplicates."
+        )
     if options.max_metadata_bytes <= 0:
         raise LaunchError(f"--max_metadata_bytes must be positive. Received: {options.max_metadata_bytes}")
 

@@ -55,6 +55,7 @@ def output_stamp(options: EmbedOptions, fingerprint: str) -> dict:
         "compute_dtype": options.compute_dtype,
         "output_layer": options.output_layer,
         "output_dtype": options.output_dtype,
+        "output_format": options.output_format,
         "package_version": version,
     }
 
@@ -65,7 +66,11 @@ def read_stamp(output: str):
     if not FileSystems.exists(path):
         return None
     with FileSystems.open(path) as f:
-        return json.loads(f.read())
+        text = f.read()
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise LaunchError(f"{path} is not the JSON stamp a run writes ({error}); delete it or use a new --output.") from error
 
 
 def stamp_differences(found: dict, expected: dict, prefix: str = "") -> list[str]:
@@ -89,6 +94,11 @@ def check_and_write_stamp(options: EmbedOptions, stamp: dict, suffix: str) -> No
         suffix: str. Record file suffix, to find the records already written.
     """
     if options.skip_existing:
+        if FileSystems.match([f"{options.output}-*-of-*{suffix}"])[0].metadata_list:
+            raise LaunchError(
+                f"--skip_existing: {options.output} holds sharded records of a run without --skip_existing, "
+                "which a resumed run cannot see; it would embed every input again. Use a new --output."
+            )
         found = read_stamp(options.output)
         if found is None and completed_record_files(options.output, suffix):
             raise LaunchError(

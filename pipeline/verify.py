@@ -87,7 +87,11 @@ class _Violations:
 def _check_shards(files: list[str], violations: _Violations) -> None:
     totals = collections.defaultdict(set)  # NNNNN -> SSSSS present
     for path in files:
-        shard, total = map(int, re.search(r"-(\d{5})-of-(\d{5})\.", posixpath.basename(path)).groups())
+        match = re.search(r"-(\d{5})-of-(\d{5})\.", posixpath.basename(path))
+        if match is None:
+            violations.add("mixed", f"{path} is a per-input record file beside sharded ones (--skip_existing into a plain run's prefix)")
+            continue
+        shard, total = map(int, match.groups())
         totals[total].add(shard)
     if len(totals) > 1:
         violations.add("shards", f"files of {len(totals)} different shard counts: {sorted(totals)}")
@@ -101,7 +105,18 @@ def _check_shards(files: list[str], violations: _Violations) -> None:
 
 
 def verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
-    """Checks the output at prefix `output`; returns `(table rows, violation lines)`."""
+    """Checks the output at prefix `output`; returns `(table rows, violation lines)`.
+
+    A file it cannot read as what it should be (a summary that is not JSON, an index Parquet
+    cannot open, a mix of sharded and per-input record files) is a violation, not a crash.
+    """
+    try:
+        return _verify(output)
+    except Exception as error:  # noqa: BLE001: whatever breaks the check is a fault of the output
+        return [("output", output)], [f"VIOLATION unreadable: {type(error).__name__}: {error}"]
+
+
+def _verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
     violations = _Violations()
     files, per_input = record_files(output)
     if not files:
@@ -127,7 +142,7 @@ def verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
                     continue
                 seen[record.key] = path
                 fingerprints[record.model_fingerprint] += 1
-                by_key[record.key] = (path, record.num_tokens, record.audio_sha256)
+                by_key[record.key] = (posixpath.basename(path), record.num_tokens, record.audio_sha256)
                 tokens += record.num_tokens
                 seconds += record.duration_seconds
         except ValueError as e:
@@ -150,8 +165,14 @@ def verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
             f"{len(set(index_keys) - set(by_key))} rows without a record",
         )
     for row in rows:
-        if row["key"] in by_key and (row["record_file"], row["num_tokens"], row["audio_sha256"]) != by_key[row["key"]]:
-            violations.add("index", f"the row of {row['key']} disagrees with its record (file, tokens or hash)")
+        found = (row["record_file"], row["num_tokens"], row["audio_sha256"])
+        if row["key"] in by_key and found != by_key[row["key"]]:
+            differ = [name for name, a, b in zip(("file", "tokens", "hash"), found, by_key[row["key"]]) if a != b]
+            violations.add(
+                "index",
+                f"the row of {row['key']} disagrees with its record in {', '.join(differ)}: "
+                f"row {found}, record {by_key[row['key']]}",
+            )
     summary = _json(f"{output}-summary.json")
     if summary is None:
         violations.add("summary", f"{output}-summary.json is missing")

@@ -64,7 +64,9 @@ def _check_index(output: str, records_pattern: str, found: list) -> None:
     rows = []
     for match in index_files[0].metadata_list:
         with FileSystems.open(match.path) as f:
-            rows += pyarrow.parquet.read_table(f).select(["key", "num_tokens", "audio_sha256", "record_file"]).to_pylist()
+            table = pyarrow.parquet.read_table(f).select(["key", "num_tokens", "audio_sha256", "record_file"])
+        folder = FileSystems.split(match.path)[0]  # `record_file` is a name in the index's folder
+        rows += [{**row, "record_file": FileSystems.join(folder, row["record_file"])} for row in table.to_pylist()]
     assert sorted((row["key"], row["num_tokens"], row["audio_sha256"]) for row in rows) == [
         (record.key, record.num_tokens, record.audio_sha256) for record in found
     ]

@@ -11,6 +11,8 @@ separators, so no two inputs or clips can share a key however their names are sp
 
 import hashlib
 import json
+import re
+import urllib.parse
 from typing import NamedTuple
 from typing import Optional
 
@@ -103,6 +105,15 @@ def key_part(text: str) -> str:
     `spk#1` is `spk%231`, not position 1 of `spk`. Other characters stay as they are.
     """
     return text.replace("%", "%25").replace("#", "%23").replace("@", "%40")
+
+
+def input_file(key: str) -> str:
+    """The URI of the file an input or clip key comes from (for a manifest entry, the manifest).
+
+    The inverse of `key_part` on the key's first part: its separators are escaped, so the first
+    `#` or `@` ends it.
+    """
+    return urllib.parse.unquote(re.split("[#@]", key, maxsplit=1)[0])
 
 
 def clip_key(input_key: str, segment_index: int) -> str:

@@ -37,8 +37,16 @@ _ARROW_TYPES = {"bool": pyarrow.bool_(), "int": pyarrow.int64(), "float": pyarro
 
 
 def metadata_column(name: str) -> str:
-    """The index column of metadata field `name`."""
-    return f"metadata.{name}" if name in INDEX_FIELDS.names else name
+    """The index column of metadata field `name`: `metadata.<name>` for a name of an index field or
+    one that starts `metadata.` itself (so `key` and `metadata.key` get two columns), else `name`."""
+    return f"metadata.{name}" if name in INDEX_FIELDS.names or name.startswith("metadata.") else name
+
+
+def _kind(value) -> str:
+    """A metadata value's column kind; an int beyond int64 is kept as its JSON text."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        return "json"
+    return _SCALAR_TYPES.get(type(value), "nested")
 
 
 class MetadataColumns(beam.CombineFn):
@@ -54,7 +62,7 @@ class MetadataColumns(beam.CombineFn):
     def add_input(self, accumulator, row):
         for name, value in json.loads(row["metadata"]).items():
             if value is not None:
-                accumulator.setdefault(name, set()).add(_SCALAR_TYPES.get(type(value), "nested"))
+                accumulator.setdefault(name, set()).add(_kind(value))
         return accumulator
 
     def merge_accumulators(self, accumulators):
@@ -69,7 +77,7 @@ class MetadataColumns(beam.CombineFn):
         for name, kinds in sorted(accumulator.items()):
             if "nested" in kinds:
                 continue
-            columns[name] = "float" if kinds == {"int", "float"} else kinds.pop() if len(kinds) == 1 else "json"
+            columns[name] = "float" if kinds == {"int", "float"} else next(iter(kinds)) if len(kinds) == 1 else "json"
         return columns
 
 

@@ -15,11 +15,13 @@ falls in is written empty, so every SSSSS of NNNNN exists. The index file is
 renamed into place before its record file, whose presence marks an input done.
 """
 
+import posixpath
 import hashlib
 import math
 
 import apache_beam as beam
 
+from transforms.elements import input_file
 from transforms.per_input_records import input_records_path
 from transforms.record_files import write_record_file
 from transforms.record_index import MetadataColumns
@@ -55,7 +57,8 @@ class _WriteFiles(beam.DoFn):
         (record_path, index_path), rows_and_records = element
         present = (item for item in rows_and_records if item is not None)
         ordered = sorted(present, key=lambda item: (item[0]["source"], item[0]["segment_index"], item[0]["key"]))
-        rows = [{**row, "record_file": record_path} for row, _ in ordered]
+        # The file's name, not its path: an output copied or moved elsewhere keeps a valid index.
+        rows = [{**row, "record_file": posixpath.basename(record_path)} for row, _ in ordered]
         write_index_file(index_path, rows, columns)
         write_record_file(record_path, (record for _, record in ordered))
         yield from rows
@@ -89,7 +92,9 @@ class WriteRecords(beam.PTransform):
             | "MetadataColumns" >> beam.CombineGlobally(MetadataColumns())
         )
         if self.per_input:
-            keyed = rows_and_records | "ByInput" >> beam.Map(lambda item: (input_paths(output, item[0]["source"], suffix), item))
+            keyed = rows_and_records | "ByInput" >> beam.Map(
+                lambda item: (input_paths(output, input_file(item[0]["key"]), suffix), item)
+            )  # by the input file (a manifest, not the audio it names), as SkipCompletedInputs skips
         else:
             if self.num_shards:
                 num_shards = rows_and_records.pipeline | "NumShards" >> beam.Create([self.num_shards])

@@ -88,6 +88,7 @@ def test_keras_backend_flag_then_environment_then_tensorflow(monkeypatch):
         (["--input", "a", "--output", "o", "--bucket_seconds", "inf"], "--bucket_seconds must be finite"),
         (["--input", "a", "--output", "o", "--max_batch_frames", "3023"], "--max_batch_frames must hold at least one row of 3024 frames"),
         (["--input", "a", "--output", "o", "--weights", ""], "--weights is empty"),
+        (["--input", "a", "--output", "o", "--dedup", "--skip_existing"], "--dedup and --skip_existing do not combine"),
         (["--input", "a", "--output", "o", "--min_clip_seconds", "31"], "--min_clip_seconds must lie in"),
         (["--input", "a", "--output", "o", "--num_shards", "-1"], "--num_shards"),
     ],

@@ -104,3 +104,33 @@ def test_rerun_with_another_compute_dtype_or_model_stops_at_launch(corpus, tmp_p
     pathlib.Path(f"{output}-stamp.json").unlink()  # records that nothing says the origin of
     with pytest.raises(ValueError, match="holds records but no stamp"):
         run([*argv, "--weights", str(tiny_encoder_path)])
+
+
+def test_a_manifest_naming_an_audio_file_that_is_also_an_input_gets_its_own_record_file(corpus, tmp_path, tiny_encoder_path):
+    folder, paths = corpus
+    manifest = folder / "list.jsonl"
+    manifest.write_text(json.dumps({"audio_filepath": paths[0].name, "id": "m"}) + "\n")
+    output = str(tmp_path / "out" / "emb")
+    _run(folder, output, tiny_encoder_path)
+    full = _record_bytes(output)
+    assert f"{manifest}#m@0" in full and f"{paths[0]}@0" in full
+    assert [key for key, _ in record_bytes_by_key([input_records_path(output, str(manifest), ".tfrecord")]).items()] == [f"{manifest}#m@0"]
+
+    summary = _run(folder, output, tiny_encoder_path)  # every input file done: nothing to redo, nothing lost
+
+    assert summary["input_files_skipped"] == 6 and summary["records"] == 0
+    assert _record_bytes(output) == full
+
+
+def test_skip_existing_into_a_plain_runs_output_or_a_broken_stamp_stops_at_launch(corpus, tmp_path, tiny_encoder_path):
+    folder, _ = corpus
+    output = tmp_path / "out" / "emb"
+    output.parent.mkdir()
+    argv = ["--input", f"{folder}/*", "--output", str(output), "--skip_existing", "--weights", str(tiny_encoder_path), *FAST_FLAGS]
+    (output.parent / "emb-00000-of-00001.tfrecord").write_bytes(b"")
+    with pytest.raises(ValueError, match="holds sharded records of a run without --skip_existing"):
+        run(argv)
+    (output.parent / "emb-00000-of-00001.tfrecord").unlink()
+    (output.parent / "emb-stamp.json").write_text("{broken")
+    with pytest.raises(ValueError, match="emb-stamp.json is not the JSON stamp a run writes"):
+        run(argv)

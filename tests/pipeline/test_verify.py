@@ -90,3 +90,21 @@ def test_a_mixed_fingerprint_output_fails(damaged):
     assert any(
         line.startswith("VIOLATION fingerprint:") and "2 model fingerprints" in line for line in _violations(damaged)
     )
+
+
+def test_a_copied_output_passes(good_output, tmp_path):
+    shutil.copytree(good_output.parent, tmp_path / "elsewhere")  # the index names files, not paths
+    assert _violations(tmp_path / "elsewhere" / "emb") == []
+
+
+@pytest.mark.parametrize(
+    "damage, violation",
+    [
+        (lambda output: (output.parent / "emb-summary.json").write_text("{not json"), "VIOLATION unreadable: JSONDecodeError"),
+        (lambda output: (output.parent / "emb-by-input").mkdir() or shutil.copy(next(output.parent.glob("emb-00000-*")), output.parent / "emb-by-input" / "x.tfrecord"), "VIOLATION mixed:"),
+    ],
+    ids=["summary_not_json", "sharded_and_per_input_files"],
+)
+def test_an_output_verify_cannot_read_as_it_should_is_a_violation_not_a_crash(damaged, damage, violation):
+    damage(damaged)
+    assert any(line.startswith(violation) for line in _violations(damaged))
