@@ -23,17 +23,22 @@ from transforms.metrics import TOKENS_EMBEDDED
 from transforms.per_input_records import INPUTS_SKIPPED
 
 
+def _metric_values(metric_results, kind: str):
+    """`(name, value)` of each metric of `kind` (`counters`, `string_sets`) in the pipeline's
+    namespace, per step: committed where the runner commits, else attempted."""
+    for result in metric_results.query(MetricsFilter().with_namespace(NAMESPACE))[kind]:
+        yield result.key.metric.name, result.committed if result.committed is not None else result.attempted
+
+
 def counter_values(metric_results) -> dict[str, int]:
     """Sums each counter of the pipeline's namespace over steps: `{name: value}`.
 
     Args:
         metric_results: `PipelineResult.metrics()` of a finished job.
     """
-    counters = metric_results.query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
     values = {}
-    for result in counters:
-        value = result.committed if result.committed is not None else result.attempted
-        values[result.key.metric.name] = values.get(result.key.metric.name, 0) + value
+    for name, value in _metric_values(metric_results, "counters"):
+        values[name] = values.get(name, 0) + value
     return values
 
 
@@ -47,11 +52,9 @@ def worker_settings(metric_results) -> dict:
     Args:
         metric_results: `PipelineResult.metrics()` of a finished job.
     """
-    string_sets = metric_results.query(MetricsFilter().with_namespace(NAMESPACE))["string_sets"]
     values = {}
-    for result in string_sets:
-        value = result.committed if result.committed is not None else result.attempted
-        values.setdefault(result.key.metric.name, set()).update(value)
+    for name, value in _metric_values(metric_results, "string_sets"):
+        values.setdefault(name, set()).update(value)
     settings = {}
     for name in (DEVICES, MAX_BATCH_FRAMES, FEATURES_ON_DEVICE):
         reported = [json.loads(text) for text in sorted(values.get(name, ()))]
