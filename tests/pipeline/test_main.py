@@ -153,16 +153,26 @@ def test_each_input_format_end_to_end(tmp_path, tiny_encoder_path, tiny_model, i
     assert counter_values(result.metrics())["tokens_embedded"] == 86
 
 
-# (file name, container, codec, rate, channels, with video): formats libsndfile could not read, and odd WAVs.
+# (file name, container, codec, rate, channels, with video, muxer options): every format the
+# README lists, written by FFmpeg; Ogg Vorbis and GSM 6.10 come from libsndfile (no FFmpeg encoder).
 FFMPEG_FILES = [
-    ("talk.m4a", "ipod", "aac", 16000, 1, False),
-    ("browser.webm", "webm", "libopus", 48000, 2, False),
-    ("voice.wma", "asf", "wmav2", 22050, 1, False),
-    ("phone.amr", "amr", "libopencore_amrnb", 8000, 1, False),
-    ("adpcm.wav", "wav", "adpcm_ms", 16000, 1, False),
-    ("big.w64", "w64", "pcm_s24le", 44100, 2, False),
-    ("clip.aiff", "aiff", "pcm_s16be", 22050, 1, False),
-    ("video.mp4", "mp4", "aac", 44100, 2, True),
+    ("talk.m4a", "ipod", "aac", 16000, 1, False, None),
+    ("browser.webm", "webm", "libopus", 48000, 2, False, None),
+    ("voice.wma", "asf", "wmav2", 22050, 1, False, None),
+    ("phone.amr", "amr", "libopencore_amrnb", 8000, 1, False, None),
+    ("adpcm.wav", "wav", "adpcm_ms", 16000, 1, False, None),
+    ("mulaw.wav", "wav", "pcm_mulaw", 8000, 1, False, None),
+    ("alaw.wav", "wav", "pcm_alaw", 8000, 1, False, None),
+    ("float.wav", "wav", "pcm_f32le", 44100, 2, False, None),
+    ("mp3payload.wav", "wav", "libmp3lame", 16000, 1, False, None),
+    ("big.rf64", "wav", "pcm_s16le", 16000, 1, False, {"rf64": "always"}),
+    ("big.w64", "w64", "pcm_s24le", 44100, 2, False, None),
+    ("clip.aiff", "aiff", "pcm_s16be", 22050, 1, False, None),
+    ("clip.flac", "flac", "flac", 48000, 2, False, None),
+    ("clip.mp3", "mp3", "libmp3lame", 44100, 2, False, None),
+    ("clip.opus", "ogg", "libopus", 48000, 1, False, None),
+    ("clip.mka", "matroska", "aac", 22050, 1, False, None),
+    ("video.mp4", "mp4", "aac", 44100, 2, True, None),
 ]
 
 
@@ -170,9 +180,11 @@ def test_ffmpeg_formats_as_files_and_as_bytes_in_every_container(tmp_path, tiny_
     folder = tmp_path / "in"
     folder.mkdir()
     encoded = {
-        name: ffmpeg_encoded(tone(1.2, rate, channels, seed=index), rate, container, codec, with_video=video)
-        for index, (name, container, codec, rate, channels, video) in enumerate(FFMPEG_FILES)
+        name: ffmpeg_encoded(tone(1.2, rate, channels, seed=index), rate, container, codec, options, with_video=video)
+        for index, (name, container, codec, rate, channels, video, options) in enumerate(FFMPEG_FILES)
     }
+    encoded["vorbis.ogg"] = audio_bytes(tone(1.2, 22050, seed=40), 22050, format="OGG")
+    encoded["gsm.wav"] = audio_bytes(tone(1.2, 8000, seed=41), 8000, subtype="GSM610")
     waveforms = {}
     for name, data in encoded.items():
         (folder / name).write_bytes(data)
@@ -188,7 +200,7 @@ def test_ffmpeg_formats_as_files_and_as_bytes_in_every_container(tmp_path, tiny_
     assert dead == []
     assert [record.key for record in found] == sorted(waveforms)
     _check_against_direct_calls(found, tiny_model, waveforms)
-    assert summary["inputs"] == 4 * len(FFMPEG_FILES)
+    assert summary["inputs"] == 4 * len(encoded)
 
 
 def test_seventy_second_file_gives_three_windows(tmp_path, tiny_encoder_path, tiny_model):
