@@ -182,6 +182,8 @@ def _verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
             f"the summary counts {summary['records']} records and {summary['tokens']} tokens, "
             f"the files hold {len(by_key)} and {tokens}",
         )
+    if summary is not None and not per_input:
+        _check_accounting(output, summary, by_key, violations)
     table = [
         ("record files", f"{len(files)} ({'per input' if per_input else 'sharded'})"),
         ("records", str(len(by_key))),
@@ -192,6 +194,34 @@ def _verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
         ("summary", "absent" if summary is None else f"{summary['records']} records, {summary['tokens']} tokens"),
     ]
     return table, violations.lines()
+
+
+def _jsonl(pattern: str) -> list[dict]:
+    entries = []
+    for path in _matched(pattern):
+        with FileSystems.open(path) as f:
+            entries += [json.loads(line) for line in f.read().decode().splitlines() if line.strip()]
+    return entries
+
+
+def _check_accounting(output: str, summary: dict, by_key: dict, violations: _Violations) -> None:
+    """Every input of the summary has records, dead letters or duplicates, or was skipped; no key twice."""
+    dead = _jsonl(f"{output}-dead-letter-*.jsonl")
+    duplicates = _jsonl(f"{output}-duplicates-*.jsonl")
+    if summary.get("dead_letters") != len(dead):
+        violations.add("accounting", f"the summary counts {summary.get('dead_letters')} dead letters, the files hold {len(dead)}")
+    keys = collections.Counter([entry["key"] for entry in dead + duplicates if entry.get("key") is not None])
+    repeated = sorted(key for key, count in keys.items() if count > 1 or key in by_key)
+    if repeated:
+        violations.add("unique keys", f"{len(repeated)} keys of dead letters or duplicates repeat, e.g. {repeated[0]}")
+    inputs = {key.rsplit("@", 1)[0] for key in by_key} | {entry.get("input_key") for entry in dead + duplicates}
+    accounted = len(inputs - {None}) + summary.get("entries_skipped", 0)
+    if summary.get("inputs") != accounted:
+        violations.add(
+            "accounting",
+            f"the summary counts {summary.get('inputs')} inputs; records, dead letters and duplicates "
+            f"account for {accounted} (with {summary.get('entries_skipped', 0)} skipped entries)",
+        )
 
 
 def main(argv=None) -> int:

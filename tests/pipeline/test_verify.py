@@ -4,6 +4,7 @@ One run (three 1-1.5 s tones, tiny encoder of tests/conftest.py, `--num_shards 2
 and damaged once per test.
 """
 
+import json
 import shutil
 import sys
 
@@ -108,3 +109,12 @@ def test_a_copied_output_passes(good_output, tmp_path):
 def test_an_output_verify_cannot_read_as_it_should_is_a_violation_not_a_crash(damaged, damage, violation):
     damage(damaged)
     assert any(line.startswith(violation) for line in _violations(damaged))
+
+
+def test_a_summary_that_miscounts_inputs_or_dead_letters_fails(damaged):
+    summary_path = damaged.parent / "emb-summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary_path.write_text(json.dumps({**summary, "inputs": summary["inputs"] + 1, "dead_letters": 2}))
+    violations = _violations(damaged)
+    assert any(line.startswith("VIOLATION accounting: the summary counts 2 dead letters, the files hold 0") for line in violations)
+    assert any(line.startswith("VIOLATION accounting: the summary counts 4 inputs") for line in violations)
