@@ -377,8 +377,6 @@ def _upload(data: bytes, uri: str) -> None:
 
 def test_gcs_inputs_outputs_and_hf_checkpoint(tmp_path, gcs_bucket):
     """Inputs, outputs and a Hugging Face checkpoint folder on gs://; records match transformers."""
-    from apache_beam.io.filesystems import FileSystems
-
     pytest.importorskip("transformers")
     sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "encoder"))
     from hf_oracle import make_checkpoint
