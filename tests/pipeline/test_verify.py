@@ -87,14 +87,11 @@ def test_a_duplicated_record_file_fails(damaged):
 
 def test_a_mixed_fingerprint_output_fails(damaged):
     shard = _fullest_shard(damaged)
-    rewritten = []
-    for payload in record_file_payloads(shard):
-        record = records.decoded_example(payload)
-        fields = record._asdict() | {"model_fingerprint": "0" * 64}
-        fields.pop("num_tokens"), fields.pop("embedding_dim")
-        fields["metadata"] = "{}"
-        rewritten.append(records.encoded_example(**fields))
-    write_record_file(shard, rewritten)
+    first, *rest = record_file_payloads(shard)  # another model's record beside this model's others
+    fields = records.decoded_example(first)._asdict() | {"model_fingerprint": "0" * 64}
+    fields.pop("num_tokens"), fields.pop("embedding_dim")
+    fields["metadata"] = "{}"
+    write_record_file(shard, [records.encoded_example(**fields), *rest])
     assert any(
         line.startswith("VIOLATION fingerprint:") and "2 model fingerprints" in line for line in _violations(damaged)
     )
