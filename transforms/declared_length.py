@@ -12,7 +12,9 @@ from typing import NamedTuple
 from typing import Optional
 
 UNKNOWN_SIZES = (0, 0xFFFFFFFF)
-_RIFF_IDS = {b"RIFF": "<", b"RIFX": ">"}  # chunk sizes little- or big-endian
+# Chunk sizes little- or big-endian. RF64 keeps its real sizes in a ds64 chunk; its RIFF and
+# data sizes are 0xFFFFFFFF, which declare nothing.
+_RIFF_IDS = {b"RIFF": "<", b"RIFX": ">", b"RF64": "<"}
 _MAX_CHUNKS = 64  # chunks walked before the data chunk; real files have a handful
 
 
@@ -30,6 +32,11 @@ class DataChunk(NamedTuple):
     held: int
 
 
+def is_wave(header: bytes) -> bool:
+    """Whether a file's first 12 bytes open a RIFF, RIFX or RF64 WAVE file."""
+    return header[:4] in _RIFF_IDS and header[8:12] == b"WAVE"
+
+
 def declared_data_chunk(stream) -> Optional[DataChunk]:
     """The data chunk declared by the RIFF/RIFX WAVE or AIFF/AIFF-C header at the start of `stream`.
 
@@ -44,7 +51,7 @@ def declared_data_chunk(stream) -> Optional[DataChunk]:
         header = stream.read(12)
         if len(header) < 12:
             return None
-        if header[:4] in _RIFF_IDS and header[8:12] == b"WAVE":
+        if is_wave(header):
             order, data_id = _RIFF_IDS[header[:4]], b"data"
         elif header[:4] == b"FORM" and header[8:12] in (b"AIFF", b"AIFC"):
             order, data_id = ">", b"SSND"

@@ -29,6 +29,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.declared_length import declared_data_chunk
+from transforms.declared_length import is_wave
 from transforms.elements import SAMPLE_RATE
 from transforms.elements import Clip
 from transforms.elements import ClipInfo
@@ -52,7 +53,6 @@ _PCM_SEEK_FORMATS = frozenset({"wav", "w64", "aiff"})
 # that stops after 32 KiB (the header says what FFmpeg needs; with big packets the default
 # probing would read ~30 of them, 2 MB, before the first sample is decoded).
 _WAV_DEMUXER_OPTIONS = {"max_size": str(1 << 16), "probesize": str(1 << 15)}
-_WAV_HEADERS = (b"RIFF", b"RIFX", b"RF64")
 _SAMPLE_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64, "flt": np.float32, "dbl": np.float64}
 _PCM_FORMATS = {np.dtype(np.uint8): "u8", np.dtype(np.int16): "s16", np.dtype(np.int32): "s32"}
 # Full scale of each integer sample format, as libsndfile and FFmpeg convert to float.
@@ -187,7 +187,7 @@ class _FFmpegInput:
         declared_chunk = declared_data_chunk(stream)  # before FFmpeg reads: it keeps its own position
         head = stream.read(12)
         stream.seek(0)
-        is_wav = head[:4] in _WAV_HEADERS and head[8:12] == b"WAVE"
+        is_wav = is_wave(head)
         try:
             self.container = av.open(stream, mode="r", container_options=_WAV_DEMUXER_OPTIONS if is_wav else {})
         except av.FFmpegError as e:

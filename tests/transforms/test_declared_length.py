@@ -9,6 +9,7 @@ from synthetic_audio import tone
 
 from transforms.declared_length import DataChunk
 from transforms.declared_length import declared_data_chunk
+from transforms.declared_length import is_wave
 
 
 def test_a_pcm_wav_declares_its_data_chunk_after_the_44_byte_header():
@@ -43,3 +44,8 @@ def test_sizes_a_streaming_recorder_leaves_declare_nothing(size):
 )
 def test_other_files_declare_nothing(data):
     assert declared_data_chunk(io.BytesIO(data)) is None
+
+
+def test_an_rf64_wav_declares_nothing_here_but_is_a_wave():
+    data = ffmpeg_encoded(tone(1.0), 16000, "wav", "pcm_s16le", {"rf64": "always"})
+    assert is_wave(data[:12]) and declared_data_chunk(io.BytesIO(data)) is None
