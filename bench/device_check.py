@@ -16,7 +16,7 @@ Runs unchanged on a CPU (then the "device" is the CPU). Prints one Markdown tabl
    audio-second (from XLA's cost analysis of the compiled program; 14.9 G for the released
    size) / the device's dense bf16 peak, looked up by device kind (`PEAK_TFLOPS`);
 3. peak device memory (`memory_stats()["peak_bytes_in_use"]`; on a CPU the process's peak RSS);
-4. end to end: `python -m pipeline` on a synthetic corpus (`bench/pipeline.py`'s mix) with every
+4. end to end: `python -m gemma4_audio_embed` on a synthetic corpus (`bench/pipeline.py`'s mix) with every
    default (all local devices, `--max_batch_frames auto`, features on the device where there
    is an accelerator): audio-seconds per second and the host's CPU-seconds per audio-second
    (on a CPU the encoder's own work is host CPU too).
@@ -80,7 +80,7 @@ def peak_tflops(device_kind: str):
 
 def speech_like_rows(rows: int, seconds: float, seed: int = 0):
     """Features and mask of `rows` noise clips under a 4 Hz syllable envelope, the last 60% as long."""
-    from encoder import LogMelFrontend
+    from gemma4_audio_embed.encoder import LogMelFrontend
 
     rng = np.random.default_rng(seed)
     clips = []
@@ -103,7 +103,7 @@ def parity(model, features, mask):
     """Device float32 and bfloat16 against CPU float32, on valid tokens."""
     import jax
 
-    from encoder import make_predict_fn
+    from gemma4_audio_embed.encoder import make_predict_fn
 
     reference = make_predict_fn(model, devices=jax.devices("cpu"))(features, mask)
     valid = np.asarray(model.compute_output_mask(mask))
@@ -125,13 +125,13 @@ def flop_per_audio_second(predict, features, mask, audio_seconds):
         cost = predict.lower(features, mask).cost_analysis()  # before compiling: no second compile
         cost = cost[0] if isinstance(cost, (list, tuple)) else cost
         return float(cost["flops"]) / audio_seconds
-    except Exception:  # noqa: BLE001: an optional figure; the table says n/a
+    except Exception:  # noqa: BLE001 - an optional figure; the table says n/a
         return None
 
 
 def encoder_speed(model, dtype, batch_rows, row_seconds, repeats, peak):
     """Rows of speech-like audio through the compiled forward pass: audio-s/s and MFU per batch size."""
-    from encoder import make_predict_fn
+    from gemma4_audio_embed.encoder import make_predict_fn
 
     predict = make_predict_fn(model if dtype == "float32" else recast(model, dtype))
     results = []
@@ -147,7 +147,15 @@ def encoder_speed(model, dtype, batch_rows, row_seconds, repeats, peak):
         padded_rows = -(-rows // len(predict.devices)) * len(predict.devices)
         flop = flop_per_audio_second(predict, features, mask, padded_rows * row_seconds)
         mfu = rate * flop / (peak * 1e12 * len(predict.devices)) if flop and peak else None
-        results.append({"dtype": dtype, "rows": rows, "audio_seconds_per_second": rate, "gflop_per_audio_second": flop and flop / 1e9, "mfu": mfu})
+        results.append(
+            {
+                "dtype": dtype,
+                "rows": rows,
+                "audio_seconds_per_second": rate,
+                "gflop_per_audio_second": flop and flop / 1e9,
+                "mfu": mfu,
+            }
+        )
     return results
 
 
@@ -170,7 +178,7 @@ def _pipeline_bench():
 
 def end_to_end(model, corpus_files, seed):
     """The pipeline with every default on a synthetic corpus: audio-s/s and host CPU-s per audio-s."""
-    from pipeline import main as pipeline_main
+    from gemma4_audio_embed.pipeline import cli as pipeline_main
 
     bench = _pipeline_bench()
     Stopwatch, make_corpus = bench.Stopwatch, bench.make_corpus
@@ -179,8 +187,18 @@ def end_to_end(model, corpus_files, seed):
     (folder / "corpus").mkdir()
     make_corpus(folder / "corpus", corpus_files, seed, long_fraction=0.0)
     model.save(folder / "encoder.keras")
-    flags = ["--input", str(folder / "corpus" / "*"), "--output", str(folder / "out" / "embeddings"),
-             "--weights", str(folder / "encoder.keras"), "--keras_backend", "jax", "--runner", "FnApiRunner"]
+    flags = [
+        "--input",
+        str(folder / "corpus" / "*"),
+        "--output",
+        str(folder / "out" / "embeddings"),
+        "--weights",
+        str(folder / "encoder.keras"),
+        "--keras_backend",
+        "jax",
+        "--runner",
+        "FnApiRunner",
+    ]
     with Stopwatch() as stopwatch, contextlib.redirect_stdout(sys.stderr):
         pipeline_main.run(flags)
     summary = json.loads((folder / "out" / "embeddings-summary.json").read_text())
@@ -201,22 +219,46 @@ def table(report) -> str:
     device, p = report["device"], report["parity"]
     limits = (p["float32_relative_error"] <= FLOAT32_PARITY, p["bfloat16_min_token_cosine"] >= BFLOAT16_COSINE)
     rows = [
-        ("device", f"{device['count']} x {device['kind']} ({device['platform']}), peak {device['peak_tflops'] or 'n/a'} TFLOP/s bf16 each"),
+        (
+            "device",
+            f"{device['count']} x {device['kind']} ({device['platform']}), peak {device['peak_tflops'] or 'n/a'} TFLOP/s bf16 each",
+        ),
         ("config", f"{report['config']}, rows of {report['row_seconds']} s"),
-        ("parity fp32 vs CPU fp32 (max rel, <= 1e-4)", f"{p['float32_relative_error']:.2e} {'ok' if limits[0] else 'FAIL'}"),
+        (
+            "parity fp32 vs CPU fp32 (max rel, <= 1e-4)",
+            f"{p['float32_relative_error']:.2e} {'ok' if limits[0] else 'FAIL'}",
+        ),
         ("parity bf16 vs CPU fp32 (max rel)", f"{p['bfloat16_relative_error']:.2e}"),
-        ("bf16 cosine per token (min, >= 0.99)", f"{p['bfloat16_min_token_cosine']:.5f} {'ok' if limits[1] else 'FAIL'}"),
+        (
+            "bf16 cosine per token (min, >= 0.99)",
+            f"{p['bfloat16_min_token_cosine']:.5f} {'ok' if limits[1] else 'FAIL'}",
+        ),
     ]
     for speed in report["encoder"]:
         mfu = f"{100 * speed['mfu']:.1f}%" if speed["mfu"] is not None else "n/a"
         flop = f"{speed['gflop_per_audio_second']:.3g}" if speed["gflop_per_audio_second"] else "n/a"
-        rows.append((f"encoder {speed['dtype']}, {speed['rows']} row{'s' if speed['rows'] != 1 else ''}", f"{speed['audio_seconds_per_second']:.1f} audio-s/s, MFU {mfu} ({flop} GFLOP/audio-s)"))
+        rows.append(
+            (
+                f"encoder {speed['dtype']}, {speed['rows']} row{'s' if speed['rows'] != 1 else ''}",
+                f"{speed['audio_seconds_per_second']:.1f} audio-s/s, MFU {mfu} ({flop} GFLOP/audio-s)",
+            )
+        )
     memory, where = report["peak_memory"]
     rows.append(("peak memory", f"{memory / 2**30:.2f} GiB ({where})"))
     e2e = report.get("end_to_end")
     if e2e:
-        rows.append(("pipeline end to end", f"{e2e['audio_seconds_per_second']:.1f} audio-s/s on {e2e['audio_seconds']:.0f} s of audio, {e2e['records']} records"))
-        rows.append(("pipeline host CPU", f"{e2e['host_cpu_seconds_per_audio_second']:.5f} CPU-s per audio-s; devices {e2e['devices']}, max_batch_frames {e2e['max_batch_frames']}, features_on_device {e2e['features_on_device']}"))
+        rows.append(
+            (
+                "pipeline end to end",
+                f"{e2e['audio_seconds_per_second']:.1f} audio-s/s on {e2e['audio_seconds']:.0f} s of audio, {e2e['records']} records",
+            )
+        )
+        rows.append(
+            (
+                "pipeline host CPU",
+                f"{e2e['host_cpu_seconds_per_audio_second']:.5f} CPU-s per audio-s; devices {e2e['devices']}, max_batch_frames {e2e['max_batch_frames']}, features_on_device {e2e['features_on_device']}",
+            )
+        )
     lines = ["| check | result |", "|---|---|"] + [f"| {name} | {value} |" for name, value in rows]
     return "\n".join(lines)
 
@@ -238,10 +280,12 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     backend = os.environ.setdefault("KERAS_BACKEND", "jax")
     if backend != "jax":
-        raise SystemExit(f"device_check.py runs on JAX (it spreads rows over every local device); unset KERAS_BACKEND or set it to jax. Received: KERAS_BACKEND={backend}")
+        raise SystemExit(
+            f"device_check.py runs on JAX (it spreads rows over every local device); unset KERAS_BACKEND or set it to jax. Received: KERAS_BACKEND={backend}"
+        )
     import jax
 
-    from encoder import default_encoder
+    from gemma4_audio_embed.encoder import default_encoder
 
     devices = jax.local_devices()
     kind = devices[0].device_kind

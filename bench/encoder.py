@@ -38,7 +38,7 @@ BATCH_AUDIO_SECONDS = 240
 
 def input_sets(mixed_clips, seed=0):
     """{'8x30s': [(features, mask, audio_seconds)], 'mixed': [...]} with features [B, M, 128]."""
-    from encoder import LogMelFrontend
+    from gemma4_audio_embed.encoder import LogMelFrontend
 
     rng = np.random.default_rng(seed)
     frontend = LogMelFrontend()
@@ -66,7 +66,7 @@ def matmul_gflops(backend, dtype, size, repeats=5):
     if backend == "jax":
         import jax
 
-        from encoder.matmul import float32_accumulated_matmul
+        from gemma4_audio_embed.encoder.matmul import float32_accumulated_matmul
 
         fn = jax.jit(float32_accumulated_matmul)  # XLA's fast bf16 form, the one the encoder uses
         run = lambda: fn(a, b).block_until_ready()  # noqa: E731
@@ -104,7 +104,7 @@ def _rates(predicts, sets, repeats):
     for _ in range(repeats):
         for set_name, batches in sets.items():
             for name, predict in predicts.items():
-                elapsed = _timed(lambda: [predict(f, m) for f, m, _ in batches])
+                elapsed = _timed(lambda predict=predict, batches=batches: [predict(f, m) for f, m, _ in batches])
                 best[name, set_name] = min(best.get((name, set_name), float("inf")), elapsed)
     return {
         name: {set_name: sum(s for *_, s in batches) / best[name, set_name] for set_name, batches in sets.items()}
@@ -133,22 +133,27 @@ def _keras_hub_predicts(backend):
         return {"keras-hub jax fp32": lambda mel, mask: np.asarray(forward(tv, ntv, mel, mask))}
     import tensorflow as tf
 
-    from encoder.inference import tensorflow_default_jit_compile
-    from encoder.inference import tensorflow_function
+    from gemma4_audio_embed.encoder.inference import tensorflow_default_jit_compile
+    from gemma4_audio_embed.encoder.inference import tensorflow_function
 
     forwards = {
-        "keras-hub tensorflow fp32": tf.function(lambda mel, mask: model(mel, mask), jit_compile=tensorflow_default_jit_compile()),
+        "keras-hub tensorflow fp32": tf.function(
+            lambda mel, mask: model(mel, mask), jit_compile=tensorflow_default_jit_compile()
+        ),
         "keras-hub tensorflow fp32 fused": tensorflow_function(lambda mel, mask: model(mel, mask)),
     }
     return {name: (lambda mel, mask, f=forward: f(mel, mask).numpy()) for name, forward in forwards.items()}
 
 
 def worker(backend, repeats, mixed_clips, skip):
-    from encoder import default_encoder
-    from encoder import make_predict_fn
+    from gemma4_audio_embed.encoder import default_encoder
+    from gemma4_audio_embed.encoder import make_predict_fn
 
     sets = input_sets(mixed_clips)
-    ceilings = {"float32": matmul_gflops(backend, "float32", 4096), "bfloat16": matmul_gflops(backend, "bfloat16", 4096)}
+    ceilings = {
+        "float32": matmul_gflops(backend, "float32", 4096),
+        "bfloat16": matmul_gflops(backend, "bfloat16", 4096),
+    }
     models = {  # name: (dtype, predict)
         f"ours {backend} {short}": (dtype, make_predict_fn(default_encoder(seed=0, dtype=dtype)))
         for short, dtype in (("fp32", "float32"), ("bf16", "bfloat16"))
@@ -191,43 +196,65 @@ def main():
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     if args.worker:
-        result = (transformers_worker(args.repeats, args.mixed_clips) if args.worker == "transformers"
-                  else worker(args.worker, args.repeats, args.mixed_clips, skip))
+        result = (
+            transformers_worker(args.repeats, args.mixed_clips)
+            if args.worker == "transformers"
+            else worker(args.worker, args.repeats, args.mixed_clips, skip)
+        )
         print("RESULT " + json.dumps(result))
         return
     results = []
     workers = args.backends.split(",") + ([] if "transformers" in skip else ["transformers"])
     for name in workers:
         env = {**os.environ, "KERAS_BACKEND": "torch" if name == "transformers" else name, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        cmd = [sys.executable, __file__, "--worker", name, "--repeats", str(args.repeats),
-               "--mixed_clips", str(args.mixed_clips), "--skip", args.skip]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            name,
+            "--repeats",
+            str(args.repeats),
+            "--mixed_clips",
+            str(args.mixed_clips),
+            "--skip",
+            args.skip,
+        ]
         out = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+        lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
         if not lines:
             sys.exit(f"worker {name} failed:\n{out.stderr[-3000:]}")
-        results.append(json.loads(lines[-1][len("RESULT "):]))
+        results.append(json.loads(lines[-1][len("RESULT ") :]))
     print_table(results)
 
 
 def print_table(results):
     import platform
 
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor(),
+    )
     print(f"machine: {cpu}, {os.cpu_count()} cores")
     for result in results:
         if "matmul_gflops" in result:
             m = result["matmul_gflops"]
-            print(f"{result['backend']} matmul 4096^3: fp32 {m['float32']:.0f} GFLOP/s, bf16 {m['bfloat16']:.0f} GFLOP/s")
+            print(
+                f"{result['backend']} matmul 4096^3: fp32 {m['float32']:.0f} GFLOP/s, bf16 {m['bfloat16']:.0f} GFLOP/s"
+            )
     kh = {}  # backend: keras-hub's faster row
     for r in (r for res in results for r in res["rows"] if r["name"].startswith("keras-hub")):
         kh[r["backend"]] = max(kh.get(r["backend"], r), r, key=lambda row: row["8x30s"])
     fp32 = {r["backend"]: r for res in results for r in res["rows"] if r["name"] == f"ours {r['backend']} fp32"}
-    print("| model | 8x30s audio-s/s | mixed audio-s/s | 8x30s of ceiling | vs keras-hub 8x30s / mixed "
-          "| vs our fp32 8x30s / mixed |")
+    print(
+        "| model | 8x30s audio-s/s | mixed audio-s/s | 8x30s of ceiling | vs keras-hub 8x30s / mixed "
+        "| vs our fp32 8x30s / mixed |"
+    )
     print("|---|---|---|---|---|---|")
     for res in results:
         for r in res["rows"]:
-            ceiling = f"{r['8x30s'] * GFLOP_PER_AUDIO_SECOND / r['ceiling_gflops']:.0%}" if "ceiling_gflops" in r else "-"
+            ceiling = (
+                f"{r['8x30s'] * GFLOP_PER_AUDIO_SECOND / r['ceiling_gflops']:.0%}" if "ceiling_gflops" in r else "-"
+            )
             ratios = [_ratio_pair(r, base.get(r["backend"])) for base in (kh, fp32)]
             print(f"| {r['name']} | {r['8x30s']:.1f} | {r['mixed']:.1f} | {ceiling} | {ratios[0]} | {ratios[1]} |")
 

@@ -5,7 +5,7 @@
    files of 2-30 s (log-uniform; WAV and FLAC, 16 to 48 kHz, mono and stereo) up to `--hours` of
    audio in all. Every file is generated and written `BLOCK_SECONDS` at a time, so this script
    stays small whatever the corpus.
-2. Runs `python -m pipeline` on it as a child process: the FnApiRunner in multi_processing mode
+2. Runs `python -m gemma4_audio_embed` on it as a child process: the FnApiRunner in multi_processing mode
    (`--direct_num_workers`, 2 by default) and the default-size encoder with seeded random
    weights (no weights flag). Any other flag is passed on to the pipeline.
 3. Samples the resident set size (RSS) of that process and all its descendants every
@@ -153,9 +153,7 @@ def _kill_tree(process: subprocess.Popen) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hours", type=float, default=2.0, help="Audio in the corpus, long file included.")
     parser.add_argument("--long_minutes", type=float, default=90.0, help="Length of the one long file.")
     parser.add_argument("--seed", type=int, default=0)
@@ -206,8 +204,7 @@ def main() -> int:
     audio_seconds = summary.get("audio_hours", 0.0) * 3600
     top = sorted(sampler.per_process_peak_bytes.values(), reverse=True)[: args.direct_num_workers + 2]
     report = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
-        f"{psutil.virtual_memory().total / GIB:.1f} GiB",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {psutil.virtual_memory().total / GIB:.1f} GiB",
         "keras_backend": args.keras_backend,
         "pipeline_command": " ".join(command[1:]),
         "corpus": corpus,

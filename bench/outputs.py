@@ -10,7 +10,7 @@ weights), the cost the stamp adds to a launch. Usage:
 
     python bench/outputs.py --num_files 40 --keras_backend jax
 
-Prints one JSON object; the README records a run.
+Prints one JSON object; bench/RESULTS.md records runs with their dates.
 """
 
 import argparse
@@ -44,12 +44,13 @@ def main() -> None:
     os.environ["KERAS_BACKEND"] = args.keras_backend
     logging.getLogger().setLevel(logging.WARNING)
 
-    import encoder
-    from pipeline import verify
-    from pipeline.main import run
-    from pipeline.options import EmbedOptions
-    from pipeline.stamp import launch_fingerprint
     from apache_beam.options.pipeline_options import PipelineOptions
+
+    from gemma4_audio_embed import encoder
+    from gemma4_audio_embed.pipeline import verify
+    from gemma4_audio_embed.pipeline.cli import run
+    from gemma4_audio_embed.pipeline.options import EmbedOptions
+    from gemma4_audio_embed.pipeline.stamp import launch_fingerprint
 
     spec = importlib.util.spec_from_file_location("bench_pipeline", REPO_ROOT / "bench" / "pipeline.py")
     bench_pipeline = importlib.util.module_from_spec(spec)

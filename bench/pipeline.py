@@ -5,7 +5,7 @@ Makes a seeded synthetic corpus with a realistic length mix (per 100 files: 85 o
 mono and stereo) and
 measures, in one process, on the default-size encoder with seeded random weights:
 
-1. end to end: `pipeline.main.run` on the corpus (FnApiRunner), wall time from launch to summary;
+1. end to end: `gemma4_audio_embed.pipeline.cli.run` on the corpus (FnApiRunner), wall time from launch to summary;
 2. encoder only: building the same encoder, then its compiled forward pass on the same clips,
    batched and packed as the pipeline packs them (compiles included, as in the pipeline;
    reading, decoding, features, Beam and writing not);
@@ -26,7 +26,7 @@ wall-clock second. Usage:
 
     python bench/pipeline.py --num_files 40 --keras_backend jax
 
-Prints one JSON object; the README records a run.
+Prints one JSON object; bench/RESULTS.md records runs with their dates.
 """
 
 import argparse
@@ -109,9 +109,9 @@ def make_corpus(folder: pathlib.Path, num_files: int, seed: int, long_fraction: 
 def corpus_features(folder: pathlib.Path, max_clip_seconds: float, on_device: bool = False) -> list:
     """Decodes the corpus as the pipeline does and returns each clip's valid frames, `float32 [Mv, F]`,
     or with `on_device` the samples they read, `float32 [Mv * 160]` (`ComputeFeatures`)."""
-    from transforms.decode_audio import decoded_clips
-    from transforms.elements import EncodedAudio
-    from transforms.sources.tar_shards import tar_shard_inputs
+    from gemma4_audio_embed.audio.decode import decoded_clips
+    from gemma4_audio_embed.inputs.encoded_audio import EncodedAudio
+    from gemma4_audio_embed.inputs.sources.tar_shards import tar_shard_inputs
 
     inputs = []
     for path in sorted(folder.iterdir()):
@@ -120,7 +120,7 @@ def corpus_features(folder: pathlib.Path, max_clip_seconds: float, on_device: bo
                 inputs += list(tar_shard_inputs(stream, str(path)))
         else:
             inputs.append(EncodedAudio(str(path), str(path), path.read_bytes()))
-    from transforms.compute_features import ComputeFeatures
+    from gemma4_audio_embed.batching.features import ComputeFeatures
 
     compute = ComputeFeatures(os.environ["KERAS_BACKEND"], features_on_device=on_device)
     compute.setup()
@@ -135,9 +135,9 @@ def libsndfile_clips(data: bytes, max_clip_seconds: float) -> list:
     """The 16 kHz windows of one file as the pipeline cut them before FFmpeg: libsndfile, soxr (the baseline)."""
     import soxr
 
-    from transforms.decode_audio import BLOCK_FRAMES
-    from transforms.decode_audio import RESAMPLER_QUALITY
-    from transforms.decode_audio import window_samples
+    from gemma4_audio_embed.audio.decode import BLOCK_FRAMES
+    from gemma4_audio_embed.audio.decode import RESAMPLER_QUALITY
+    from gemma4_audio_embed.audio.decode import window_samples
 
     with soundfile.SoundFile(io.BytesIO(data)) as audio:
         rate = audio.samplerate
@@ -157,8 +157,8 @@ def libsndfile_clips(data: bytes, max_clip_seconds: float) -> list:
 
 def ffmpeg_clips(data: bytes, max_clip_seconds: float) -> list:
     """The 16 kHz windows of one file as the pipeline cuts them (FFmpeg through PyAV, soxr)."""
-    from transforms.decode_audio import decoded_clips
-    from transforms.elements import EncodedAudio
+    from gemma4_audio_embed.audio.decode import decoded_clips
+    from gemma4_audio_embed.inputs.encoded_audio import EncodedAudio
 
     encoded = EncodedAudio("k", "bench", data)
     return [clip.waveform for clip in decoded_clips(encoded, io.BytesIO(data), max_clip_seconds)]
@@ -169,7 +169,7 @@ def front_end_by_format(folder: pathlib.Path, max_clip_seconds: float, repeats: 
 
     The decoders take turns on each format `repeats` times; each keeps its fastest CPU time.
     """
-    import encoder
+    from gemma4_audio_embed import encoder
 
     frontend = encoder.LogMelFrontend()
     files = {}
@@ -216,9 +216,9 @@ def _format_rates(audio_seconds: float, cpu_seconds: dict) -> dict:
 
 def pipeline_batches(features: list, lengths: tuple, max_batch_frames: int) -> list:
     """The batches `PackClips` forms from one bundle, packed as `EncoderModelHandler` packs them."""
-    from transforms.pack_clips import ClipPacker
-    from transforms.row_packing import RELEASE_GEOMETRY
-    from transforms.row_packing import packed_batch
+    from gemma4_audio_embed.batching.pack_clips import ClipPacker
+    from gemma4_audio_embed.batching.row_packing import RELEASE_GEOMETRY
+    from gemma4_audio_embed.batching.row_packing import packed_batch
 
     packer = ClipPacker(lengths[-1], max_batch_frames)
     chosen = [batch for clip in features for batch in packer.add(clip, clip.shape[0])] + packer.flush()
@@ -258,7 +258,7 @@ class Stopwatch:
 
 def run_forward(model, batches: list) -> None:
     """A fresh compiled forward pass over `batches`, compiles included as in the pipeline."""
-    import encoder
+    from gemma4_audio_embed import encoder
 
     predict = encoder.make_predict_fn(model)
     for mel, mask in batches:
@@ -276,9 +276,7 @@ def _rates(audio_seconds: float, stopwatch: Stopwatch) -> dict:
 
 def _ratios(numerator: dict, denominator: dict) -> dict:
     return {
-        "by_wall_time": round(
-            numerator["audio_seconds_per_second"] / denominator["audio_seconds_per_second"], 2
-        ),
+        "by_wall_time": round(numerator["audio_seconds_per_second"] / denominator["audio_seconds_per_second"], 2),
         "by_cpu_time": round(
             numerator["audio_seconds_per_cpu_second"] / denominator["audio_seconds_per_cpu_second"], 2
         ),
@@ -306,27 +304,17 @@ def front_end_report(corpus: pathlib.Path, max_clip_seconds: float, audio_second
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--num_files", type=int, default=40, help="Files in the corpus (about 19 s of audio each)."
-    )
-    parser.add_argument(
-        "--long_fraction", type=float, default=0.03, help="Share of files lasting 2-5 minutes."
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--num_files", type=int, default=40, help="Files in the corpus (about 19 s of audio each).")
+    parser.add_argument("--long_fraction", type=float, default=0.03, help="Share of files lasting 2-5 minutes.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keras_backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"))
     parser.add_argument("--naive_batch_size", type=int, default=8)
     parser.add_argument(
         "--max_batch_frames", type=int, default=None, help="Passed to the pipeline (its default if unset)."
     )
-    parser.add_argument(
-        "--bucket_seconds", default=None, help="Passed to the pipeline (its default if unset)."
-    )
-    parser.add_argument(
-        "--skip_naive", action="store_true", help="Leave out the naive baseline (the slowest part)."
-    )
+    parser.add_argument("--bucket_seconds", default=None, help="Passed to the pipeline (its default if unset).")
+    parser.add_argument("--skip_naive", action="store_true", help="Leave out the naive baseline (the slowest part).")
     parser.add_argument(
         "--front_end_repeats", type=int, default=3, help="Turns of each decoder per format (fastest kept)."
     )
@@ -340,13 +328,13 @@ def main() -> None:
     os.environ["KERAS_BACKEND"] = args.keras_backend
     logging.getLogger().setLevel(logging.WARNING)
 
-    import encoder
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipeline.main import run
-    from pipeline.options import EmbedOptions
-    from transforms.batch_budget import resolve_max_batch_frames
-    from transforms.row_packing import bucket_lengths
+    from gemma4_audio_embed import encoder
+    from gemma4_audio_embed.batching.batch_budget import resolve_max_batch_frames
+    from gemma4_audio_embed.batching.row_packing import bucket_lengths
+    from gemma4_audio_embed.pipeline.cli import run
+    from gemma4_audio_embed.pipeline.options import EmbedOptions
 
     # Keras imports TensorFlow, when installed, at its first serialization (the pipeline's model
     # fingerprint calls get_config): a one-off 2-3 s per process that only the first phase would

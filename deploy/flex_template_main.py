@@ -3,8 +3,8 @@
 The images copy it to /opt/gemma4/flex_template_main.py and name it in FLEX_TEMPLATE_PYTHON_PY_FILE;
 their $GEMMA4_ACCELERATOR says which worker flags (`pipeline.deploy.image_args`) go before the
 launcher's, so that a parameter given at launch (`compute_dtype=float32`) wins over the image's
-default. It submits the graph without waiting: the launcher VM only turns the program into a job,
-so there is no finished job to summarise (`pipeline.main.run` waits for one and reads its metrics).
+default. The launch is the CLI's (`pipeline.launch.prepare`: flag, input and model checks, the
+output stamp); it submits without waiting, and the job writes its own summary as its last step.
 """
 
 import logging
@@ -12,21 +12,19 @@ import os
 import sys
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.deploy import ACCELERATORS
-from pipeline.deploy import image_args
-from pipeline.graph import build_graph
-from pipeline.options import EmbedOptions
-from pipeline.options import check_embed_options
+from gemma4_audio_embed.pipeline.deploy import ACCELERATORS
+from gemma4_audio_embed.pipeline.deploy import image_args
+from gemma4_audio_embed.pipeline.launch import prepare
+from gemma4_audio_embed.pipeline.launch import submit
 
 
 def launch(argv: list[str], accelerator: str) -> beam.runners.runner.PipelineResult:
-    """Builds the embedding job from `image_args(accelerator) + argv` and submits it.
+    """Checks and submits the embedding job of `image_args(accelerator) + argv`, without waiting.
 
     Raises ValueError for an `accelerator` that is not `"gpu"` or `"tpu"`, and when `argv` lacks
     `--sdk_container_image`: without it the workers would start Beam's stock image, which has
-    neither JAX nor the baked weights.
+    neither JAX nor the baked weights. Raises `LaunchError` as the CLI does.
     """
     if accelerator not in ACCELERATORS:
         raise ValueError(f"$GEMMA4_ACCELERATOR must be one of {sorted(ACCELERATORS)}. Received: {accelerator!r}")
@@ -35,12 +33,8 @@ def launch(argv: list[str], accelerator: str) -> beam.runners.runner.PipelineRes
             "Pass the image itself as the sdk_container_image parameter "
             "(gcloud dataflow flex-template run ... --parameters sdk_container_image=IMAGE)."
         )
-    options = PipelineOptions([*image_args(accelerator), *argv])
-    embed = options.view_as(EmbedOptions)
-    check_embed_options(embed)
-    pipeline = beam.Pipeline(options=options)
-    build_graph(pipeline, embed)
-    return pipeline.run()
+    options = prepare([*image_args(accelerator), *argv], default_runner=False)
+    return submit(options, wait=False)
 
 
 if __name__ == "__main__":

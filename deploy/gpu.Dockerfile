@@ -26,10 +26,8 @@ ARG JAX_VERSION=0.10.2
 COPY --from=beam_sdk /opt/apache/beam /opt/apache/beam
 COPY --from=flex_launcher /opt/google/dataflow/python_template_launcher /opt/google/dataflow/python_template_launcher
 WORKDIR /opt/gemma4/src
-COPY setup.py ./
-COPY encoder encoder
-COPY transforms transforms
-COPY pipeline pipeline
+COPY pyproject.toml README.md ./
+COPY gemma4_audio_embed gemma4_audio_embed
 RUN pip install --no-cache-dir \
         "apache-beam[gcp]==${BEAM_VERSION}" \
         "jax[cuda12]==${JAX_VERSION}" \
@@ -41,16 +39,16 @@ ENV KERAS_BACKEND=jax \
     FLEX_TEMPLATE_PYTHON_PY_FILE=/opt/gemma4/flex_template_main.py
 # Fail at start-up when no GPU is visible instead of quietly running on the CPU.
 ENV JAX_PLATFORMS=cuda
-# One SDK process per VM (pipeline/deploy.py): it allocates as it goes rather than taking 75% up
+# One SDK process per VM (gemma4_audio_embed/pipeline/deploy.py): it allocates as it goes rather than taking 75% up
 # front, and at most 90% of the L4. JAX 0.10 reads XLA_CLIENT_MEM_FRACTION and refuses to start
 # when the deprecated XLA_PYTHON_CLIENT_MEM_FRACTION is set beside it.
 ENV XLA_PYTHON_CLIENT_PREALLOCATE=false \
     XLA_CLIENT_MEM_FRACTION=0.90
-# TensorFlow is installed (setup.py) though the job does not import it; should anything import it,
+# TensorFlow is installed (pyproject.toml) though the job does not import it; should anything import it,
 # it must not claim the whole GPU.
 ENV TF_FORCE_GPU_ALLOW_GROWTH=true
 # --compute_dtype float32 means float32: no TF32 in any CUDA library (cuBLAS, cuDNN) of any
-# framework. make_predict_fn asks for full precision itself (encoder/precision.py); this also
+# framework. make_predict_fn asks for full precision itself (gemma4_audio_embed/encoder/precision.py); this also
 # covers code that does not. bfloat16 products are unaffected.
 ENV NVIDIA_TF32_OVERRIDE=0
 # install-nvidia-driver mounts the driver under /usr/local/nvidia; CUDA base images put it on these
@@ -61,9 +59,9 @@ ENV PATH=/usr/local/nvidia/bin:${PATH} \
 FROM runtime AS weights
 ARG HF_CHECKPOINT=checkpoints/gemma-4-e2b-it
 COPY ${HF_CHECKPOINT} /tmp/hf_checkpoint
-RUN JAX_PLATFORMS=cpu python -m encoder.convert --hf_checkpoint /tmp/hf_checkpoint --output /opt/gemma4/audio_encoder.keras
+RUN JAX_PLATFORMS=cpu python -m gemma4_audio_embed.encoder.convert --hf_checkpoint /tmp/hf_checkpoint --output /opt/gemma4/audio_encoder.keras
 
 FROM runtime
-# pipeline/deploy.py passes this path as --weights.
+# gemma4_audio_embed/pipeline/deploy.py passes this path as --weights.
 COPY --from=weights /opt/gemma4/audio_encoder.keras /opt/gemma4/audio_encoder.keras
 ENTRYPOINT ["/opt/apache/beam/boot"]

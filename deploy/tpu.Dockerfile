@@ -15,10 +15,8 @@ ARG JAX_VERSION=0.10.2
 COPY --from=beam_sdk /opt/apache/beam /opt/apache/beam
 COPY --from=flex_launcher /opt/google/dataflow/python_template_launcher /opt/google/dataflow/python_template_launcher
 WORKDIR /opt/gemma4/src
-COPY setup.py ./
-COPY encoder encoder
-COPY transforms transforms
-COPY pipeline pipeline
+COPY pyproject.toml README.md ./
+COPY gemma4_audio_embed gemma4_audio_embed
 # jax[tpu] brings libtpu from PyPI, pinned by the JAX release.
 RUN pip install --no-cache-dir \
         "apache-beam[gcp]==${BEAM_VERSION}" \
@@ -30,15 +28,15 @@ ENV KERAS_BACKEND=jax \
     GEMMA4_ACCELERATOR=tpu \
     FLEX_TEMPLATE_PYTHON_PY_FILE=/opt/gemma4/flex_template_main.py
 # Fail at start-up when no TPU is visible instead of quietly running on the CPU. A TPU opens in
-# one process only: pipeline/deploy.py asks for one SDK process per VM.
+# one process only: gemma4_audio_embed/pipeline/deploy.py asks for one SDK process per VM.
 ENV JAX_PLATFORMS=tpu
 
 FROM runtime AS weights
 ARG HF_CHECKPOINT=checkpoints/gemma-4-e2b-it
 COPY ${HF_CHECKPOINT} /tmp/hf_checkpoint
-RUN JAX_PLATFORMS=cpu python -m encoder.convert --hf_checkpoint /tmp/hf_checkpoint --output /opt/gemma4/audio_encoder.keras
+RUN JAX_PLATFORMS=cpu python -m gemma4_audio_embed.encoder.convert --hf_checkpoint /tmp/hf_checkpoint --output /opt/gemma4/audio_encoder.keras
 
 FROM runtime
-# pipeline/deploy.py passes this path as --weights.
+# gemma4_audio_embed/pipeline/deploy.py passes this path as --weights.
 COPY --from=weights /opt/gemma4/audio_encoder.keras /opt/gemma4/audio_encoder.keras
 ENTRYPOINT ["/opt/apache/beam/boot"]

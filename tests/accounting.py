@@ -10,7 +10,7 @@ import json
 
 from apache_beam.io.filesystems import FileSystems
 
-from transforms import records
+from gemma4_audio_embed import records
 
 
 def _lines(pattern: str) -> list[str]:

@@ -1,4 +1,9 @@
-"""Test-wide setup: the Keras backend (JAX unless KERAS_BACKEND says otherwise) and repo paths."""
+"""Test-wide setup: the Keras backend (JAX unless KERAS_BACKEND says otherwise), repo paths and markers.
+
+Markers (pyproject.toml) let a developer run the fast unit loop, `pytest -m "not oracle and not
+e2e and not emulator"`; CI runs everything. They are given here, by rule, so a new test in one of
+these places is marked without anyone remembering to.
+"""
 
 import os
 import pathlib
@@ -37,7 +42,7 @@ TINY_ENCODER_CONFIG = {
 @pytest.fixture(scope="session")
 def tiny_encoder_path(tmp_path_factory):
     """Path of a saved `.keras` Gemma4AudioEncoder with TINY_ENCODER_CONFIG and seeded weights."""
-    import encoder
+    from gemma4_audio_embed import encoder
 
     model = encoder.default_encoder(seed=1, **TINY_ENCODER_CONFIG)
     path = tmp_path_factory.mktemp("encoder") / "tiny.keras"
@@ -64,3 +69,25 @@ def gcs_bucket(monkeypatch):
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
     yield "gs://test-bucket"
     server.stop()
+
+
+# Modules whose tests compare against transformers or keras-hub, and fixtures that are such oracles.
+_ORACLE_MODULES = {"test_hf_checkpoint.py", "test_keras_hub_weights.py"}
+_ORACLE_FIXTURES = {"hf_extractor"}
+# Whole-pipeline runs (a Beam job or a CLI subprocess): every test under these folders but the pure ones.
+_E2E_FOLDERS = {"pipeline", "bench"}
+_NOT_E2E = {"test_options.py", "test_graph.py", "test_summary.py"}
+_E2E_FIXTURES = {"image_weights"}  # the Flex Template's local run
+# Loopback services: the GCS emulator fixture, and the Hub server of the model-source tests.
+_EMULATOR_MODULES = {"test_model_sources.py", "test_hf_hub.py"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        fixtures, module = set(item.fixturenames), item.path.name
+        if module in _ORACLE_MODULES or fixtures & _ORACLE_FIXTURES or "transformers" in item.name:
+            item.add_marker(pytest.mark.oracle)
+        if (item.path.parent.name in _E2E_FOLDERS and module not in _NOT_E2E) or fixtures & _E2E_FIXTURES:
+            item.add_marker(pytest.mark.e2e)
+        if "gcs_bucket" in fixtures or module in _EMULATOR_MODULES:
+            item.add_marker(pytest.mark.emulator)

@@ -12,8 +12,8 @@ import tarfile
 import numpy as np
 import soundfile
 
-from transforms.records import Example
-from transforms.records import tfrecord_frame
+from gemma4_audio_embed.tf_example import Example
+from gemma4_audio_embed.tfrecord import tfrecord_frame
 
 
 def tone(seconds: float, rate: int = 16000, channels: int = 1, seed: int = 0) -> np.ndarray:

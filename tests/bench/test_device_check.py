@@ -18,10 +18,22 @@ def device_check():
 
 
 def test_device_check_on_the_tiny_config_prints_one_table_within_its_limits(device_check, tmp_path, capsys):
-    report = device_check.main([
-        "--config", "tiny", "--batch_rows", "1,2", "--row_seconds", "3", "--repeats", "1",
-        "--corpus_files", "2", "--json", str(tmp_path / "report.json"),
-    ])
+    report = device_check.main(
+        [
+            "--config",
+            "tiny",
+            "--batch_rows",
+            "1,2",
+            "--row_seconds",
+            "3",
+            "--repeats",
+            "1",
+            "--corpus_files",
+            "2",
+            "--json",
+            str(tmp_path / "report.json"),
+        ]
+    )
     table = capsys.readouterr().out
     assert table.count("| encoder ") == 4  # float32 and bfloat16 at 1 and 2 rows
     for check in ("parity fp32", "bf16 cosine", "peak memory", "pipeline end to end", "pipeline host CPU"):
@@ -36,7 +48,13 @@ def test_device_check_on_the_tiny_config_prints_one_table_within_its_limits(devi
 
 @pytest.mark.parametrize(
     "kind, peak",
-    [("TPU v5 lite", 197.0), ("TPU v6 lite", 918.0), ("NVIDIA H100 80GB HBM3", 989.0), ("NVIDIA L4", 121.0), ("cpu", None)],
+    [
+        ("TPU v5 lite", 197.0),
+        ("TPU v6 lite", 918.0),
+        ("NVIDIA H100 80GB HBM3", 989.0),
+        ("NVIDIA L4", 121.0),
+        ("cpu", None),
+    ],
 )
 def test_peak_is_looked_up_by_device_kind(device_check, kind, peak):
     assert device_check.peak_tflops(kind) == peak

@@ -1,4 +1,4 @@
-"""Specification of `pipeline.deploy`: the Dataflow command lines for GPU and TPU workers.
+"""Specification of `gemma4_audio_embed.pipeline.deploy`: the Dataflow command lines for GPU and TPU workers.
 
 The toy job: project my-project, bucket gs://my-bucket, audio under gs://my-bucket/audio/, image
 tag v1, job name gemma4-embed-test. Expected command lines are written out in full.
@@ -15,9 +15,9 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.dataflow.internal import apiclient
 
-from pipeline import deploy
-from pipeline.graph import build_graph
-from pipeline.options import EmbedOptions
+from gemma4_audio_embed.pipeline import deploy
+from gemma4_audio_embed.pipeline.graph import build_graph
+from gemma4_audio_embed.pipeline.options import EmbedOptions
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 JOB = dict(
@@ -101,10 +101,12 @@ def test_job_args_hold_every_required_option(accelerator):
 
 
 @pytest.mark.parametrize("accelerator", ["gpu", "tpu"])
-def test_dataflow_builds_the_job_the_args_describe(accelerator):
+def test_dataflow_builds_the_job_the_args_describe(accelerator, tiny_encoder_path):
     # DataflowRunner's own dry run (Beam's --dry_run=True) turns the flags into the job request
     # offline: one SDK container per VM, the accelerator service option, the machine, the image.
-    options = PipelineOptions([*job_args(accelerator), "--dry_run=True"])
+    # The graph reads the model's configuration (its packing geometry): the tiny encoder stands in
+    # for the image's baked weights.
+    options = PipelineOptions([*job_args(accelerator), "--dry_run=True", f"--weights={tiny_encoder_path}"])
     pipeline = beam.Pipeline(options=options)
     build_graph(pipeline, options.view_as(EmbedOptions))
     job = pipeline.run().job
@@ -124,13 +126,15 @@ def test_dataflow_builds_the_job_the_args_describe(accelerator):
     assert pool.num_threads_per_worker == (kind.harness_threads or 0)
     assert list(environment.service_options) == [f"worker_accelerator={kind.worker_accelerator}"]
     assert "no_use_multiple_sdk_containers" in environment.experiments
-    assert [(image.container_image, image.use_single_core_per_container) for image in pool.sdk_harness_container_images] == [
-        (IMAGE[accelerator], True)
-    ]
+    assert [
+        (image.container_image, image.use_single_core_per_container) for image in pool.sdk_harness_container_images
+    ] == [(IMAGE[accelerator], True)]
 
 
 def test_bucket_prefix_and_pass_through_flags():
-    args = job_args("gpu", bucket="gs://my-bucket/gemma4/", extra_args=["--num_shards=64", "--weights=gs://my-bucket/w.keras"])
+    args = job_args(
+        "gpu", bucket="gs://my-bucket/gemma4/", extra_args=["--num_shards=64", "--weights=gs://my-bucket/w.keras"]
+    )
     assert "--temp_location=gs://my-bucket/gemma4/tmp" in args
     assert "--staging_location=gs://my-bucket/gemma4/staging" in args
     assert args[-2:] == ["--num_shards=64", "--weights=gs://my-bucket/w.keras"]
@@ -139,7 +143,9 @@ def test_bucket_prefix_and_pass_through_flags():
 
 
 def test_image_args_options():
-    assert deploy.image_args("gpu", machine_type="g2-standard-16", harness_threads=4, disk_size_gb=100, compute_dtype="float32") == [
+    assert deploy.image_args(
+        "gpu", machine_type="g2-standard-16", harness_threads=4, disk_size_gb=100, compute_dtype="float32"
+    ) == [
         "--machine_type=g2-standard-16",
         "--disk_size_gb=100",
         "--dataflow_service_options=worker_accelerator=type:nvidia-l4;count:1;install-nvidia-driver",
@@ -173,12 +179,24 @@ def test_image_args_options():
         ("tpu", {"harness_threads": 0}, "--harness_threads must be >= 1. Received: 0"),
         ("gpu", {"disk_size_gb": 10}, "--disk_size_gb must be >= 25. Received: 10"),
         ("gpu", {"compute_dtype": "float16"}, "--compute_dtype must be one of"),
-        ("gpu", {"extra_args": ["--resource_hints=accelerator=type:nvidia-l4;count:1"]}, "right fitting cannot be combined"),
+        (
+            "gpu",
+            {"extra_args": ["--resource_hints=accelerator=type:nvidia-l4;count:1"]},
+            "right fitting cannot be combined",
+        ),
         ("gpu", {"extra_args": ["--runner=DirectRunner"]}, "--runner cannot be passed through"),
-        ("gpu", {"extra_args": ["--dataflow_service_options=enable_prime"]}, "--dataflow_service_options cannot be passed"),
+        (
+            "gpu",
+            {"extra_args": ["--dataflow_service_options=enable_prime"]},
+            "--dataflow_service_options cannot be passed",
+        ),
         ("gpu", {"extra_args": ["--num_shard=8"]}, r"Unknown flags \['--num_shard'\]"),
         ("gpu", {"extra_args": ["--num_shards=-1"]}, "--num_shards must be >= 0"),
-        ("gpu", {"extra_args": ["--hf_checkpoint=gs://my-bucket/ckpt"]}, "Pass at most one of --hf_checkpoint, --weights, --keras_hub_preset"),
+        (
+            "gpu",
+            {"extra_args": ["--hf_checkpoint=gs://my-bucket/ckpt"]},
+            "Pass at most one of --hf_checkpoint, --weights, --keras_hub_preset",
+        ),
     ],
 )
 def test_invalid_arguments_raise(accelerator, overrides, message):
@@ -188,14 +206,14 @@ def test_invalid_arguments_raise(accelerator, overrides, message):
 
 
 def test_default_job_name_is_utc_time():
-    now = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    now = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
     assert deploy.default_job_name("tpu", now) == "gemma4-embed-tpu-20260102-030405"
 
 
 def test_format_command_one_option_per_line():
-    command = ["python", "-m", "pipeline", "--input=gs://b/*.wav", "--num_shards", "8", "--x=a;b"]
+    command = ["python", "-m", "gemma4_audio_embed", "--input=gs://b/*.wav", "--num_shards", "8", "--x=a;b"]
     assert deploy.format_command(command) == (
-        "python -m pipeline \\\n    '--input=gs://b/*.wav' \\\n    --num_shards 8 \\\n    '--x=a;b'"
+        "python -m gemma4_audio_embed \\\n    '--input=gs://b/*.wav' \\\n    --num_shards 8 \\\n    '--x=a;b'"
     )
 
 
@@ -205,7 +223,7 @@ def test_dry_run_prints_the_command_and_runs_nothing(accelerator, tmp_path, caps
     python.write_text(f"#!/bin/sh\ntouch {tmp_path}/ran\n")
     python.chmod(0o755)
     assert deploy.main(cli_argv(accelerator, "--dry_run"), python=str(python)) == 0
-    expected = deploy.format_command([str(python), "-m", "pipeline", *EXPECTED_ARGS[accelerator]])
+    expected = deploy.format_command([str(python), "-m", "gemma4_audio_embed", *EXPECTED_ARGS[accelerator]])
     assert capsys.readouterr().out == expected + "\n"
     assert not (tmp_path / "ran").exists()
 
@@ -215,33 +233,45 @@ def test_without_dry_run_runs_python_m_pipeline(tmp_path):
     python.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path}/argv\nexit 3\n')
     python.chmod(0o755)
     assert deploy.main(cli_argv("gpu", "--num_shards=64"), python=str(python)) == 3  # the job's status
-    assert (tmp_path / "argv").read_text().splitlines() == ["-m", "pipeline", *EXPECTED_ARGS["gpu"], "--num_shards=64"]
+    assert (tmp_path / "argv").read_text().splitlines() == [
+        "-m",
+        "gemma4_audio_embed",
+        *EXPECTED_ARGS["gpu"],
+        "--num_shards=64",
+    ]
 
 
 def test_main_reports_invalid_arguments(capsys):
     assert deploy.main(cli_argv("gpu", "--dry_run", "--bucket=my-bucket")) == 2
-    assert capsys.readouterr().err == "error: --bucket must be gs://BUCKET or gs://BUCKET/PREFIX. Received: 'my-bucket'\n"
+    assert (
+        capsys.readouterr().err == "error: --bucket must be gs://BUCKET or gs://BUCKET/PREFIX. Received: 'my-bucket'\n"
+    )
 
 
 def test_module_runs_with_python_m():
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.deploy", *cli_argv("tpu", "--dry_run")], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "gemma4_audio_embed.pipeline.deploy", *cli_argv("tpu", "--dry_run")],
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    assert result.stdout.splitlines()[0] == f"{sys.executable} -m pipeline \\"
-    assert "    '--dataflow_service_options=worker_accelerator=type:tpu-v5-lite-podslice;topology:1x1' \\" in result.stdout
+    assert result.stdout.splitlines()[0] == f"{sys.executable} -m gemma4_audio_embed \\"
+    assert (
+        "    '--dataflow_service_options=worker_accelerator=type:tpu-v5-lite-podslice;topology:1x1' \\" in result.stdout
+    )
 
 
-def test_building_the_job_needs_no_accelerator():
+def test_building_the_job_needs_no_accelerator(tiny_encoder_path):
     # The launch runs inside the worker image, whose JAX_PLATFORMS names a device the launching
     # machine lacks: building the graph must import neither Keras nor JAX.
     code = (
         "import sys\n"
         "import apache_beam as beam\n"
         "from apache_beam.options.pipeline_options import PipelineOptions\n"
-        "from pipeline import deploy\n"
-        "from pipeline.graph import build_graph\n"
-        "from pipeline.options import EmbedOptions\n"
-        f"options = PipelineOptions({EXPECTED_ARGS['gpu']!r} + ['--dry_run=True'])\n"
+        "from gemma4_audio_embed.pipeline import deploy\n"
+        "from gemma4_audio_embed.pipeline.graph import build_graph\n"
+        "from gemma4_audio_embed.pipeline.options import EmbedOptions\n"
+        f"options = PipelineOptions({EXPECTED_ARGS['gpu']!r} + ['--dry_run=True', '--weights={tiny_encoder_path}'])\n"
         "pipeline = beam.Pipeline(options=options)\n"
         "build_graph(pipeline, options.view_as(EmbedOptions))\n"
         "pipeline.run()\n"
@@ -253,7 +283,7 @@ def test_building_the_job_needs_no_accelerator():
 
 def test_readme_dry_run_output_is_what_the_helper_prints():
     readme = (REPO_ROOT / "deploy" / "README.md").read_text()
-    block = re.search(r"```text\n(/usr/local/bin/python -m pipeline \\\n.*?)\n```", readme, re.S).group(1)
+    block = re.search(r"```text\n(/usr/local/bin/python -m gemma4_audio_embed \\\n.*?)\n```", readme, re.S).group(1)
     job_name = re.search(r"--job_name=(\S+) ", block).group(1)
     args = deploy.job_args(
         accelerator="gpu",

@@ -9,11 +9,12 @@ import shlex
 import shutil
 import subprocess
 import sysconfig
+import tomllib
 
 import pytest
 from packaging.requirements import Requirement
 
-from pipeline import deploy
+from gemma4_audio_embed.pipeline import deploy
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 ACCELERATORS = ["gpu", "tpu"]
@@ -55,7 +56,13 @@ def stages(path):
             image = substitute(image.strip(), global_args)
             parent = next((stage for stage in parsed if stage["name"] == image), None)
             parsed.append(
-                {"image": image, "name": name.strip(), "args": {}, "env": dict(parent["env"]) if parent else {}, "body": []}
+                {
+                    "image": image,
+                    "name": name.strip(),
+                    "args": {},
+                    "env": dict(parent["env"]) if parent else {},
+                    "body": [],
+                }
             )
         elif keyword == "ARG":
             name, _, default = rest.partition("=")
@@ -79,7 +86,14 @@ def hadolint() -> str:
 @pytest.mark.parametrize("accelerator", ACCELERATORS)
 def test_hadolint_finds_nothing(accelerator):
     result = subprocess.run(
-        [hadolint(), "--no-color", "--disable-ignore-pragma", "--failure-threshold=style", "--format=json", str(dockerfile(accelerator))],
+        [
+            hadolint(),
+            "--no-color",
+            "--disable-ignore-pragma",
+            "--failure-threshold=style",
+            "--format=json",
+            str(dockerfile(accelerator)),
+        ],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
@@ -114,8 +128,8 @@ def test_beam_boot_and_wheel_are_one_pinned_release(accelerator):
     (install,) = [rest for keyword, rest in base["body"] if keyword == "RUN" and "pip install" in rest]
     assert '"apache-beam[gcp]==${BEAM_VERSION}"' in install
     # The pinned release satisfies the project's own requirement.
-    setup = (REPO_ROOT / "setup.py").read_text()
-    (beam_requirement,) = [Requirement(spec) for spec in re.findall(r'"(apache-beam[^"]*)"', setup)]
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    (beam_requirement,) = [Requirement(spec) for spec in project["dependencies"] if spec.startswith("apache-beam")]
     assert beam_requirement.specifier.contains(beam_version), (beam_requirement, beam_version)
 
 
@@ -172,7 +186,7 @@ def test_weights_are_converted_in_their_own_stage_and_copied_alone(accelerator):
     assert ("COPY", "${HF_CHECKPOINT} /tmp/hf_checkpoint") in weights["body"]
     assert (
         "RUN",
-        f"JAX_PLATFORMS=cpu python -m encoder.convert --hf_checkpoint /tmp/hf_checkpoint --output {deploy.IMAGE_WEIGHTS}",
+        f"JAX_PLATFORMS=cpu python -m gemma4_audio_embed.encoder.convert --hf_checkpoint /tmp/hf_checkpoint --output {deploy.IMAGE_WEIGHTS}",
     ) in weights["body"]
     # Only the .keras file reaches the final image, at the path the launcher passes as --weights.
     assert final["body"] == [
@@ -218,4 +232,6 @@ def test_dockerignore_sends_every_copied_path(accelerator):
     assert sources
     for source in sources:
         source = source.rstrip("/")
-        assert any(source == path or source.startswith(path + "/") or fnmatch.fnmatch(source, path) for path in included), source
+        assert any(
+            source == path or source.startswith(path + "/") or fnmatch.fnmatch(source, path) for path in included
+        ), source

@@ -13,8 +13,8 @@ import subprocess
 
 import pytest
 
-from pipeline import deploy
-from pipeline.options import EmbedOptions
+from gemma4_audio_embed.pipeline import deploy
+from gemma4_audio_embed.pipeline.options import EmbedOptions
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 METADATA = json.loads((REPO_ROOT / "deploy" / "flex_template_metadata.json").read_text())
@@ -100,6 +100,13 @@ def test_parameter_regexes(name, good, bad):
     assert re.search(regex, good) and not re.search(regex, bad)
 
 
+@pytest.fixture
+def image_weights(tiny_encoder_path, monkeypatch):
+    """The tiny encoder stands in for the weights the images bake at `deploy.IMAGE_WEIGHTS`."""
+    monkeypatch.setattr(deploy, "IMAGE_WEIGHTS", str(tiny_encoder_path))
+    return str(tiny_encoder_path)
+
+
 def dry_run_job(argv, accelerator="gpu"):
     gcp = [
         "--runner=DataflowRunner",
@@ -112,12 +119,21 @@ def dry_run_job(argv, accelerator="gpu"):
     return flex_template_main().launch([*gcp, *argv], accelerator).job
 
 
-def test_launch_adds_the_image_flags_and_lets_parameters_override():
+def test_launch_adds_the_image_flags_and_lets_parameters_override(image_weights, gcs_bucket):
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.create(f"{gcs_bucket}/audio/a.flac") as f:
+        f.write(b"not checked at launch")
     job = dry_run_job(
-        [f"--sdk_container_image={IMAGE}", "--input=gs://my-bucket/audio/*.flac", "--output=gs://my-bucket/e/run1", "--compute_dtype=float32"]
+        [
+            f"--sdk_container_image={IMAGE}",
+            f"--input={gcs_bucket}/audio/*.flac",
+            f"--output={gcs_bucket}/e/run1",
+            "--compute_dtype=float32",
+        ]
     )
     options = job.options.get_all_options()
-    assert options["weights"] == deploy.IMAGE_WEIGHTS and options["keras_backend"] == "jax"
+    assert options["weights"] == image_weights and options["keras_backend"] == "jax"
     assert options["compute_dtype"] == "float32"  # the launch parameter wins over the image default
     assert options["machine_type"] == "g2-standard-8" and options["sdk_container_image"] == IMAGE
     assert options["dataflow_service_options"] == ["worker_accelerator=type:nvidia-l4;count:1;install-nvidia-driver"]
@@ -128,11 +144,15 @@ def test_launch_adds_the_image_flags_and_lets_parameters_override():
     "argv, accelerator, message",
     [
         (["--input=gs://b/a/*.wav", "--output=gs://b/e"], "gpu", "Pass the image itself as the sdk_container_image"),
-        ([f"--sdk_container_image={IMAGE}", "--input=gs://b/a/*.wav", "--output=gs://b/e"], "", r"\$GEMMA4_ACCELERATOR must be"),
+        (
+            [f"--sdk_container_image={IMAGE}", "--input=gs://b/a/*.wav", "--output=gs://b/e"],
+            "",
+            r"\$GEMMA4_ACCELERATOR must be",
+        ),
         ([f"--sdk_container_image={IMAGE}", "--output=gs://b/e"], "gpu", "--input is required"),
     ],
 )
-def test_launch_rejects(argv, accelerator, message):
+def test_launch_rejects(argv, accelerator, message):  # before any input, model or output is touched
     with pytest.raises(ValueError, match=message):
         dry_run_job(argv, accelerator)
 
@@ -167,9 +187,22 @@ def repo_copy(tmp_path):
 def test_build_and_push_builds_and_pushes_both_images(repo_copy):
     root, env = repo_copy
     log = stub(root / "bin", "docker")
-    subprocess.run([root / "deploy" / "build_and_push.sh", "my-project", "us-central1", "gemma4", "v1"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [root / "deploy" / "build_and_push.sh", "my-project", "us-central1", "gemma4", "v1"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     image = "us-central1-docker.pkg.dev/my-project/gemma4/gemma4-{}:v1"
-    build = ["build", "--platform=linux/amd64", "-f", "{dockerfile}", "--build-arg", "HF_CHECKPOINT=checkpoints/gemma-4-e2b-it", "-t"]
+    build = [
+        "build",
+        "--platform=linux/amd64",
+        "-f",
+        "{dockerfile}",
+        "--build-arg",
+        "HF_CHECKPOINT=checkpoints/gemma-4-e2b-it",
+        "-t",
+    ]
     expected = []
     for accelerator in ("gpu", "tpu"):
         dockerfile = str(root / "deploy" / f"{accelerator}.Dockerfile")
@@ -195,13 +228,19 @@ def test_build_and_push_builds_and_pushes_both_images(repo_copy):
         (["my-project", "us-central1", "gemma4"], {}, "usage:"),
         (["my-project", "us-central1", "gemma4", "latest"], {}, "TAG must not be latest"),
         (["my-project", "us-central1", "gemma4", "v1", "cpu"], {}, "must be gpu, tpu or all"),
-        (["my-project", "us-central1", "gemma4", "v1"], {"HF_CHECKPOINT": "checkpoints/missing"}, "config.json not found"),
+        (
+            ["my-project", "us-central1", "gemma4", "v1"],
+            {"HF_CHECKPOINT": "checkpoints/missing"},
+            "config.json not found",
+        ),
     ],
 )
 def test_build_and_push_rejects(repo_copy, args, env_update, message):
     root, env = repo_copy
     log = stub(root / "bin", "docker")
-    result = subprocess.run([root / "deploy" / "build_and_push.sh", *args], env={**env, **env_update}, capture_output=True, text=True)
+    result = subprocess.run(
+        [root / "deploy" / "build_and_push.sh", *args], env={**env, **env_update}, capture_output=True, text=True
+    )
     assert result.returncode == 2 and message in result.stderr
     assert calls(log) == []
 
@@ -211,7 +250,11 @@ def test_build_flex_template_calls_gcloud_with_the_metadata(repo_copy):
     log = stub(root / "bin", "gcloud")
     template = "gs://my-bucket/templates/gemma4-gpu.json"
     result = subprocess.run(
-        [root / "deploy" / "build_flex_template.sh", IMAGE, template, "my-project"], env=env, check=True, capture_output=True, text=True
+        [root / "deploy" / "build_flex_template.sh", IMAGE, template, "my-project"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     assert calls(log) == [
         [
@@ -232,7 +275,27 @@ def test_build_flex_template_rejects_a_local_template_path(repo_copy):
     root, env = repo_copy
     log = stub(root / "bin", "gcloud")
     result = subprocess.run(
-        [root / "deploy" / "build_flex_template.sh", IMAGE, "templates/t.json", "my-project"], env=env, capture_output=True, text=True
+        [root / "deploy" / "build_flex_template.sh", IMAGE, "templates/t.json", "my-project"],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2 and "must start with gs://" in result.stderr
     assert calls(log) == []
+
+
+def test_a_flex_template_launch_on_a_local_runner_writes_an_output_that_verifies(tmp_path, image_weights, capsys):
+    from synthetic_audio import audio_bytes
+    from synthetic_audio import tone
+
+    from gemma4_audio_embed.pipeline import verify
+
+    (tmp_path / "a.wav").write_bytes(audio_bytes(tone(1.5), 16000))
+    (tmp_path / "b.wav").write_bytes(b"not audio")
+    output = str(tmp_path / "out" / "emb")
+    argv = ["--runner=FnApiRunner", f"--sdk_container_image={IMAGE}", f"--input={tmp_path}/*.wav", f"--output={output}"]
+    flex_template_main().launch(argv, "gpu").wait_until_finish()
+    assert verify.main([output]) == 0
+    summary = json.loads(pathlib.Path(f"{output}-summary.json").read_text())
+    assert (summary["inputs"], summary["records"], summary["dead_letters"]) == (2, 1, 1)
+    assert capsys.readouterr().out.rstrip().endswith(f"{output}: OK")

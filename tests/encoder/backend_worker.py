@@ -1,6 +1,6 @@
 """Run in a subprocess under one Keras backend: load weights, encode features, save outputs.
 
-    KERAS_BACKEND=torch python backend_worker.py WEIGHTS.h5 INPUTS.npz OUTPUT.npz CONFIG_JSON
+KERAS_BACKEND=torch python backend_worker.py WEIGHTS.h5 INPUTS.npz OUTPUT.npz CONFIG_JSON
 """
 
 import json
@@ -12,9 +12,9 @@ import numpy as np
 def main(weights, inputs, output, config_json):
     import keras
 
-    from encoder import Gemma4AudioEncoder
-    from encoder import make_predict_fn
-    from encoder.device_log_mel import DeviceLogMel
+    from gemma4_audio_embed.encoder import Gemma4AudioEncoder
+    from gemma4_audio_embed.encoder import make_predict_fn
+    from gemma4_audio_embed.encoder.device_log_mel import DeviceLogMel
 
     model = Gemma4AudioEncoder(**json.loads(config_json))
     model.build()

@@ -15,8 +15,14 @@ CLIP_INPUT, CLIP_OUTPUT = 2.5, 1.5
 
 def _text_config(hidden_size):
     return configuration_gemma4.Gemma4TextConfig(
-        hidden_size=hidden_size, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-        num_key_value_heads=1, head_dim=16, vocab_size=64, vocab_size_per_layer_input=64,
+        hidden_size=hidden_size,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        vocab_size=64,
+        vocab_size_per_layer_input=64,
         hidden_size_per_layer_input=8,
     )
 
@@ -35,8 +41,10 @@ def _perturb_audio_tower(model, seed, clip):
         if clip:
             for name, buffer in list(tower.named_parameters()) + list(tower.named_buffers()):
                 for bound, value in (
-                    ("input_min", -CLIP_INPUT), ("input_max", CLIP_INPUT),
-                    ("output_min", -CLIP_OUTPUT), ("output_max", CLIP_OUTPUT),
+                    ("input_min", -CLIP_INPUT),
+                    ("input_max", CLIP_INPUT),
+                    ("output_min", -CLIP_OUTPUT),
+                    ("output_max", CLIP_OUTPUT),
                 ):
                     if name.endswith(bound):
                         buffer.fill_(value)

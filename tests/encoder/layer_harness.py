@@ -15,9 +15,7 @@ def _random_inputs(shapes, seed=0):
     return out
 
 
-def run_layer_test(
-    layer_cls, init_kwargs, inputs, expected_output_shape, expected_trainable, expected_non_trainable
-):
+def run_layer_test(layer_cls, init_kwargs, inputs, expected_output_shape, expected_trainable, expected_non_trainable):
     """Checks a layer class the way keras-hub's `run_layer_test` does.
 
     Args:

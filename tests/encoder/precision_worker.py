@@ -39,7 +39,7 @@ class SettingsProbe(keras.Model):
 
 
 def main():
-    from encoder import make_predict_fn
+    from gemma4_audio_embed.encoder import make_predict_fn
 
     mel, mask = np.zeros((1, 8, 4), "float32"), np.ones((1, 8), bool)
     report = {}

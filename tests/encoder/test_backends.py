@@ -16,10 +16,10 @@ import keras
 import numpy as np
 import pytest
 from conftest import REPO_ROOT
-
-from encoder import Gemma4AudioEncoder
-from encoder import LogMelFrontend
 from token_similarity import token_cosine
+
+from gemma4_audio_embed.encoder import Gemma4AudioEncoder
+from gemma4_audio_embed.encoder import LogMelFrontend
 
 TINY = dict(hidden_size=32, num_heads=2, num_layers=2, sscp_conv_channels=(8, 4), output_proj_dims=48, output_dim=64)
 WORKER = pathlib.Path(__file__).with_name("backend_worker.py")
@@ -44,8 +44,17 @@ def backend_outputs(tmp_path_factory, speech_16k):
         env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO_ROOT)}
         target = folder / f"{backend}.npz"
         subprocess.run(
-            [sys.executable, str(WORKER), str(folder / "w.weights.h5"), str(folder / "inputs.npz"), str(target), json.dumps(TINY)],
-            env=env, check=True, capture_output=True,
+            [
+                sys.executable,
+                str(WORKER),
+                str(folder / "w.weights.h5"),
+                str(folder / "inputs.npz"),
+                str(target),
+                json.dumps(TINY),
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
         )
         outputs[backend] = dict(np.load(target))
     valid = keras.ops.convert_to_numpy(model.compute_output_mask(mask))

@@ -10,10 +10,10 @@ import doctest
 import numpy as np
 import pytest
 
-from encoder import LogMelFrontend
-from encoder import device_log_mel
-from encoder.device_log_mel import DeviceLogMel
-from encoder.device_log_mel import fixed_point_limbs
+from gemma4_audio_embed.encoder import LogMelFrontend
+from gemma4_audio_embed.encoder import device_log_mel
+from gemma4_audio_embed.encoder.device_log_mel import DeviceLogMel
+from gemma4_audio_embed.encoder.device_log_mel import fixed_point_limbs
 
 
 def _row(clips_at, num_frames):

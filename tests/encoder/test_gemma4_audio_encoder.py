@@ -9,13 +9,13 @@ import doctest
 import keras
 import numpy as np
 import pytest
-
-import encoder.gemma4_audio_encoder as encoder_module
-from encoder import Gemma4AudioEncoder
-from encoder import LogMelFrontend
-from encoder import num_valid_tokens
-from encoder import output_token_mask
 from token_similarity import token_cosine
+
+import gemma4_audio_embed.encoder.gemma4_audio_encoder as encoder_module
+from gemma4_audio_embed.encoder import Gemma4AudioEncoder
+from gemma4_audio_embed.encoder import LogMelFrontend
+from gemma4_audio_embed.encoder import num_valid_tokens
+from gemma4_audio_embed.encoder import output_token_mask
 
 TINY = dict(hidden_size=32, num_heads=2, num_layers=2, sscp_conv_channels=(8, 4), output_proj_dims=48, output_dim=64)
 
@@ -63,9 +63,7 @@ def test_num_valid_tokens_is_ceil_of_frames_over_four(num_valid_frames, expected
 
 def test_output_token_mask_keeps_every_fourth_frame():
     mel_mask = np.arange(10)[None] < np.array([[10], [5], [4], [0]])
-    np.testing.assert_array_equal(
-        output_token_mask(mel_mask), [[1, 1, 1], [1, 1, 0], [1, 0, 0], [0, 0, 0]]
-    )
+    np.testing.assert_array_equal(output_token_mask(mel_mask), [[1, 1, 1], [1, 1, 0], [1, 0, 0], [0, 0, 0]])
     # tokens [1,1,1], [1,1,0], [1,0,0], [0,0,0] -> every second: [1,1], [1,0], [1,0], [0,0]
     np.testing.assert_array_equal(output_token_mask(mel_mask, reduction_factor=2), [[1, 1], [1, 0], [1, 0], [0, 0]])
 
@@ -102,7 +100,7 @@ def test_valid_rows_do_not_change_with_extra_padding(speech_features):
     valid = to_numpy(model.compute_output_mask(mask[None]))[0]
     scale = np.abs(base).max()
     assert np.abs(padded[0, : len(valid)][valid] - base[0][valid]).max() <= 1e-4 * scale
-    assert (padded[0, len(valid):] == 0).all()
+    assert (padded[0, len(valid) :] == 0).all()
 
 
 def test_a_clip_alone_equals_the_clip_inside_a_batch_of_longer_clips(speech_features):
@@ -116,7 +114,7 @@ def test_a_clip_alone_equals_the_clip_inside_a_batch_of_longer_clips(speech_feat
     valid = to_numpy(model.compute_output_mask(mask[None, :short]))[0]
     scale = np.abs(alone).max()
     assert np.abs(batch[0, : len(valid)][valid] - alone[0][valid]).max() <= 1e-4 * scale
-    assert (batch[0, len(valid):] == 0).all()
+    assert (batch[0, len(valid) :] == 0).all()
 
 
 def test_release_packing_geometry_is_4_frames_per_token_and_an_11_token_gap():
@@ -176,7 +174,9 @@ def test_clips_packed_one_token_closer_than_the_gap_see_each_other(speech_featur
 
 
 def test_all_false_mask_gives_zeros_not_nan():
-    out = to_numpy(tiny_encoder()(np.random.default_rng(0).normal(size=(2, 30, 128)).astype("float32"), np.zeros((2, 30), bool)))
+    out = to_numpy(
+        tiny_encoder()(np.random.default_rng(0).normal(size=(2, 30, 128)).astype("float32"), np.zeros((2, 30), bool))
+    )
     assert np.isfinite(out).all() and (out == 0).all()
 
 
@@ -209,13 +209,32 @@ def test_mixed_bfloat16_keeps_float32_variables_and_computes_in_bfloat16():
 
 
 def test_get_config_round_trips_every_argument():
-    overrides = dict(TINY, chunk_size=6, context_left=7, context_right=0, logit_cap=30.0, invalid_logit_value=-1e8,
-                     conv_kernel_size=3, reduction_factor=2, residual_weight=0.25, gradient_clipping=1e4,
-                     sscp_kernel_sizes=((3, 5), (3, 3)), norm_eps=1e-5, sscp_norm_eps=1e-4, input_feat_size=64)
+    overrides = dict(
+        TINY,
+        chunk_size=6,
+        context_left=7,
+        context_right=0,
+        logit_cap=30.0,
+        invalid_logit_value=-1e8,
+        conv_kernel_size=3,
+        reduction_factor=2,
+        residual_weight=0.25,
+        gradient_clipping=1e4,
+        sscp_kernel_sizes=((3, 5), (3, 3)),
+        norm_eps=1e-5,
+        sscp_norm_eps=1e-4,
+        input_feat_size=64,
+    )
     model = Gemma4AudioEncoder(**overrides)
     config = model.get_config()
     for key, value in overrides.items():
-        expected = [list(v) for v in value] if key == "sscp_kernel_sizes" else list(value) if isinstance(value, tuple) else value
+        expected = (
+            [list(v) for v in value]
+            if key == "sscp_kernel_sizes"
+            else list(value)
+            if isinstance(value, tuple)
+            else value
+        )
         assert config[key] == expected, key
     assert Gemma4AudioEncoder.from_config(config).get_config() == config
 
@@ -244,11 +263,27 @@ def test_weights_h5_round_trip_gives_identical_outputs(tmp_path):
 @pytest.mark.parametrize(
     "features, mask, message",
     [
-        (np.zeros((1, 8, 64), "float32"), np.ones((1, 8), bool), r"audio_mel must have shape \[batch, frames, 128\]; got shape \(1, 8, 64\)"),
-        (np.zeros((8, 128), "float32"), np.ones((1, 8), bool), r"audio_mel must have shape \[batch, frames, 128\]; got shape \(8, 128\)"),
-        (np.zeros((1, 8, 128), "float32"), np.ones((1, 9), bool), r"audio_mel_mask must have shape \[batch, frames\] = \[1, 8\].*got shape \(1, 9\)"),
+        (
+            np.zeros((1, 8, 64), "float32"),
+            np.ones((1, 8), bool),
+            r"audio_mel must have shape \[batch, frames, 128\]; got shape \(1, 8, 64\)",
+        ),
+        (
+            np.zeros((8, 128), "float32"),
+            np.ones((1, 8), bool),
+            r"audio_mel must have shape \[batch, frames, 128\]; got shape \(8, 128\)",
+        ),
+        (
+            np.zeros((1, 8, 128), "float32"),
+            np.ones((1, 9), bool),
+            r"audio_mel_mask must have shape \[batch, frames\] = \[1, 8\].*got shape \(1, 9\)",
+        ),
         (np.zeros((1, 8, 128), "float32"), np.ones((8,), bool), r"audio_mel_mask must have shape .*got shape \(8,\)"),
-        (np.zeros((1, 8, 128), "float32"), np.ones((1, 8), "float32"), "audio_mel_mask must be a bool tensor.*got dtype float32"),
+        (
+            np.zeros((1, 8, 128), "float32"),
+            np.ones((1, 8), "float32"),
+            "audio_mel_mask must be a bool tensor.*got dtype float32",
+        ),
     ],
 )
 def test_bad_inputs_raise_value_errors_naming_the_expected_shape(features, mask, message):

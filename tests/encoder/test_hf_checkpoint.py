@@ -21,12 +21,12 @@ from hf_oracle import make_checkpoint
 from hf_oracle import reference_outputs
 from transformers.models.gemma4.feature_extraction_gemma4 import Gemma4AudioFeatureExtractor
 
-from encoder import LogMelFrontend
-from encoder import load_hf_checkpoint
-from encoder.convert import main as convert_main
-from encoder.hf_checkpoint import check_hf_checkpoint
-from encoder.hf_checkpoint import shape_only_encoder
-from encoder.safetensors_file import CheckpointTensors
+from gemma4_audio_embed.encoder import LogMelFrontend
+from gemma4_audio_embed.encoder import load_hf_checkpoint
+from gemma4_audio_embed.encoder.convert import main as convert_main
+from gemma4_audio_embed.encoder.hf_checkpoint import check_hf_checkpoint
+from gemma4_audio_embed.encoder.hf_checkpoint import shape_only_encoder
+from gemma4_audio_embed.encoder.safetensors_file import CheckpointTensors
 
 
 def speech_clips():
@@ -147,7 +147,11 @@ def test_language_model_tensors_are_never_read(tiny_checkpoint, tmp_path):
         (length,) = struct.unpack("<Q", f.read(8))
         header = json.loads(f.read(length))
         data = f.read()
-    header["model.language_model.huge"] = {"dtype": "F32", "shape": [10**6, 10**3], "data_offsets": [len(data), len(data) + 4 * 10**9]}
+    header["model.language_model.huge"] = {
+        "dtype": "F32",
+        "shape": [10**6, 10**3],
+        "data_offsets": [len(data), len(data) + 4 * 10**9],
+    }
     encoded = json.dumps(header).encode()
     with open(tmp_path / "model.safetensors", "wb") as f:
         f.write(struct.pack("<Q", len(encoded)) + encoded + data)
@@ -171,8 +175,14 @@ QPROJ = "model.audio_tower.layers.1.self_attn.q_proj.linear.weight"
     [
         (lambda t: t.pop(QPROJ), f"missing tensor '{QPROJ}'"),
         (lambda t: t.pop("model.embed_audio.embedding_projection.weight"), "missing tensor 'model.embed_audio"),
-        (lambda t: t.update({"model.audio_tower.layers.0.extra.weight": np.ones(3, "float32")}), "does not know: \\['model.audio_tower.layers.0.extra.weight'\\]"),
-        (lambda t: t.update({QPROJ: np.ones((64, 32), "float32")}), f"'{QPROJ}' has shape \\(32, 64\\) after conversion; the encoder expects \\(64, 64\\)"),
+        (
+            lambda t: t.update({"model.audio_tower.layers.0.extra.weight": np.ones(3, "float32")}),
+            "does not know: \\['model.audio_tower.layers.0.extra.weight'\\]",
+        ),
+        (
+            lambda t: t.update({QPROJ: np.ones((64, 32), "float32")}),
+            f"'{QPROJ}' has shape \\(32, 64\\) after conversion; the encoder expects \\(64, 64\\)",
+        ),
         (lambda t: t.update({QPROJ: np.ones((64, 64), "int32")}), f"'{QPROJ}' must be floating point; got dtype int32"),
     ],
     ids=["missing", "missing-embedder", "unexpected", "wrong-shape", "wrong-dtype"],

@@ -1,10 +1,10 @@
 """Tests for encoder/hf_hub.py's naming rules (fetching is tested against a loopback Hub in
-tests/transforms/test_model_sources.py)."""
+tests/inference/test_model_sources.py)."""
 
 import pytest
 
-from encoder.hf_hub import hub_commit
-from encoder.hf_hub import parse_hub_id
+from gemma4_audio_embed.encoder.hf_hub import hub_commit
+from gemma4_audio_embed.encoder.hf_hub import parse_hub_id
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ import keras_hub
 import numpy as np
 import pytest
 
-from encoder import LogMelFrontend
-from encoder import from_keras_hub
+from gemma4_audio_embed.encoder import LogMelFrontend
+from gemma4_audio_embed.encoder import from_keras_hub
 
 CONFIG = dict(hidden_size=64, num_heads=2, num_layers=2, sscp_conv_channels=(16, 8), output_proj_dims=48, output_dim=40)
 
@@ -49,7 +49,13 @@ def test_copies_every_configuration_argument(kh_encoder):
     kh_config = kh_encoder.get_config()
     for key, value in model.get_config().items():
         if key in kh_config and key not in ("name", "dtype", "trainable"):
-            assert value == (list(map(list, kh_config[key])) if key.endswith("sizes") else list(kh_config[key]) if isinstance(kh_config[key], tuple) else kh_config[key]), key
+            assert value == (
+                list(map(list, kh_config[key]))
+                if key.endswith("sizes")
+                else list(kh_config[key])
+                if isinstance(kh_config[key], tuple)
+                else kh_config[key]
+            ), key
 
 
 def test_copies_the_clip_bounds(kh_encoder):

@@ -11,22 +11,29 @@ import numpy as np
 import pytest
 from layer_harness import run_layer_test
 
-from encoder.attention import KEY_SCALE
-from encoder.attention import ChunkedLocalAttention
-from encoder.attention import block_window_mask
-from encoder.attention import relative_position_sinusoids
-from encoder.attention import relative_shift
-from encoder.clippable_dense import ClippableDense
-from encoder.conformer import ConformerBlock
-from encoder.conformer import FeedForward
-from encoder.conformer import LightConv1D
-from encoder.normalization import ChannelLayerNorm
-from encoder.normalization import RMSNorm
-from encoder.subsampling import SubSampleConvProjection
+from gemma4_audio_embed.encoder.attention import KEY_SCALE
+from gemma4_audio_embed.encoder.attention import ChunkedLocalAttention
+from gemma4_audio_embed.encoder.attention import block_window_mask
+from gemma4_audio_embed.encoder.attention import relative_position_sinusoids
+from gemma4_audio_embed.encoder.attention import relative_shift
+from gemma4_audio_embed.encoder.clippable_dense import ClippableDense
+from gemma4_audio_embed.encoder.conformer import ConformerBlock
+from gemma4_audio_embed.encoder.conformer import FeedForward
+from gemma4_audio_embed.encoder.conformer import LightConv1D
+from gemma4_audio_embed.encoder.normalization import ChannelLayerNorm
+from gemma4_audio_embed.encoder.normalization import RMSNorm
+from gemma4_audio_embed.encoder.subsampling import SubSampleConvProjection
 
 D, HEADS, CHUNK, LEFT = 16, 2, 4, 5
-ATTENTION = dict(hidden_size=D, num_heads=HEADS, chunk_size=CHUNK, context_left=LEFT, context_right=0,
-                 logit_cap=50.0, invalid_logit_value=-1e9)
+ATTENTION = dict(
+    hidden_size=D,
+    num_heads=HEADS,
+    chunk_size=CHUNK,
+    context_left=LEFT,
+    context_right=0,
+    logit_cap=50.0,
+    invalid_logit_value=-1e9,
+)
 MASK_7 = np.array([[True] * 7, [True] * 5 + [False] * 2])
 
 
@@ -82,15 +89,28 @@ def test_clippable_dense_clips_input_then_output():
 
 
 def test_subsample_layer_contract():
-    kwargs = dict(input_feat_size=16, hidden_size=D, conv_channels=(4, 2), kernel_sizes=((3, 3), (3, 3)),
-                  stride_sizes=((2, 2), (2, 2)), norm_eps=1e-6)
+    kwargs = dict(
+        input_feat_size=16,
+        hidden_size=D,
+        conv_channels=(4, 2),
+        kernel_sizes=((3, 3), (3, 3)),
+        stride_sizes=((2, 2), (2, 2)),
+        norm_eps=1e-6,
+    )
     mask = np.arange(10)[None] < np.array([[10], [6]])
     # convs 36 + 72, norms 4 + 2, projection (16/4 * 2) * 16 = 128 -> 242; 10 frames -> 5 -> 3 tokens
     run_layer_test(SubSampleConvProjection, kwargs, [(2, 10, 16), mask], (2, 3, D), 242, 0)
 
 
 def test_subsample_keeps_every_fourth_mask_entry():
-    layer = SubSampleConvProjection(16, D, (4, 2), ((3, 3), (3, 3)), ((2, 2), (2, 2)), 1e-6)
+    layer = SubSampleConvProjection(
+        input_feat_size=16,
+        hidden_size=D,
+        conv_channels=(4, 2),
+        kernel_sizes=((3, 3), (3, 3)),
+        stride_sizes=((2, 2), (2, 2)),
+        norm_eps=1e-6,
+    )
     mask = np.arange(10)[None] < np.array([[10], [6], [5], [0]])
     _, token_mask = layer(np.ones((4, 10, 16), "float32"), mask)
     # valid frames 10, 6, 5, 0 -> ceil(Mv / 4) = 3, 2, 2, 0 valid tokens
@@ -99,7 +119,14 @@ def test_subsample_keeps_every_fourth_mask_entry():
 
 def test_subsample_rejects_even_kernels():
     with pytest.raises(ValueError, match="must be odd"):
-        SubSampleConvProjection(16, D, (4, 2), ((2, 3), (3, 3)), ((2, 2), (2, 2)), 1e-6)
+        SubSampleConvProjection(
+            input_feat_size=16,
+            hidden_size=D,
+            conv_channels=(4, 2),
+            kernel_sizes=((2, 3), (3, 3)),
+            stride_sizes=((2, 2), (2, 2)),
+            norm_eps=1e-6,
+        )
 
 
 def test_attention_layer_contract():
@@ -113,7 +140,15 @@ def test_attention_rejects_heads_that_do_not_divide_width():
 
 
 def test_attention_constants_match_the_release():
-    layer = ChunkedLocalAttention(1024, 8, 12, 13, 0, 50.0, -1e9)
+    layer = ChunkedLocalAttention(
+        hidden_size=1024,
+        num_heads=8,
+        chunk_size=12,
+        context_left=13,
+        context_right=0,
+        logit_cap=50.0,
+        invalid_logit_value=-1e9,
+    )
     assert layer.query_scale == pytest.approx(0.12751743, abs=1e-8)
     assert KEY_SCALE == pytest.approx(1.89463612, abs=1e-8)
     assert layer.context_size == 24
@@ -150,8 +185,10 @@ def test_relative_sinusoids_are_sin_block_then_cos_block_from_far_to_near():
 
 def _dense_reference_attention(layer, x, mask):
     """A [T, T] float64 implementation written from the spec, for small T only."""
-    w = {name: keras.ops.convert_to_numpy(getattr(layer, name).kernel).astype("float64")
-         for name in ("q_proj", "k_proj", "v_proj", "post", "relative_k_proj")}
+    w = {
+        name: keras.ops.convert_to_numpy(getattr(layer, name).kernel).astype("float64")
+        for name in ("q_proj", "k_proj", "v_proj", "post", "relative_k_proj")
+    }
     heads, head_dim = layer.num_heads, layer.head_dim
     pds = keras.ops.convert_to_numpy(layer.per_dim_scale).astype("float64")
     batch, tokens, _ = x.shape
@@ -203,18 +240,30 @@ def test_attention_ignores_padded_keys_and_future_tokens():
 
 
 def test_feed_forward_layer_contract():
-    run_layer_test(FeedForward, dict(hidden_size=D, residual_weight=0.5, gradient_clipping=1e10, norm_eps=1e-6),
-                   [(2, 3, D)], (2, 3, D), 2 * D + 2 * D * 4 * D, 8)
+    run_layer_test(
+        FeedForward,
+        dict(hidden_size=D, residual_weight=0.5, gradient_clipping=1e10, norm_eps=1e-6),
+        [(2, 3, D)],
+        (2, 3, D),
+        2 * D + 2 * D * 4 * D,
+        8,
+    )
 
 
 def test_light_conv_layer_contract():
     # norms 2 * 16, linear_start 16 * 32, linear_end 16 * 16, depthwise 5 * 16 -> 880
-    run_layer_test(LightConv1D, dict(hidden_size=D, kernel_size=5, gradient_clipping=1e10, norm_eps=1e-6),
-                   [(2, 9, D)], (2, 9, D), 880, 8)
+    run_layer_test(
+        LightConv1D,
+        dict(hidden_size=D, kernel_size=5, gradient_clipping=1e10, norm_eps=1e-6),
+        [(2, 9, D)],
+        (2, 9, D),
+        880,
+        8,
+    )
 
 
 def test_light_conv_sees_exactly_the_current_and_four_previous_tokens():
-    layer = LightConv1D(D, 5, 1e10, 1e-6)
+    layer = LightConv1D(hidden_size=D, kernel_size=5, gradient_clipping=1e10, norm_eps=1e-6)
     rng = np.random.default_rng(3)
     x = rng.normal(size=(1, 12, D)).astype("float32")
     base = keras.ops.convert_to_numpy(layer(x))
@@ -232,12 +281,12 @@ def test_conformer_block_layer_contract():
 
 
 def test_light_conv_computes_its_glu_and_conv_in_float32_under_bfloat16(monkeypatch):
-    from encoder import conformer
+    from gemma4_audio_embed.encoder import conformer
 
     seen = []
     clip = conformer.symmetric_clip
     monkeypatch.setattr(conformer, "symmetric_clip", lambda x, bound: seen.append(x.dtype) or clip(x, bound))
-    layer = LightConv1D(D, 5, 1e10, 1e-6, dtype="bfloat16")
+    layer = LightConv1D(hidden_size=D, kernel_size=5, gradient_clipping=1e10, norm_eps=1e-6, dtype="bfloat16")
     out = layer(np.random.default_rng(0).normal(size=(1, 6, D)).astype("float32"))
     assert [keras.backend.standardize_dtype(d) for d in seen] == ["float32"]  # the conv output
     assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"

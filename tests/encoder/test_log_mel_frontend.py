@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from encoder import log_mel_frontend
-from encoder.log_mel_frontend import LogMelFrontend
+from gemma4_audio_embed import constants
+from gemma4_audio_embed.encoder import log_mel_frontend
+from gemma4_audio_embed.encoder.log_mel_frontend import LogMelFrontend
 
 SPEECH_PATH = pathlib.Path(__file__).parents[1] / "data" / "speech_16k.wav"
 LOG_FLOOR = np.float32(math.log(1e-3))  # -6.9078
@@ -91,9 +92,10 @@ class TestHandCheckable:
     """
 
     def test_release_constants(self):
-        assert log_mel_frontend.FRAME_LENGTH == 320  # 20 ms
-        assert log_mel_frontend.HOP_LENGTH == 160  # 10 ms
-        assert log_mel_frontend.FRAMES_PER_SECOND == 100
+        assert constants.FRAME_LENGTH == 320  # 20 ms
+        assert constants.HOP_LENGTH == 160  # 10 ms
+        assert constants.FRAMES_PER_SECOND == 100
+        assert constants.MIN_CLIP_SAMPLES == 161  # floor((161 - 1) / 160) = 1 valid frame
         assert log_mel_frontend.FFT_LENGTH == 512  # 2 ** ceil(log2(320))
         assert log_mel_frontend.NUM_FFT_BINS == 257
         assert log_mel_frontend.MAX_FREQUENCY == 8000.0

@@ -5,8 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from encoder.matmul import AccumulatedDense
-from encoder.matmul import float32_accumulated_matmul
+from gemma4_audio_embed.encoder.matmul import AccumulatedDense
+from gemma4_audio_embed.encoder.matmul import float32_accumulated_matmul
 
 # 1 followed by 256 terms of 2^-9: a bfloat16 running sum (8 significant bits) stays at 1.0,
 # a float32 one reaches 1.5, which bfloat16 represents exactly.

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT
 
-from encoder import default_encoder
-from encoder import make_predict_fn
+from gemma4_audio_embed.encoder import default_encoder
+from gemma4_audio_embed.encoder import make_predict_fn
 
 TINY = dict(hidden_size=32, num_heads=2, num_layers=1, sscp_conv_channels=(8, 4), output_proj_dims=48, output_dim=64)
 WORKER = pathlib.Path(__file__).with_name("precision_worker.py")

@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from encoder.safetensors_file import _read_header
+from gemma4_audio_embed.encoder.safetensors_file import _read_header
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,8 @@ def main(weights, inputs, audio_glob, output):
     import jax
     import keras
 
-    from encoder import make_predict_fn
-    from pipeline.main import run
+    from gemma4_audio_embed.encoder import make_predict_fn
+    from gemma4_audio_embed.pipeline.cli import run
 
     assert len(jax.local_devices()) == 4, jax.local_devices()
     model = keras.saving.load_model(weights)
@@ -34,7 +34,20 @@ def main(weights, inputs, audio_glob, output):
         shard_nonzero_rows=[int((np.abs(np.asarray(shard.data)).sum(axis=(1, 2)) > 0).sum()) for shard in shards],
         devices=list(spread.devices),
     )
-    run(["--input", audio_glob, "--output", output, "--weights", weights, "--runner", "FnApiRunner", "--bucket_seconds", "4"])
+    run(
+        [
+            "--input",
+            audio_glob,
+            "--output",
+            output,
+            "--weights",
+            weights,
+            "--runner",
+            "FnApiRunner",
+            "--bucket_seconds",
+            "4",
+        ]
+    )
 
 
 if __name__ == "__main__":

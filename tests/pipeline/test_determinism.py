@@ -2,7 +2,7 @@
 
 Records are compared as serialized `tf.train.Example` bytes, per clip key and as a sorted list;
 shard files are not compared, because `WriteToTFRecord` places records in shards at random.
-One run is made in a separate process (`python -m pipeline`), since anything seeded per process
+One run is made in a separate process (`python -m gemma4_audio_embed`), since anything seeded per process
 (a hash seed, a map order) only shows across processes.
 
 Corpus: six 0.8-3.5 s tones (16, 22.05 and 48 kHz) and a 32 s and a 25 s tone at 16 kHz, cut
@@ -25,8 +25,9 @@ from record_bytes import record_bytes_by_key
 from synthetic_audio import tone
 from synthetic_audio import write_audio
 
-from pipeline.main import run
-from transforms import records
+from gemma4_audio_embed import tf_example
+from gemma4_audio_embed.outputs import schema
+from gemma4_audio_embed.pipeline.cli import run
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 FAST_FLAGS = ["--runner=FnApiRunner", "--max_clip_seconds=4", "--bucket_seconds=4"]
@@ -85,22 +86,20 @@ def _differences(expected: dict, found: dict) -> list:
         if key not in found:
             lines.append(f"{key}: missing")
             continue
-        old, new = records.example_features(expected[key]), records.example_features(found[key])
+        old, new = tf_example.example_features(expected[key]), tf_example.example_features(found[key])
         changed = sorted(name for name in old if old[name] != new.get(name))
-        a, b = records.decoded_example(expected[key]).embedding, records.decoded_example(found[key]).embedding
+        a, b = schema.decoded_example(expected[key]).embedding, schema.decoded_example(found[key]).embedding
         change = np.abs(a - b).max() / np.abs(a).max() if a.shape == b.shape else float("nan")
         changed = changed or "equal, but serialized in another order"
         lines.append(f"{key}: features {changed}; embedding {change:.1e}")
     return lines
 
 
-def test_records_are_byte_identical_across_processes_and_num_shards(
-    corpus, tiny_encoder_path, one_shard_run, tmp_path
-):
+def test_records_are_byte_identical_across_processes_and_num_shards(corpus, tiny_encoder_path, one_shard_run, tmp_path):
     output = str(tmp_path / "emb")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
     launched = subprocess.run(
-        [sys.executable, "-m", "pipeline", *_argv(corpus, output, tiny_encoder_path, "--num_shards=3")],
+        [sys.executable, "-m", "gemma4_audio_embed", *_argv(corpus, output, tiny_encoder_path, "--num_shards=3")],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -136,10 +135,10 @@ def one_row_batches_run(corpus, tiny_encoder_path, tmp_path_factory):
 def test_batching_changes_nothing_but_the_last_bits_of_embeddings(one_shard_run, one_row_batches_run):
     assert sorted(one_row_batches_run) == sorted(one_shard_run)
     for key, expected in one_shard_run.items():
-        old, new = records.example_features(expected), records.example_features(one_row_batches_run[key])
+        old, new = tf_example.example_features(expected), tf_example.example_features(one_row_batches_run[key])
         assert {name: old[name] for name in old if name != "embedding"} == {
             name: new[name] for name in new if name != "embedding"
         }
-        a = records.decoded_example(expected).embedding
-        b = records.decoded_example(one_row_batches_run[key]).embedding
+        a = schema.decoded_example(expected).embedding
+        b = schema.decoded_example(one_row_batches_run[key]).embedding
         assert np.linalg.norm(a - b) / np.linalg.norm(a) <= 1e-5  # measured: <= 6e-7 (max |diff| / max |a|)

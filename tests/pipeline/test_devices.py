@@ -18,9 +18,9 @@ from conftest import REPO_ROOT
 from synthetic_audio import tone
 from synthetic_audio import write_audio
 
-from encoder import LogMelFrontend
-from pipeline.main import run
-from transforms import records
+from gemma4_audio_embed import records
+from gemma4_audio_embed.encoder import LogMelFrontend
+from gemma4_audio_embed.pipeline.cli import run
 
 WORKER = pathlib.Path(__file__).with_name("devices_worker.py")
 
@@ -45,10 +45,25 @@ def runs(tmp_path_factory, tiny_encoder_path, speech_16k):
     four = str(folder / "four" / "embeddings")
     subprocess.run(
         [sys.executable, str(WORKER), str(tiny_encoder_path), str(folder / "inputs.npz"), audio, four],
-        env=env, check=True, capture_output=True,
+        env=env,
+        check=True,
+        capture_output=True,
     )
     one = str(folder / "one" / "embeddings")
-    run(["--input", audio, "--output", one, "--weights", str(tiny_encoder_path), "--runner", "FnApiRunner", "--bucket_seconds", "4"])
+    run(
+        [
+            "--input",
+            audio,
+            "--output",
+            one,
+            "--weights",
+            str(tiny_encoder_path),
+            "--runner",
+            "FnApiRunner",
+            "--bucket_seconds",
+            "4",
+        ]
+    )
     return dict(np.load(f"{four}-encoder.npz")), four, one
 
 

@@ -13,8 +13,8 @@ import pytest
 from synthetic_audio import tone
 from synthetic_audio import write_audio
 
-from pipeline.main import run
-from transforms import records
+from gemma4_audio_embed import records
+from gemma4_audio_embed.pipeline.cli import run
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,21 @@ def both_runs(tmp_path_factory, tiny_encoder_path, speech_16k):
     outputs = {}
     for flag in ("--features_on_device", "--no_features_on_device"):
         output = str(folder / flag.strip("-") / "embeddings")
-        run(["--input", str(folder / "audio" / "*"), "--output", output, "--weights", str(tiny_encoder_path),
-             "--runner", "FnApiRunner", "--bucket_seconds", "4", flag])
+        run(
+            [
+                "--input",
+                str(folder / "audio" / "*"),
+                "--output",
+                output,
+                "--weights",
+                str(tiny_encoder_path),
+                "--runner",
+                "FnApiRunner",
+                "--bucket_seconds",
+                "4",
+                flag,
+            ]
+        )
         found = sorted(records.read_records(f"{output}-*-of-*.tfrecord"), key=lambda r: r.key)
         outputs[flag] = (found, json.loads(pathlib.Path(f"{output}-summary.json").read_text()))
     return outputs

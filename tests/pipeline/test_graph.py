@@ -1,12 +1,11 @@
-"""Tests for pipeline/graph.py: the step labels (they name metrics and Dataflow stages) and suffixes."""
+"""Tests for pipeline/graph.py: the step labels (they name metrics and Dataflow stages) and the files they write."""
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.graph import build_graph
-from pipeline.graph import record_suffix
-from pipeline.graph import records_pattern
-from pipeline.options import EmbedOptions
+from gemma4_audio_embed.pipeline.graph import build_graph
+from gemma4_audio_embed.pipeline.options import EmbedOptions
+from gemma4_audio_embed.pipeline.options import output_layout
 
 STEPS = [
     "MatchInputs",
@@ -21,6 +20,8 @@ STEPS = [
     "EncodeRecords",
     "WriteRecords",
     "WriteDeadLetters",
+    "FlattenTallies",
+    "WriteSummary",
 ]
 
 
@@ -33,11 +34,9 @@ def test_graph_has_the_documented_steps():
 
 
 def test_record_suffix():
-    assert record_suffix(PipelineOptions([]).view_as(EmbedOptions)) == ".tfrecord"
-    assert (
-        record_suffix(PipelineOptions(["--output_compression", "gzip"]).view_as(EmbedOptions))
-        == ".tfrecord.gz"
-    )
+    assert output_layout(PipelineOptions([]).view_as(EmbedOptions)).suffix == ".tfrecord"
+    gzip = PipelineOptions(["--output_compression", "gzip"]).view_as(EmbedOptions)
+    assert output_layout(gzip).suffix == ".tfrecord.gz"
 
 
 def test_skip_existing_graph_filters_inputs_and_writes_one_file_per_input():
@@ -56,7 +55,9 @@ def test_dedup_replaces_the_repeat_count():
     assert sorted(top_level) == sorted([step for step in STEPS if step != "CountRepeatedAudio"] + ["Deduplicate"])
 
 
-def test_records_pattern_names_the_files_each_mode_writes():
-    assert records_pattern(PipelineOptions(["--output", "o/x"]).view_as(EmbedOptions)) == "o/x-*-of-*.tfrecord"
+def test_records_glob_names_the_files_each_mode_writes():
+    assert (
+        output_layout(PipelineOptions(["--output", "o/x"]).view_as(EmbedOptions)).records_glob == "o/x-*-of-*.tfrecord"
+    )
     skip = PipelineOptions(["--output", "o/x", "--skip_existing", "--output_compression", "gzip"])
-    assert records_pattern(skip.view_as(EmbedOptions)) == "o/x-by-input/*.tfrecord.gz"
+    assert output_layout(skip.view_as(EmbedOptions)).records_glob == "o/x-by-input/*.tfrecord.gz"

@@ -3,13 +3,13 @@
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.options import EmbedOptions
-from pipeline.options import check_embed_options
-from pipeline.options import check_flags_known
-from pipeline.options import check_inputs_exist
-from pipeline.options import input_patterns
-from pipeline.options import keras_backend
-from pipeline.options import share_model_across_processes
+from gemma4_audio_embed.pipeline.options import EmbedOptions
+from gemma4_audio_embed.pipeline.options import check_embed_options
+from gemma4_audio_embed.pipeline.options import check_flags_known
+from gemma4_audio_embed.pipeline.options import check_inputs_exist
+from gemma4_audio_embed.pipeline.options import input_patterns
+from gemma4_audio_embed.pipeline.options import keras_backend
+from gemma4_audio_embed.pipeline.options import share_model_across_processes
 
 
 def _options(*flags):
@@ -81,12 +81,18 @@ def test_keras_backend_flag_then_environment_then_tensorflow(monkeypatch):
         ([], "--input is required"),
         (["--input", "a.wav"], "--output is required"),
         (["--input", "a", "--output", "o", "--weights", "w.keras", "--hf_checkpoint", "c"], "at most one of"),
-        (["--input", "a", "--output", "o", "--max_clip_seconds", "0"], "--max_clip_seconds must be finite and at least 0.0100625 s"),
+        (
+            ["--input", "a", "--output", "o", "--max_clip_seconds", "0"],
+            "--max_clip_seconds must be finite and at least 0.0100625 s",
+        ),
         (["--input", "a", "--output", "o", "--max_clip_seconds", "inf"], "--max_clip_seconds must be finite"),
         (["--input", "a", "--output", "o", "--bucket_seconds", "0"], "`bucket_seconds` must all be positive"),
         (["--input", "a", "--output", "o", "--bucket_seconds", "nan"], "--bucket_seconds must be finite"),
         (["--input", "a", "--output", "o", "--bucket_seconds", "inf"], "--bucket_seconds must be finite"),
-        (["--input", "a", "--output", "o", "--max_batch_frames", "3023"], "--max_batch_frames must hold at least one row of 3024 frames"),
+        (
+            ["--input", "a", "--output", "o", "--max_batch_frames", "3023"],
+            "--max_batch_frames must hold at least one row of 3024 frames",
+        ),
         (["--input", "a", "--output", "o", "--weights", ""], "--weights is empty"),
         (["--input", "a", "--output", "o", "--dedup", "--skip_existing"], "--dedup and --skip_existing do not combine"),
         (["--input", "a", "--output", "o", "--min_clip_seconds", "31"], "--min_clip_seconds must lie in"),
@@ -107,7 +113,9 @@ def test_check_inputs_exist(tmp_path):
 
 def test_a_folder_given_as_input_is_a_launch_error_naming_its_glob(tmp_path):
     (tmp_path / "a.wav").write_bytes(b"")
-    with pytest.raises(ValueError, match=rf"--input '{tmp_path}' is a folder; to read the files in it, give {tmp_path}/\*"):
+    with pytest.raises(
+        ValueError, match=rf"--input '{tmp_path}' is a folder; to read the files in it, give {tmp_path}/\*"
+    ):
         check_inputs_exist(_options("--input", str(tmp_path)))
 
 

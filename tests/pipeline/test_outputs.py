@@ -25,11 +25,12 @@ from synthetic_audio import write_manifest
 from synthetic_audio import write_tar
 from synthetic_audio import write_tfrecord
 
-from pipeline.main import run
-from transforms import records
-from transforms.elements import window_sha256
-from transforms.record_files import record_file_payloads
-from transforms.record_files import write_record_file
+from gemma4_audio_embed import records
+from gemma4_audio_embed.audio.clips import window_sha256
+from gemma4_audio_embed.outputs import schema
+from gemma4_audio_embed.outputs.record_files import write_record_file
+from gemma4_audio_embed.pipeline.cli import run
+from gemma4_audio_embed.records import record_file_payloads
 
 FAST_FLAGS = ["--runner", "FnApiRunner", "--bucket_seconds", "4", "--num_shards", "2"]
 SAME = np.round(tone(1.0, 16000, seed=1) * 32767).astype(np.int16)  # 16-bit samples: WAV and FLAC hold them exactly
@@ -89,7 +90,10 @@ def corpus(tmp_path_factory):
         f"{parquet}#p1": {"id": "p1", "sentence": "Ünïcødé sentence", "score": 0.5, "tags": ["a", "b"]},
         f"{tfrecord}#t1": {"id": "t1", "text": "straße", "n": 7},
     }
-    inputs = ",".join(str(folder / name) for name in ["same.wav", "same.flac", "shard.tar", "list.jsonl", "shard.parquet", "shard.tfrecord"])
+    inputs = ",".join(
+        str(folder / name)
+        for name in ["same.wav", "same.flac", "shard.tar", "list.jsonl", "shard.parquet", "shard.tfrecord"]
+    )
     return folder, inputs, expected
 
 
@@ -108,7 +112,9 @@ def dedup_run(corpus, tiny_encoder_path, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def array_record_run(corpus, tiny_encoder_path, tmp_path_factory):
-    output = _run(corpus, tiny_encoder_path, tmp_path_factory.mktemp("ar") / "emb", "--dedup", "--output_format", "array_record")
+    output = _run(
+        corpus, tiny_encoder_path, tmp_path_factory.mktemp("ar") / "emb", "--dedup", "--output_format", "array_record"
+    )
     accounted_outputs(output, f"{output}-*-of-*.array_record")
     return output
 
@@ -146,7 +152,11 @@ def test_an_oversized_field_is_a_dead_letter_naming_it(corpus, dedup_run):
 def test_same_audio_in_three_containers_hashes_once_and_is_embedded_once(corpus, dedup_run):
     folder, _, _ = corpus
     output, found, _, summary = dedup_run
-    duplicates = [json.loads(line) for path in pathlib.Path(output).parent.glob("emb-duplicates-*.jsonl") for line in path.read_text().splitlines()]
+    duplicates = [
+        json.loads(line)
+        for path in pathlib.Path(output).parent.glob("emb-duplicates-*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
     kept = next(record for record in found if record.key == f"{folder}/same.flac@0")
     assert sorted((entry["key"], entry["duplicate_of"], entry["audio_sha256"]) for entry in duplicates) == [
         (f"{folder}/same.wav@0", kept.key, kept.audio_sha256),
@@ -177,7 +187,7 @@ def test_array_record_holds_the_tfrecord_runs_records_byte_for_byte(dedup_run, a
     tfrecord = record_bytes_by_key(sorted(pathlib.Path(output).parent.glob("emb-*-of-*.tfrecord")))
     array_record = {}
     for path in sorted(pathlib.Path(array_record_run).parent.glob("emb-*-of-*.array_record")):
-        array_record.update({records.decoded_example(p).key: p for p in record_file_payloads(str(path))})
+        array_record.update({schema.decoded_example(p).key: p for p in record_file_payloads(str(path))})
     assert array_record == tfrecord
 
 
@@ -186,10 +196,10 @@ def test_array_record_reads_back_with_grain_random_access_and_global_shuffle(arr
     paths = [str(p) for p in sorted(pathlib.Path(array_record_run).parent.glob("emb-*-of-*.array_record"))]
     source = grain.sources.ArrayRecordDataSource(paths)
     assert len(source) == 5
-    assert records.decoded_example(source[4]).embedding.shape[1] == 64
-    dataset = grain.MapDataset.source(source).shuffle(seed=0).map(records.decoded_example)
+    assert schema.decoded_example(source[4]).embedding.shape[1] == 64
+    dataset = grain.MapDataset.source(source).shuffle(seed=0).map(schema.decoded_example)
     keys = [record.key for record in dataset]
-    assert sorted(keys) == sorted(records.decoded_example(source[i]).key for i in range(5))
+    assert sorted(keys) == sorted(schema.decoded_example(source[i]).key for i in range(5))
 
 
 def test_metadata_fields_keeps_only_the_named_fields(corpus, tiny_encoder_path, tmp_path):
@@ -216,12 +226,14 @@ def test_record_files_write_to_gcs_through_a_local_file(gcs_bucket):
 
 
 def test_verify_passes_on_both_formats_and_names_a_flipped_byte_in_array_record(dedup_run, array_record_run, tmp_path):
-    from pipeline import verify
+    from gemma4_audio_embed.pipeline import verify
 
     assert verify.verify(dedup_run[0])[1] == []
     assert verify.verify(array_record_run)[1] == []
     shutil.copytree(pathlib.Path(array_record_run).parent, tmp_path / "out")
-    shard = max((tmp_path / "out").glob("emb-*-of-*.array_record"), key=lambda path: path.stat().st_size)  # a shard with records
+    shard = max(
+        (tmp_path / "out").glob("emb-*-of-*.array_record"), key=lambda path: path.stat().st_size
+    )  # a shard with records
     data = bytearray(shard.read_bytes())
     data[100] ^= 0x01  # inside the first chunk's header
     shard.write_bytes(bytes(data))
@@ -234,11 +246,16 @@ def test_the_readme_index_queries(dedup_run):
 
     output, _, _, _ = dedup_run
     index = pyarrow.parquet.read_table(sorted(str(p) for p in pathlib.Path(output).parent.glob("emb-index-*.parquet")))
-    seconds = {row["language"]: row["duration_seconds_sum"] for row in index.group_by("language").aggregate([("duration_seconds", "sum")]).to_pylist()}
+    seconds = {
+        row["language"]: row["duration_seconds_sum"]
+        for row in index.group_by("language").aggregate([("duration_seconds", "sum")]).to_pylist()
+    }
     # Kept clips: same.flac 1.0 s, u2.flac 1.2 s, p1 1.3 s, t1 0.9 s without a language; m1 1.1 s "ja".
     assert seconds == {"ja": pytest.approx(1.1), None: pytest.approx(1.0 + 1.2 + 1.3 + 0.9)}
     long = index.filter(pc.greater(index["duration_seconds"], 1.15)).select(["key", "duration_seconds"])
-    assert sorted(long["key"].to_pylist()) == sorted(key for key in index["key"].to_pylist() if key.endswith(("u2.flac@0", "#p1@0")))
+    assert sorted(long["key"].to_pylist()) == sorted(
+        key for key in index["key"].to_pylist() if key.endswith(("u2.flac@0", "#p1@0"))
+    )
 
 
 def test_the_readme_index_queries_in_pandas(dedup_run):

@@ -33,10 +33,10 @@ from apache_beam.metrics.metric import MetricsFilter
 from synthetic_audio import tone
 from synthetic_audio import write_audio
 
-import encoder
-from pipeline.main import run
-from pipeline.summary import counter_values
-from transforms.metrics import NAMESPACE
+from gemma4_audio_embed import encoder
+from gemma4_audio_embed.metrics import NAMESPACE
+from gemma4_audio_embed.metrics import counter_values
+from gemma4_audio_embed.pipeline.cli import run
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 60  # each service is up in ~2 s on an idle machine
@@ -55,9 +55,7 @@ POOL_MAIN = (
 def _start(command: list, log: pathlib.Path, env: dict, cwd: pathlib.Path) -> subprocess.Popen:
     """Starts `command` in a session of its own, so that it and its children die together."""
     with open(log, "wb") as out:
-        return subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
-        )
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
 
 
 def _wait_for(found, process: subprocess.Popen, log: pathlib.Path, what: str):
@@ -144,9 +142,7 @@ def portable_services(tmp_path_factory):
     pool = None
     try:
         pool = _start([sys.executable, "-c", POOL_MAIN], pool_log, pool_env, folder)
-        job_port = _wait_for(
-            lambda: port_file.exists() and port_file.read_text(), job_service, job_log, "job service"
-        )
+        job_port = _wait_for(lambda: port_file.exists() and port_file.read_text(), job_service, job_log, "job service")
         listening = _wait_for(
             lambda: re.search(r"Listening for workers at (\S+)", pool_log.read_text()),
             pool,
@@ -185,9 +181,7 @@ def _direct_embeddings(model, waveforms: list) -> np.ndarray:
     return keras.ops.convert_to_numpy(model(mel, mask))  # [B, T, 64]
 
 
-def test_job_runs_on_portable_runner_with_external_worker_pool(
-    tmp_path, tiny_encoder_path, portable_services
-):
+def test_job_runs_on_portable_runner_with_external_worker_pool(tmp_path, tiny_encoder_path, portable_services):
     job_endpoint, pool_address, pool_log = portable_services
     folder = tmp_path / "in"
     folder.mkdir()
@@ -241,8 +235,6 @@ def test_job_runs_on_portable_runner_with_external_worker_pool(
         "dead_letters": 1,
     }
     # The model was loaded by the harness, which the pool started as a process of its own.
-    loads = result.metrics().query(
-        MetricsFilter().with_namespace(NAMESPACE).with_name("load_model_latency_milli_secs")
-    )
+    loads = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE).with_name("load_model_latency_milli_secs"))
     assert sum(load.committed.count for load in loads["distributions"]) >= 1
     assert "Starting worker with command" in pool_log.read_text()

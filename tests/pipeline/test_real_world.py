@@ -1,4 +1,4 @@
-"""Every row of shared/corpora/real_world/CASES.md: files shaped like public bug reports, each with its right result.
+"""Every row of tests/data/real_world/CASES.md: files shaped like public bug reports, each with its right result.
 
 One run of the real graph over the whole folder (tiny encoder), then one test per fault kind,
 read back through the public NumPy reader. Counts are 16 kHz samples (`duration_seconds` x
@@ -10,9 +10,9 @@ import pathlib
 import pytest
 from accounting import accounted_outputs
 
-from pipeline.main import run
+from gemma4_audio_embed.pipeline.cli import run
 
-CORPUS = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "corpora" / "real_world"
+CORPUS = pathlib.Path(__file__).resolve().parents[1] / "data" / "real_world"
 LOSSY_SAMPLES = 1280  # 0.08 s at 16 kHz
 
 

@@ -15,8 +15,8 @@ from synthetic_audio import tone
 from synthetic_audio import write_audio
 from synthetic_audio import write_tar
 
-from pipeline.main import run
-from transforms.per_input_records import input_records_path
+from gemma4_audio_embed.outputs.layout import OutputLayout
+from gemma4_audio_embed.pipeline.cli import run
 
 FAST_FLAGS = ["--runner", "FnApiRunner", "--bucket_seconds", "4"]
 
@@ -49,7 +49,7 @@ def test_each_input_file_gets_its_own_record_file(corpus, tmp_path, tiny_encoder
     output = str(tmp_path / "out" / "emb")
     summary = _run(folder, output, tiny_encoder_path)
     written = {str(p) for p in pathlib.Path(f"{output}-by-input").glob("*.tfrecord")}
-    assert written == {input_records_path(output, str(path), ".tfrecord") for path in paths}
+    assert written == {OutputLayout(output).input_files(str(path))[0] for path in paths}
     assert summary["records"] == 6 and summary["input_files_skipped"] == 0
     assert summary["outputs"]["records"] == f"{output}-by-input/*.tfrecord"
     indexes = {str(p) for p in pathlib.Path(f"{output}-by-input").glob("*.index.parquet")}
@@ -64,7 +64,7 @@ def test_rerun_after_deleting_outputs_redoes_only_those_inputs_and_restores_the_
     _run(folder, output, tiny_encoder_path)
     full = _record_bytes(output)
     for path in (paths[1], paths[4]):  # one audio file and the tar shard (2 records)
-        pathlib.Path(input_records_path(output, str(path), ".tfrecord")).unlink()
+        pathlib.Path(OutputLayout(output).input_files(str(path))[0]).unlink()
 
     summary = _run(folder, output, tiny_encoder_path)
 
@@ -84,8 +84,9 @@ def test_rerun_of_a_finished_job_does_nothing(corpus, tmp_path, tiny_encoder_pat
 
 
 def test_rerun_with_another_compute_dtype_or_model_stops_at_launch(corpus, tmp_path, tiny_encoder_path):
-    import encoder
     from conftest import TINY_ENCODER_CONFIG
+
+    from gemma4_audio_embed import encoder
 
     folder, _ = corpus
     output = str(tmp_path / "out" / "emb")
@@ -106,7 +107,9 @@ def test_rerun_with_another_compute_dtype_or_model_stops_at_launch(corpus, tmp_p
         run([*argv, "--weights", str(tiny_encoder_path)])
 
 
-def test_a_manifest_naming_an_audio_file_that_is_also_an_input_gets_its_own_record_file(corpus, tmp_path, tiny_encoder_path):
+def test_a_manifest_naming_an_audio_file_that_is_also_an_input_gets_its_own_record_file(
+    corpus, tmp_path, tiny_encoder_path
+):
     folder, paths = corpus
     manifest = folder / "list.jsonl"
     manifest.write_text(json.dumps({"audio_filepath": paths[0].name, "id": "m"}) + "\n")
@@ -114,7 +117,9 @@ def test_a_manifest_naming_an_audio_file_that_is_also_an_input_gets_its_own_reco
     _run(folder, output, tiny_encoder_path)
     full = _record_bytes(output)
     assert f"{manifest}#m@0" in full and f"{paths[0]}@0" in full
-    assert [key for key, _ in record_bytes_by_key([input_records_path(output, str(manifest), ".tfrecord")]).items()] == [f"{manifest}#m@0"]
+    assert [key for key, _ in record_bytes_by_key([OutputLayout(output).input_files(str(manifest))[0]]).items()] == [
+        f"{manifest}#m@0"
+    ]
 
     summary = _run(folder, output, tiny_encoder_path)  # every input file done: nothing to redo, nothing lost
 
@@ -126,7 +131,16 @@ def test_skip_existing_into_a_plain_runs_output_or_a_broken_stamp_stops_at_launc
     folder, _ = corpus
     output = tmp_path / "out" / "emb"
     output.parent.mkdir()
-    argv = ["--input", f"{folder}/*", "--output", str(output), "--skip_existing", "--weights", str(tiny_encoder_path), *FAST_FLAGS]
+    argv = [
+        "--input",
+        f"{folder}/*",
+        "--output",
+        str(output),
+        "--skip_existing",
+        "--weights",
+        str(tiny_encoder_path),
+        *FAST_FLAGS,
+    ]
     (output.parent / "emb-00000-of-00001.tfrecord").write_bytes(b"")
     with pytest.raises(ValueError, match="holds sharded records of a run without --skip_existing"):
         run(argv)

@@ -1,20 +1,19 @@
-"""Tests for pipeline/summary.py: the summary arithmetic and the counter query."""
+"""Tests for pipeline/summary.py: the summary arithmetic and the job's own summary step."""
 
 import json
+import pathlib
+import time
 
 import apache_beam as beam
 from apache_beam.testing import test_pipeline
 
-from pipeline.summary import counter_values
-from pipeline.summary import run_summary
-from pipeline.summary import worker_settings
-from pipeline.summary import write_summary
-from transforms.metrics import NAMESPACE
-from transforms.metrics import counter
+from gemma4_audio_embed.pipeline.summary import WriteSummary
+from gemma4_audio_embed.pipeline.summary import run_summary
+from gemma4_audio_embed.pipeline.summary import worker_settings
 
 
 def test_run_summary_arithmetic():
-    counters = {
+    counts = {
         "inputs_read": 10,
         "clips_read": 12,
         "clips_embedded": 9,
@@ -24,7 +23,7 @@ def test_run_summary_arithmetic():
         "audio_samples_embedded": 16000 * 7200,  # 2 h at 16 kHz
         "tokens_embedded": 180000,
     }
-    summary = run_summary(counters, wall_seconds=60.0, outputs={"records": "o-*"}, model="m")
+    summary = run_summary(counts, wall_seconds=60.0, outputs={"records": "o-*"}, model="m")
     assert (summary["inputs"], summary["clips"], summary["records"], summary["dead_letters"]) == (
         10,
         12,
@@ -43,44 +42,46 @@ def test_run_summary_arithmetic():
     assert (summary["tokens"], summary["model"], summary["outputs"]) == (180000, "m", {"records": "o-*"})
 
 
-def test_counter_values_sum_each_counter_over_steps(tmp_path):
-    def count(element):
-        counter("clips_read").inc(element)
-        return element
-
-    pipeline = test_pipeline.TestPipeline(runner="FnApiRunner")
-    _ = pipeline | "A" >> beam.Create([1, 2]) | "CountA" >> beam.Map(count)
-    _ = pipeline | "B" >> beam.Create([10]) | "CountB" >> beam.Map(count)
-    result = pipeline.run()
-    result.wait_until_finish()
-    assert counter_values(result.metrics()) == {"clips_read": 13}
-
-
-def _settings_reported(*reports):
-    def report(element):
-        beam.metrics.Metrics.string_set(NAMESPACE, "devices").add(element)
-        return element
-
-    pipeline = test_pipeline.TestPipeline(runner="FnApiRunner")
-    _ = pipeline | beam.Create(list(reports)) | beam.Map(report)
-    result = pipeline.run()
-    result.wait_until_finish()
-    return worker_settings(result.metrics())
+def _summary_of(tallies, tmp_path, written=()):
+    """Runs `WriteSummary` over `tallies` ((name, value) pairs); returns the summary file's dict."""
+    path = str(tmp_path / "x-summary.json")
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as pipeline:
+        waits = [pipeline | f"Written{index}" >> beam.Create(list(files)) for index, files in enumerate(written)]
+        _ = (
+            pipeline
+            | beam.Create(list(tallies))
+            | WriteSummary(path=path, written=waits, outputs={"records": "o-*"}, model="m", launch_time=time.time())
+        )
+    return json.loads(pathlib.Path(path).read_text())
 
 
-def test_worker_settings_give_the_one_report_of_all_workers_or_every_distinct_one():
+def test_the_summary_sums_every_tally_of_the_job(tmp_path):
+    tallies = [("inputs_read", 2), ("inputs_read", 3), ("clips_embedded", 4), ("dead_letters_decode", 1)]
+    summary = _summary_of(tallies, tmp_path, written=[["a.tfrecord"], []])
+    assert (summary["inputs"], summary["records"], summary["dead_letters_by_stage"]["decode"]) == (5, 4, 1)
+    assert (summary["model"], summary["outputs"]) == ("m", {"records": "o-*"})
+
+
+def test_worker_settings_give_the_one_report_of_all_workers_or_every_distinct_one(tmp_path):
     four = json.dumps({"count": 4, "kind": "TPU v5 lite"})
     one = json.dumps({"count": 1, "kind": "cpu"})
-    assert _settings_reported(four, four)["devices"] == {"count": 4, "kind": "TPU v5 lite"}
-    assert _settings_reported(four, one)["devices"] == [{"count": 1, "kind": "cpu"}, {"count": 4, "kind": "TPU v5 lite"}]
-    assert _settings_reported() == {"devices": None, "max_batch_frames": None, "features_on_device": None}
+    assert worker_settings({"devices": frozenset([four])})["devices"] == {"count": 4, "kind": "TPU v5 lite"}
+    assert worker_settings({"devices": frozenset([four, one])})["devices"] == [
+        {"count": 1, "kind": "cpu"},
+        {"count": 4, "kind": "TPU v5 lite"},
+    ]
+    assert worker_settings({}) == {"devices": None, "max_batch_frames": None, "features_on_device": None}
+    summary = _summary_of([("devices", frozenset([four])), ("devices", frozenset([four]))], tmp_path)
+    assert summary["devices"] == {"count": 4, "kind": "TPU v5 lite"}
+
+
+def test_an_empty_job_still_writes_its_summary(tmp_path):
+    summary = _summary_of([], tmp_path)
+    assert (summary["inputs"], summary["records"], summary["dead_letters"]) == (0, 0, 0)
 
 
 def test_run_summary_adds_worker_settings():
-    summary = run_summary({}, wall_seconds=1.0, outputs={}, model="m", settings={"devices": {"count": 4, "kind": "cpu"}})
+    summary = run_summary(
+        {}, wall_seconds=1.0, outputs={}, model="m", settings={"devices": {"count": 4, "kind": "cpu"}}
+    )
     assert summary["devices"] == {"count": 4, "kind": "cpu"}
-
-
-def test_write_summary(tmp_path):
-    write_summary(str(tmp_path / "x-summary.json"), {"records": 3})
-    assert json.loads((tmp_path / "x-summary.json").read_text()) == {"records": 3}

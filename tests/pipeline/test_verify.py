@@ -13,12 +13,12 @@ import pytest
 from synthetic_audio import tone
 from synthetic_audio import write_audio
 
-from pipeline import verify
-from pipeline.main import main
-from pipeline.main import run
-from transforms import records
-from transforms.record_files import record_file_payloads
-from transforms.record_files import write_record_file
+from gemma4_audio_embed.outputs import schema
+from gemma4_audio_embed.outputs.record_files import write_record_file
+from gemma4_audio_embed.pipeline import verify
+from gemma4_audio_embed.pipeline.cli import main
+from gemma4_audio_embed.pipeline.cli import run
+from gemma4_audio_embed.records import record_file_payloads
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +73,7 @@ def test_a_flipped_byte_fails(damaged):
     data = bytearray(shard.read_bytes())
     data[len(data) // 2] ^= 0x01
     shard.write_bytes(bytes(data))
-    assert any(
-        line.startswith("VIOLATION framing:") and "crc32c mismatch" in line for line in _violations(damaged)
-    )
+    assert any(line.startswith("VIOLATION framing:") and "crc32c mismatch" in line for line in _violations(damaged))
 
 
 def test_a_duplicated_record_file_fails(damaged):
@@ -88,10 +86,10 @@ def test_a_duplicated_record_file_fails(damaged):
 def test_a_mixed_fingerprint_output_fails(damaged):
     shard = _fullest_shard(damaged)
     first, *rest = record_file_payloads(shard)  # another model's record beside this model's others
-    fields = records.decoded_example(first)._asdict() | {"model_fingerprint": "0" * 64}
+    fields = schema.decoded_example(first)._asdict() | {"model_fingerprint": "0" * 64}
     fields.pop("num_tokens"), fields.pop("embedding_dim")
     fields["metadata"] = "{}"
-    write_record_file(shard, [records.encoded_example(**fields), *rest])
+    write_record_file(shard, [schema.encoded_example(**fields), *rest])
     assert any(
         line.startswith("VIOLATION fingerprint:") and "2 model fingerprints" in line for line in _violations(damaged)
     )
@@ -105,8 +103,17 @@ def test_a_copied_output_passes(good_output, tmp_path):
 @pytest.mark.parametrize(
     "damage, violation",
     [
-        (lambda output: (output.parent / "emb-summary.json").write_text("{not json"), "VIOLATION unreadable: JSONDecodeError"),
-        (lambda output: (output.parent / "emb-by-input").mkdir() or shutil.copy(next(output.parent.glob("emb-00000-*")), output.parent / "emb-by-input" / "x.tfrecord"), "VIOLATION mixed:"),
+        (
+            lambda output: (output.parent / "emb-summary.json").write_text("{not json"),
+            "VIOLATION unreadable: JSONDecodeError",
+        ),
+        (
+            lambda output: (
+                (output.parent / "emb-by-input").mkdir()
+                or shutil.copy(next(output.parent.glob("emb-00000-*")), output.parent / "emb-by-input" / "x.tfrecord")
+            ),
+            "VIOLATION mixed:",
+        ),
     ],
     ids=["summary_not_json", "sharded_and_per_input_files"],
 )
@@ -120,5 +127,8 @@ def test_a_summary_that_miscounts_inputs_or_dead_letters_fails(damaged):
     summary = json.loads(summary_path.read_text())
     summary_path.write_text(json.dumps({**summary, "inputs": summary["inputs"] + 1, "dead_letters": 2}))
     violations = _violations(damaged)
-    assert any(line.startswith("VIOLATION accounting: the summary counts 2 dead letters, the files hold 0") for line in violations)
+    assert any(
+        line.startswith("VIOLATION accounting: the summary counts 2 dead letters, the files hold 0")
+        for line in violations
+    )
     assert any(line.startswith("VIOLATION accounting: the summary counts 4 inputs") for line in violations)

@@ -1,0 +1,395 @@
+"""Where the encoder's weights come from: one `ModelSource` value (a checkpoint folder or Hub id, a
+`.keras` file, a keras-hub preset, or seeded random weights) that checks, describes and loads itself.
+
+Each source is checked at launch from its headers (`ModelSource.checked`), and turned into local
+files and a model on a worker (`ModelSource.load`). Checkpoint folders and `.keras` files may be local or on any Beam
+filesystem (`gs://`); on `gs://` the launch checks read only the files' headers.
+
+Check and load after `backends.encoder_module(backend)` has imported the encoder under its
+Keras backend: they import from it, and from keras-hub, inside. `encoder_config` reads only
+`config.json` and needs no Keras for a checkpoint folder or a `.keras` file.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+import zipfile
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from gemma4_audio_embed.encoder.config import ENCODER_ARGS
+from gemma4_audio_embed.encoder.config import encoder_config_from_hf
+
+# Bytes per ranged read of a gs:// file during launch checks: a safetensors header, a zip's
+# directory and its config.json take a few such reads; Beam's default would fetch 16 MiB.
+HEADER_READ_BYTES = 1 << 16
+KERAS_HUB_EXTRA = "pip install gemma4-audio-embed[keras-hub]"
+
+
+def _is_local(path: str) -> bool:
+    return FileSystems.get_scheme(path) in (None, "file")
+
+
+def _open_remote(uri: str):
+    if not FileSystems.exists(uri):
+        raise FileNotFoundError(f"No file {uri}.")
+    if FileSystems.get_scheme(uri) == "gs":
+        from apache_beam.io.gcp.gcsio import GcsIO
+
+        return GcsIO().open(uri, "rb", read_buffer_size=HEADER_READ_BYTES)
+    return FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def _folder_opener(folder: str):
+    """`open_file(name)` for the files of `folder`, local or remote (see `CheckpointTensors`)."""
+    if _is_local(folder):
+        from gemma4_audio_embed.encoder.safetensors_file import local_opener
+
+        return local_opener(folder)
+    return lambda name: _open_remote(FileSystems.join(folder, name))
+
+
+def _hub_id(source: str):
+    """`(repo_id, revision)` when `source` names a Hub repo rather than an existing folder."""
+    if not _is_local(source) or os.path.exists(source):
+        return None
+    from gemma4_audio_embed.encoder.hf_hub import parse_hub_id
+
+    return parse_hub_id(source)
+
+
+def check_hf_checkpoint(source: str) -> str:
+    """Checks `--hf_checkpoint` and returns it pinned: a Hub id gets the commit it resolves to now.
+
+    A folder must hold `config.json` with an `audio_config` and safetensors headers with every
+    audio tensor at the expected shape (`encoder.hf_checkpoint.check_hf_checkpoint`). A Hub id
+    `org/name[@revision]` is fetched into the Hugging Face cache first (config, index and audio
+    shards; `encoder.hf_hub.hub_checkpoint`) and returned as `org/name@<commit sha>`, so every
+    worker loads the same weights.
+
+    Raises:
+        ValueError or OSError: saying what is missing or wrong.
+    """
+    from gemma4_audio_embed.encoder.hf_checkpoint import check_hf_checkpoint as check_folder
+    from gemma4_audio_embed.encoder.hf_hub import hub_checkpoint
+    from gemma4_audio_embed.encoder.hf_hub import hub_commit
+
+    hub_id = _hub_id(source)
+    if hub_id is not None:
+        folder = hub_checkpoint(*hub_id)
+        check_folder(folder)
+        return f"{hub_id[0]}@{hub_commit(folder)}"
+    if _is_local(source) and not os.path.isdir(source):
+        raise FileNotFoundError(f"No checkpoint folder {source!r}, and it is not a Hub id org/name[@revision].")
+    check_folder(source, _folder_opener(source))
+    return source
+
+
+def local_hf_checkpoint(source: str) -> str:
+    """A local folder with what `load_hf_checkpoint` reads from `source` (see `check_hf_checkpoint`).
+
+    A local folder is itself; a Hub id is its cached snapshot; a remote folder is copied to a
+    temporary folder: `config.json`, the index and only the shards holding audio tensors.
+    """
+    from gemma4_audio_embed.encoder.hf_checkpoint import is_audio_tensor
+    from gemma4_audio_embed.encoder.hf_hub import hub_checkpoint
+    from gemma4_audio_embed.encoder.safetensors_file import INDEX_FILE
+    from gemma4_audio_embed.encoder.safetensors_file import CheckpointTensors
+
+    hub_id = _hub_id(source)
+    if hub_id is not None:
+        return hub_checkpoint(*hub_id)
+    if _is_local(source):
+        return source
+    opener = _folder_opener(source)
+    tensors = CheckpointTensors(source, opener)
+    shards = tensors.shards([name for name in tensors.names() if is_audio_tensor(name)])
+    names = ["config.json"] + ([INDEX_FILE] if FileSystems.exists(FileSystems.join(source, INDEX_FILE)) else [])
+    folder = tempfile.mkdtemp(prefix="gemma4_embed_model_")
+    for name in names + shards:
+        _copy(FileSystems.join(source, name), os.path.join(folder, name))
+    return folder
+
+
+def _copy(uri: str, path: str) -> None:
+    with FileSystems.open(uri, compression_type=CompressionTypes.UNCOMPRESSED) as source, open(path, "wb") as target:
+        while chunk := source.read(1 << 24):
+            target.write(chunk)
+
+
+def _keras_file_config(source: str) -> dict:
+    """The `Gemma4AudioEncoder` arguments in a `.keras` file's `config.json`, read from its zip directory.
+
+    Raises:
+        ValueError or OSError: saying what the file is instead.
+    """
+    try:
+        with open(source, "rb") if _is_local(source) else _open_remote(source) as f:
+            with zipfile.ZipFile(f) as archive:
+                members = archive.namelist()
+                config = json.loads(archive.read("config.json")) if "config.json" in members else None
+    except zipfile.BadZipFile:
+        raise ValueError(f"{source!r} is not a .keras file (not a zip archive).") from None
+    if config is None or "model.weights.h5" not in members:
+        raise ValueError(
+            f"{source!r} is not a .keras file: expected config.json and model.weights.h5; found {members}."
+        )
+    if config.get("class_name") != "Gemma4AudioEncoder":
+        raise ValueError(f"{source!r} holds a {config.get('class_name')}, not a Gemma4AudioEncoder.")
+    return {key: config["config"][key] for key in ENCODER_ARGS if key in config["config"]}
+
+
+def check_keras_file(source: str) -> None:
+    """Checks that `--weights` is a `.keras` archive of a `Gemma4AudioEncoder` with weights.
+
+    Reads the zip's directory and `config.json` (on `gs://`, by ranged reads) and builds the
+    configuration's encoder shape-only; no weight is read.
+
+    Raises:
+        ValueError or OSError: saying what the file is instead.
+    """
+    from gemma4_audio_embed.encoder.hf_checkpoint import shape_only_encoder
+
+    shape_only_encoder(**_keras_file_config(source))
+
+
+def local_keras_file(source: str) -> str:
+    """A local path of `--weights`: itself, or a temporary copy of a remote file."""
+    if _is_local(source):
+        return source
+    path = os.path.join(tempfile.mkdtemp(prefix="gemma4_embed_model_"), os.path.basename(source))
+    _copy(source, path)
+    return path
+
+
+def load_keras_file(source: str, compute_dtype: str):
+    """The encoder saved in `--weights`, recast to `compute_dtype` if saved with another policy."""
+    import keras
+
+    model = keras.saving.load_model(local_keras_file(source))
+    if model.dtype_policy.name == compute_dtype:
+        return model
+    config = model.get_config() | {"dtype": compute_dtype}
+    recast = type(model).from_config(config)
+    recast.build()
+    recast.set_weights(model.get_weights())
+    return recast
+
+
+def _keras_hub_preset_utils():
+    try:
+        from keras_hub.src.utils import preset_utils
+    except ImportError:
+        raise ImportError(f"keras-hub is not installed; install the extra: {KERAS_HUB_EXTRA}") from None
+    return preset_utils
+
+
+def _keras_hub_audio_config(preset: str) -> dict:
+    """The serialized keras-hub `Gemma4AudioEncoder` in a preset's backbone `config.json`."""
+    preset_utils = _keras_hub_preset_utils()
+    config = preset_utils.load_json(preset, preset_utils.CONFIG_FILE)
+    audio = config.get("config", {}).get("audio_encoder")
+    if not audio:
+        raise ValueError(
+            f"keras-hub preset {preset!r} has no audio encoder: its config.json "
+            f"({config.get('class_name', 'no class_name')}) has no audio_encoder; only Gemma 4 "
+            "E2B/E4B presets carry one."
+        )
+    return audio
+
+
+def check_keras_hub_preset(preset: str) -> None:
+    """Checks `--keras_hub_preset`: keras-hub is installed, the preset's backbone has an audio
+    encoder whose configuration ours takes, and, for a local folder, its weights file is there.
+
+    Reads only `config.json` (a preset name or Kaggle handle downloads just that file).
+
+    Raises:
+        ImportError: keras-hub is missing (the message names the extra to install).
+        ValueError or OSError: saying what the preset lacks.
+    """
+    from gemma4_audio_embed.encoder.hf_checkpoint import shape_only_encoder
+
+    audio = _keras_hub_audio_config(preset)
+    missing = [key for key in ENCODER_ARGS if key not in audio["config"]]
+    if missing:
+        raise ValueError(f"keras-hub preset {preset!r}: its audio encoder config lacks {missing}.")
+    shape_only_encoder(**{key: audio["config"][key] for key in ENCODER_ARGS})
+    preset_utils = _keras_hub_preset_utils()
+    if os.path.isdir(preset) and not (
+        os.path.exists(os.path.join(preset, preset_utils.MODEL_WEIGHTS_FILE))
+        or os.path.exists(os.path.join(preset, preset_utils.SHARDED_MODEL_WEIGHTS_CONFIG_FILE))
+    ):
+        raise FileNotFoundError(
+            f"keras-hub preset folder {preset!r} has no {preset_utils.MODEL_WEIGHTS_FILE} "
+            f"or {preset_utils.SHARDED_MODEL_WEIGHTS_CONFIG_FILE}."
+        )
+
+
+def _keras_hub_weights_store(preset: str, audio_path: str):
+    """A Keras weights store over the preset's weights: the single file, or the shards holding
+    the audio encoder's variables (and shard 0, which Keras opens first)."""
+    from keras.src.saving import saving_lib  # no public API loads one layer's weights from a file
+
+    preset_utils = _keras_hub_preset_utils()
+    if preset_utils.check_file_exists(preset, preset_utils.MODEL_WEIGHTS_FILE):
+        return saving_lib.H5IOStore(preset_utils.get_file(preset, preset_utils.MODEL_WEIGHTS_FILE), mode="r")
+    index = preset_utils.get_file(preset, preset_utils.SHARDED_MODEL_WEIGHTS_CONFIG_FILE)
+    with open(index) as f:
+        weight_map = json.load(f)["weight_map"]
+    shards = {"model_00000.weights.h5"}
+    for path, files in weight_map.items():
+        if path.lstrip("/").startswith(audio_path + "/"):
+            shards.update(files if isinstance(files, list) else [files])
+    for shard in sorted(shards):
+        preset_utils.get_file(preset, shard)
+    return saving_lib.ShardedH5IOStore(index, mode="r")
+
+
+def load_keras_hub_preset(preset: str, compute_dtype: str):
+    """Our encoder with the weights of a keras-hub preset's audio encoder (`from_keras_hub`).
+
+    Builds keras-hub's `Gemma4AudioEncoder` alone from the preset's config and loads only its
+    variables from the backbone's weights (HDF5 reads just the datasets under the encoder's
+    group; of sharded weights, only the shards holding them are fetched). The language model
+    is never built.
+    """
+    import keras
+    import numpy as np
+    from keras.src.saving import saving_lib
+
+    from gemma4_audio_embed.encoder.keras_hub_weights import from_keras_hub
+
+    audio = _keras_hub_audio_config(preset)
+    kh_encoder = keras.saving.deserialize_keras_object(audio)
+    kh_encoder(np.zeros((1, 8, kh_encoder.input_feat_size), "float32"), np.ones((1, 8), bool))  # builds it
+    # Keras files a functional model's layers under their snake-cased class names.
+    audio_path = f"layers/{_keras_hub_preset_utils().to_snake_case(type(kh_encoder).__name__)}"
+    store = _keras_hub_weights_store(preset, audio_path)
+    try:
+        saving_lib._load_state(
+            kh_encoder, weights_store=store, assets_store=None, inner_path=audio_path, visited_saveables=set()
+        )
+    finally:
+        store.close()
+    return from_keras_hub(kh_encoder, dtype=compute_dtype)
+
+
+MODEL_SOURCE_KINDS = ("hf_checkpoint", "weights", "keras_hub_preset")  # as the flags name them
+RANDOM = "random"
+RANDOM_WEIGHTS_WARNING = (
+    "No --hf_checkpoint, --weights or --keras_hub_preset given: the encoder has the released configuration with "
+    "RANDOM weights (seed {seed}). Its embeddings are MEANINGLESS; use this only for tests, "
+    "benchmarks and dry runs."
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSource:
+    """Where the encoder comes from: `kind` and its `value`.
+
+    Args:
+        kind: str. `"hf_checkpoint"` (a Hugging Face folder, local or `gs://`, or a Hub id
+            `org/name[@revision]`), `"weights"` (a `.keras` file), `"keras_hub_preset"` (a preset
+            name, Kaggle handle or folder), or `"random"` (the released configuration with
+            seeded random weights; meaningless embeddings).
+        value: str, or the int seed for `"random"`.
+    """
+
+    kind: str
+    value: object
+
+    def __post_init__(self):
+        if self.kind == RANDOM:
+            if not isinstance(self.value, int) or isinstance(self.value, bool):
+                raise ValueError(f"A random model source takes an int seed. Received: {self.value!r}")
+        elif self.kind not in MODEL_SOURCE_KINDS:
+            raise ValueError(f"`kind` must be one of {MODEL_SOURCE_KINDS + (RANDOM,)}. Received: {self.kind!r}")
+        elif not isinstance(self.value, str) or not self.value.strip():
+            raise ValueError(f"--{self.kind} is empty; name a model source, or leave the flag out for random weights.")
+
+    @classmethod
+    def from_flags(cls, *, hf_checkpoint=None, weights=None, keras_hub_preset=None, seed: int = 0) -> "ModelSource":
+        """The source the model flags name; random weights with `seed` when none is given.
+
+        Raises ValueError when more than one is given or one is empty.
+        """
+        given = {"hf_checkpoint": hf_checkpoint, "weights": weights, "keras_hub_preset": keras_hub_preset}
+        given = {kind: value for kind, value in given.items() if value is not None}
+        for kind, value in given.items():
+            cls(kind, value)  # an empty value says so first
+        if len(given) > 1:
+            raise ValueError(
+                "Pass at most one of --hf_checkpoint, --weights, --keras_hub_preset. Received: "
+                + " ".join(f"--{kind}={value}" for kind, value in given.items())
+            )
+        if not given:
+            return cls(RANDOM, seed)
+        ((kind, value),) = given.items()
+        return cls(kind, value)
+
+    @property
+    def is_random(self) -> bool:
+        return self.kind == RANDOM
+
+    def describe(self) -> str:
+        """How summaries and logs name it: `hf_checkpoint org/name@sha`, or the random seed."""
+        if self.is_random:
+            return f"random weights, seed {self.value} (meaningless embeddings)"
+        return f"{self.kind} {self.value}"
+
+    def checked(self) -> "ModelSource":
+        """Checks the source from its headers and returns it pinned: a Hub id gets the commit it
+        resolves to now, so every worker loads the same weights.
+
+        Raises:
+            ValueError or OSError: saying what is missing or wrong. ImportError: keras-hub
+                missing for a preset.
+        """
+        if self.kind == "hf_checkpoint":
+            pinned = check_hf_checkpoint(self.value)
+            if pinned != self.value:
+                logging.info("--hf_checkpoint %s resolved to %s.", self.value, pinned)
+            return ModelSource(self.kind, pinned)
+        if self.kind == "weights":
+            check_keras_file(self.value)
+        elif self.kind == "keras_hub_preset":
+            check_keras_hub_preset(self.value)
+        return self
+
+    def encoder_config(self) -> dict:
+        """The `Gemma4AudioEncoder` arguments the source holds (missing ones are the release's), from
+        `config.json` alone; `{}` for random weights."""
+        if self.kind == "hf_checkpoint":
+            folder = self.value
+            hub_id = _hub_id(folder)
+            if hub_id is not None:
+                from gemma4_audio_embed.encoder.hf_hub import hub_checkpoint
+
+                folder = hub_checkpoint(*hub_id)
+            with _folder_opener(folder)("config.json") as f:
+                return encoder_config_from_hf(json.load(f))
+        if self.kind == "weights":
+            return _keras_file_config(self.value)
+        if self.kind == "keras_hub_preset":
+            audio = _keras_hub_audio_config(self.value)["config"]
+            return {key: audio[key] for key in ENCODER_ARGS if key in audio}
+        return {}
+
+    def load(self, compute_dtype: str):
+        """The `Gemma4AudioEncoder` in `compute_dtype`; remote files are copied to a local temporary
+        folder first, a checkpoint's only as far as its audio tensors go."""
+        from gemma4_audio_embed.encoder import default_encoder
+        from gemma4_audio_embed.encoder import load_hf_checkpoint
+
+        if self.kind == "hf_checkpoint":
+            return load_hf_checkpoint(local_hf_checkpoint(self.value), dtype=compute_dtype)
+        if self.kind == "weights":
+            return load_keras_file(self.value, compute_dtype)
+        if self.kind == "keras_hub_preset":
+            return load_keras_hub_preset(self.value, compute_dtype)
+        logging.warning(RANDOM_WEIGHTS_WARNING.format(seed=self.value))
+        return default_encoder(seed=self.value, dtype=compute_dtype)

@@ -1,0 +1,74 @@
+"""Keys: stable, unique names for every input and clip, built from where the audio was found.
+
+An input key is the source URI, or `<container URI>#<member, id or index>` for an entry inside a
+tar, TFRecord, Parquet or manifest file (then `#<position>` when the id repeats in its file); a
+clip key is `<input key>@<segment index>`. Each part is written with `key_part`, which escapes
+the separators, so no two inputs or clips can share a key however their names are spelled.
+"""
+
+import re
+import urllib.parse
+
+
+def key_part(text: str) -> str:
+    """`text` as a part of a key: `%`, `#` and `@` percent-encoded (`%25`, `%23`, `%40`), as in URLs.
+
+    A file named `a.wav@0` is then `a.wav%400`, not window 0 of `a.wav`; a tar member or id
+    `spk#1` is `spk%231`, not position 1 of `spk`. Other characters stay as they are.
+    """
+    return text.replace("%", "%25").replace("#", "%23").replace("@", "%40")
+
+
+def input_file(key: str) -> str:
+    """The URI of the file an input or clip key comes from (for a manifest entry, the manifest).
+
+    The inverse of `key_part` on the key's first part: its separators are escaped, so the first
+    `#` or `@` ends it.
+    """
+    return urllib.parse.unquote(re.split("[#@]", key, maxsplit=1)[0])
+
+
+def clip_key(input_key: str, segment_index: int) -> str:
+    """Returns the key of window `segment_index` of input `input_key`."""
+    return f"{input_key}@{segment_index}"
+
+
+class UniqueKeys:
+    """Hands out the input keys of the entries of one file, `<uri>#<name>`, each once, deterministically.
+
+    The first entry to ask for a name gets `<uri>#<name>`; a later entry asking for a name
+    already given (a repeated id or member name) gets `<uri>#<name>#<position>`, its row,
+    record, member or line position in the file, and is counted in `repeats`. URI and name are
+    written with `key_part`, so keys from different files never meet, and no name can spell
+    another entry's key.
+
+    Args:
+        uri: str. URI of the file.
+    """
+
+    def __init__(self, uri: str):
+        self._prefix = key_part(uri) + "#"
+        self._given = set()
+        self.repeats = 0
+
+    def entry_key(self, name) -> str:
+        """The key `name` asks for, `<uri>#<name>`, without taking it."""
+        return self._prefix + key_part(name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name))
+
+    def unique(self, name, position: int) -> str:
+        """Returns `<uri>#<name>`, or `<uri>#<name>#<position>` (then `.2`, `.3`, ...) when it was given before.
+
+        Args:
+            name: str, int or bytes (UTF-8). The entry's id, member name or position.
+            position: int. The entry's position in the file.
+        """
+        key = self.entry_key(name)
+        if key in self._given:
+            self.repeats += 1
+            base = key = f"{key}#{position}"
+            copies = 1
+            while key in self._given:
+                copies += 1
+                key = f"{base}.{copies}"
+        self._given.add(key)
+        return key

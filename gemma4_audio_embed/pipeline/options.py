@@ -1,0 +1,478 @@
+"""The job's flags: one `PipelineOptions` subclass, read with `options.view_as(EmbedOptions)`."""
+
+import argparse
+import difflib
+import math
+import os
+import sys
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import DebugOptions
+from apache_beam.options.pipeline_options import DirectOptions
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import StandardOptions
+from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+from gemma4_audio_embed.audio.decode import window_samples
+from gemma4_audio_embed.backends import KERAS_BACKENDS
+from gemma4_audio_embed.batching.batch_budget import AUTO
+from gemma4_audio_embed.batching.batch_budget import parse_max_batch_frames
+from gemma4_audio_embed.batching.row_packing import DEFAULT_BUCKET_SECONDS
+from gemma4_audio_embed.batching.row_packing import bucket_lengths
+from gemma4_audio_embed.constants import MIN_CLIP_SAMPLES
+from gemma4_audio_embed.constants import SAMPLE_RATE
+from gemma4_audio_embed.encoder.config import COMPUTE_DTYPES
+from gemma4_audio_embed.encoder.config import OUTPUT_LAYERS
+from gemma4_audio_embed.inference.model_sources import ModelSource
+from gemma4_audio_embed.inputs.read import INPUT_FORMATS
+from gemma4_audio_embed.inputs.read import MAX_METADATA_BYTES
+from gemma4_audio_embed.outputs.layout import OUTPUT_COMPRESSIONS
+from gemma4_audio_embed.outputs.layout import RECORD_FORMATS
+from gemma4_audio_embed.outputs.layout import OutputLayout
+from gemma4_audio_embed.outputs.layout import record_suffix
+from gemma4_audio_embed.outputs.schema import EMBEDDING_DTYPES
+
+MIN_WINDOW_SECONDS = MIN_CLIP_SAMPLES / SAMPLE_RATE  # 0.0100625 s: the fewest samples with one valid mel frame
+PROG = "gemma4-embed"
+BEAM_FLAGS_NOTE = "Beam's runner flags pass through: --runner, --project, --region, ..."
+# Dataflow's experiment for one SDK process per worker VM (it otherwise starts one per vCPU).
+ONE_PROCESS_PER_VM = "no_use_multiple_sdk_containers"
+
+
+def _names_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _seconds_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated seconds, e.g. 3,6,10. Received: {text!r}") from None
+
+
+class LaunchError(ValueError):
+    """A flag or model source that stops the job before any pipeline starts.
+
+    `gemma4-embed` prints it as one line, `gemma4-embed: error: <message>`, and exits with 2.
+    """
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends `(default: X)` to a flag's help unless the help already says its default."""
+
+    def _get_help_string(self, action):
+        if "efault" in (action.help or "") or action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _LaunchParser(argparse.ArgumentParser):
+    """argparse that raises `LaunchError` for a bad flag value instead of printing usage."""
+
+    def error(self, message):
+        raise LaunchError(message)
+
+
+class _BeamLaunchParser(_BeamArgumentParser):
+    """Beam's own argument parser (it knows value-provider flags), raising `LaunchError` likewise."""
+
+    def error(self, message):
+        raise LaunchError(message)
+
+
+def check_flags_known(argv=None) -> None:
+    """Raises `LaunchError` for an argument that neither this job nor Beam defines, or a bad Beam value.
+
+    Beam itself only logs an unknown argument and runs on, so a typo (`--compute-dtype`) or a
+    stray word (an unquoted glob's second file) would silently change the job.
+
+    Args:
+        argv: list of str. The command line, without the program; None reads `sys.argv`.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    parser = _BeamLaunchParser(allow_abbrev=False)
+    option_classes = {}
+    for cls in PipelineOptions.__subclasses__():  # as PipelineOptions.get_all_options does
+        option_classes.setdefault(str(cls), cls)
+    for cls in option_classes.values():
+        cls._add_argparse_args(parser)  # pylint: disable=protected-access
+    _, unknown = parser.parse_known_args(argv)
+    if unknown:
+        flags = [flag for action in parser._actions for flag in action.option_strings]
+        described = []
+        for argument in unknown:
+            name = argument.split("=", 1)[0]
+            spelled = "--" + name[2:].replace("-", "_") if name.startswith("--") else name
+            close = difflib.get_close_matches(spelled, flags, n=1)
+            described.append(f"{argument!r}" + (f" (did you mean {close[0]}?)" if close else ""))
+        raise LaunchError(
+            "unrecognized arguments: " + ", ".join(described) + ". Quote a glob given to --input "
+            "(--input 'corpus/*.wav'), or join several patterns with commas."
+        )
+
+
+class EmbedOptions(PipelineOptions):
+    """Flags of the embedding job; every other Beam flag (`--runner`, Dataflow's) passes through.
+
+    `--input` and `--output` are required; `check_embed_options` says so at launch rather than
+    argparse, because Beam parses every registered options class wherever options are built.
+    The flags come in four argparse groups, which `--help` prints in turn.
+    """
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        inputs = parser.add_argument_group("inputs")
+        model = parser.add_argument_group("model")
+        output = parser.add_argument_group("output")
+        runtime = parser.add_argument_group("batching and runtime")
+        inputs.add_argument(
+            "--input",
+            help="Required. Input files: a glob or a comma-separated list of globs/paths, local or "
+            "gs://. A pattern that matches nothing stops the launch.",
+        )
+        inputs.add_argument(
+            "--input_format",
+            default="auto",
+            choices=INPUT_FORMATS,
+            help="Format of the inputs. auto decides per file by extension, through a compression "
+            "suffix (.gz, .bz2, .zst, .xz, ...): .tar/.tgz tar, .tfrecord(s) TFRecord, .parquet "
+            "Parquet, .jsonl/.json manifest, else audio (anything FFmpeg decodes).",
+        )
+        inputs.add_argument(
+            "--max_clip_seconds",
+            type=float,
+            default=30.0,
+            help="Longer audio is cut into consecutive windows of this length; the last, shorter one is kept.",
+        )
+        inputs.add_argument(
+            "--min_clip_seconds",
+            type=float,
+            default=0.0,
+            help="Clips shorter than this become dead letters (stage features).",
+        )
+        inputs.add_argument(
+            "--tfrecord_audio_feature",
+            default="audio",
+            help="TFRecord inputs: feature with the audio, encoded bytes or decoded samples "
+            "(an int64 list of 16-bit values or a float list, as TFDS Audio stores them).",
+        )
+        inputs.add_argument("--tfrecord_id_feature", default="id", help="TFRecord inputs: optional id feature.")
+        inputs.add_argument(
+            "--tfrecord_sample_rate",
+            type=int,
+            default=None,
+            help="TFRecord inputs: rate in Hz of decoded samples in examples without a "
+            "sample_rate (or sampling_rate) feature. Default: none.",
+        )
+        inputs.add_argument(
+            "--parquet_audio_column",
+            default="audio",
+            help="Parquet inputs: audio column, a {bytes, path} or {array, sampling_rate} struct, "
+            "encoded bytes, or paths.",
+        )
+        inputs.add_argument("--parquet_id_column", default="id", help="Parquet inputs: optional id column.")
+        model.add_argument(
+            "--hf_checkpoint",
+            default=None,
+            help="Hugging Face Gemma 4 E2B/E4B checkpoint: a folder (config.json + safetensors, local "
+            "or gs://) or a Hub repo id, optionally @revision (fetches config.json, the index and only "
+            "the shards holding audio tensors). Default: none.",
+        )
+        model.add_argument(
+            "--weights", default=None, help="A .keras file of a saved Gemma4AudioEncoder. Default: none."
+        )
+        model.add_argument(
+            "--keras_hub_preset",
+            default=None,
+            help="A keras-hub Gemma 4 preset: a preset name, a Kaggle handle or a local preset "
+            "folder (needs pip install gemma4-audio-embed[keras-hub]). Default: none.",
+        )
+        model.add_argument(
+            "--seed",
+            type=int,
+            default=0,
+            help="Seed of the random (meaningless) weights used when no model source is given.",
+        )
+        model.add_argument("--compute_dtype", default="float32", choices=COMPUTE_DTYPES, help="Encoder dtype policy.")
+        model.add_argument(
+            "--output_layer",
+            default="lm",
+            choices=OUTPUT_LAYERS,
+            help="lm: the LM-space embeddings (projected to the text hidden size). tower: the "
+            "1536-wide output_proj result, before the final norm and projection.",
+        )
+        output.add_argument(
+            "--output",
+            help="Required. Output prefix, local or gs://. Writes <output>-SSSSS-of-NNNNN.tfrecord, "
+            "<output>-dead-letter-SSSSS-of-NNNNN.jsonl and <output>-summary.json.",
+        )
+        output.add_argument(
+            "--output_dtype",
+            default="float32",
+            choices=EMBEDDING_DTYPES,
+            help="Dtype of the stored embeddings.",
+        )
+        output.add_argument(
+            "--num_shards",
+            type=int,
+            default=0,
+            help="Number of record shards (records go to shard sha256(key) mod N); 0 makes one per 256 MiB of records.",
+        )
+        output.add_argument(
+            "--output_format",
+            default="tfrecord",
+            choices=RECORD_FORMATS,
+            help="tfrecord: .tfrecord shards (streamed by tf.data). array_record: .array_record "
+            "shards of the same records, for random access (Grain's ArrayRecordDataSource).",
+        )
+        output.add_argument(
+            "--output_compression",
+            default="none",
+            choices=OUTPUT_COMPRESSIONS,
+            help="gzip writes .tfrecord.gz shards (tfrecord only).",
+        )
+        output.add_argument(
+            "--dedup",
+            action="store_true",
+            default=False,
+            help="Embed each distinct decoded window once (the one of smallest key); list the others "
+            "in <output>-duplicates-SSSSS-of-NNNNN.jsonl with the key they repeat. Default: off.",
+        )
+        output.add_argument(
+            "--metadata_fields",
+            type=_names_list,
+            default=None,
+            help="Comma-separated metadata fields to keep in the records and index (manifest keys, "
+            "Parquet columns, WebDataset members, TFRecord features). Default: all.",
+        )
+        output.add_argument(
+            "--max_metadata_bytes",
+            type=int,
+            default=MAX_METADATA_BYTES,
+            help="Largest metadata of one input, as UTF-8 JSON; an input over it is a dead letter "
+            "(stage read) naming its largest field. Defaults to 65536.",
+        )
+        output.add_argument(
+            "--skip_existing",
+            action="store_true",
+            default=False,
+            help="Resumable mode: write each input file's records to <output>-by-input/<hash>.tfrecord "
+            "and skip inputs whose record file already exists, so a rerun does only what is missing. "
+            "Default: off.",
+        )
+        runtime.add_argument(
+            "--max_batch_frames",
+            type=parse_max_batch_frames,
+            default=AUTO,
+            help="Frame budget of one inference batch, padding included (100 frames = 1 s): "
+            "max_batch_frames // (the last bucket) rows of packed clips. auto (the default): 8192 "
+            "on a CPU; on GPUs/TPUs (JAX) a power of two of rows per device sized from the device "
+            "memory and a measured per-row footprint, logged and reported in the summary.",
+        )
+        runtime.add_argument(
+            "--features_on_device",
+            dest="features_on_device",
+            action="store_const",
+            const=True,
+            default=None,
+            help="Compute log-mel inside the compiled encoder program from 16 kHz samples; the "
+            "host only decodes and resamples. Default: on where the worker has a GPU or TPU, off on a CPU.",
+        )
+        runtime.add_argument(
+            "--no_features_on_device",
+            dest="features_on_device",
+            action="store_const",
+            const=False,
+            help="Compute log-mel on the host (CPU), even on GPU/TPU workers.",
+        )
+        runtime.add_argument(
+            "--bucket_seconds",
+            type=_seconds_list,
+            default=DEFAULT_BUCKET_SECONDS,
+            help="Comma-separated row lengths in seconds, below --max_clip_seconds (always the last "
+            "bucket and the length of every row of a multi-row batch); a batch that packs into one "
+            "row is cut to the smallest that holds it. Defaults to 3,6,10,15,22.",
+        )
+        runtime.add_argument(
+            "--keras_backend",
+            default=None,
+            choices=KERAS_BACKENDS,
+            help="Keras backend of the workers. Defaults to $KERAS_BACKEND at launch, else tensorflow.",
+        )
+        runtime.add_argument(
+            "--share_model_across_processes",
+            dest="share_model_across_processes",
+            action="store_const",
+            const=True,
+            default=None,
+            help="Load one encoder per worker machine and serve it to all its SDK processes. "
+            "Default: on where the runner starts several SDK processes per machine (the local "
+            "runner in multi_processing mode, Dataflow without no_use_multiple_sdk_containers).",
+        )
+        runtime.add_argument(
+            "--no_share_model_across_processes",
+            dest="share_model_across_processes",
+            action="store_const",
+            const=False,
+            help="Load one encoder in every SDK process, even where several share a machine.",
+        )
+
+
+def flag_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The job's own flags, grouped, for `--help` and for value errors; Beam's flags pass by.
+
+    Its `error` raises `LaunchError` rather than printing usage and exiting.
+    """
+    parser = _LaunchParser(
+        prog=prog,
+        usage="%(prog)s --input PATTERN --output PREFIX [model flags] [other flags] [Beam flags]",
+        description="Embed an audio corpus with the Gemma 4 audio encoder: one tf.train.Example "
+        "of valid-token embeddings per clip.",
+        epilog=BEAM_FLAGS_NOTE,
+        formatter_class=_HelpFormatter,
+        allow_abbrev=False,
+    )
+    EmbedOptions._add_argparse_args(parser)
+    return parser
+
+
+def input_patterns(options: EmbedOptions) -> list[str]:
+    """The comma-separated `--input` as a list of patterns."""
+    return [pattern.strip() for pattern in (options.input or "").split(",") if pattern.strip()]
+
+
+def keras_backend(options: EmbedOptions) -> str:
+    """`--keras_backend`, else `$KERAS_BACKEND` at launch, else `"tensorflow"` (Keras' default)."""
+    return options.keras_backend or os.environ.get("KERAS_BACKEND") or "tensorflow"
+
+
+def share_model_across_processes(options: PipelineOptions) -> bool:
+    """Whether a worker machine loads one encoder for all its SDK processes.
+
+    The flags decide when given. Otherwise True exactly where the runner starts several SDK
+    processes per machine, each of which would hold its own 1.2 GB copy of the default-size
+    encoder: the local runner with `--direct_running_mode=multi_processing` and more than one
+    worker, and Dataflow unless `--experiments=no_use_multiple_sdk_containers`.
+    """
+    explicit = options.view_as(EmbedOptions).share_model_across_processes
+    if explicit is not None:
+        return explicit
+    runner = (options.view_as(StandardOptions).runner or "DirectRunner").rsplit(".", 1)[-1]
+    if runner in ("DirectRunner", "FnApiRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner"):
+        direct = options.view_as(DirectOptions)
+        return direct.direct_running_mode == "multi_processing" and direct.direct_num_workers != 1
+    if runner == "DataflowRunner":
+        return ONE_PROCESS_PER_VM not in (options.view_as(DebugOptions).experiments or [])
+    return False
+
+
+def model_source(options: EmbedOptions) -> ModelSource:
+    """The `ModelSource` the model flags name (random weights with `--seed` when none).
+
+    Raises `LaunchError` when more than one is given or one is empty.
+    """
+    try:
+        return ModelSource.from_flags(
+            hf_checkpoint=options.hf_checkpoint,
+            weights=options.weights,
+            keras_hub_preset=options.keras_hub_preset,
+            seed=options.seed,
+        )
+    except ValueError as error:
+        raise LaunchError(str(error)) from error
+
+
+def output_layout(options: EmbedOptions) -> OutputLayout:
+    """The `OutputLayout` of `--output` for this run's record format and `--skip_existing`."""
+    return OutputLayout(
+        options.output,
+        suffix=record_suffix(options.output_format, options.output_compression),
+        per_input=options.skip_existing,
+    )
+
+
+def check_embed_options(options: EmbedOptions) -> None:
+    """Raises `LaunchError` naming the flag when a flag is missing, contradictory or out of range."""
+    if not input_patterns(options):
+        raise LaunchError("--input is required: a glob or comma-separated list of input files.")
+    if not options.output:
+        raise LaunchError("--output is required: the prefix of the output files.")
+    model_source(options)
+    if keras_backend(options) not in KERAS_BACKENDS:
+        raise LaunchError(f"$KERAS_BACKEND must be one of {KERAS_BACKENDS}. Received: {keras_backend(options)!r}")
+    if not MIN_WINDOW_SECONDS <= options.max_clip_seconds < math.inf:
+        raise LaunchError(
+            f"--max_clip_seconds must be finite and at least {MIN_WINDOW_SECONDS} s (161 samples, one "
+            f"mel frame). Received: {options.max_clip_seconds}"
+        )
+    try:
+        window_samples(options.max_clip_seconds)
+        if not all(math.isfinite(seconds) for seconds in options.bucket_seconds):
+            raise ValueError(f"--bucket_seconds must be finite. Received: {options.bucket_seconds}")
+        lengths = bucket_lengths(options.bucket_seconds, options.max_clip_seconds)
+    except ValueError as error:
+        raise LaunchError(str(error)) from error
+    if options.max_batch_frames != AUTO and options.max_batch_frames < lengths[-1]:
+        raise LaunchError(
+            f"--max_batch_frames must hold at least one row of {lengths[-1]} frames (a "
+            f"{options.max_clip_seconds} s window). Received: {options.max_batch_frames}"
+        )
+    if not 0 <= options.min_clip_seconds <= options.max_clip_seconds:
+        raise LaunchError(
+            "--min_clip_seconds must lie in [0, --max_clip_seconds]. "
+            f"Received: {options.min_clip_seconds} (max {options.max_clip_seconds})"
+        )
+    if options.num_shards < 0:
+        raise LaunchError(f"--num_shards must be >= 0. Received: {options.num_shards}")
+    if options.output_format == "array_record" and options.output_compression != "none":
+        raise LaunchError(
+            "--output_compression applies to TFRecord output only; ArrayRecord files are written "
+            f"uncompressed. Received: --output_format=array_record --output_compression={options.output_compression}"
+        )
+    if options.dedup and options.skip_existing:
+        raise LaunchError(
+            "--dedup and --skip_existing do not combine: a resumed run cannot see the audio of the inputs "
+            "done before, so it would embed again what the first run listed as duplicates."
+        )
+    if options.max_metadata_bytes <= 0:
+        raise LaunchError(f"--max_metadata_bytes must be positive. Received: {options.max_metadata_bytes}")
+
+
+def check_inputs_exist(options: EmbedOptions) -> None:
+    """Raises `LaunchError` for an `--input` pattern that matches no file, before a job is launched."""
+    patterns = input_patterns(options)
+    for pattern, match in zip(patterns, FileSystems.match(patterns)):
+        if not match.metadata_list:
+            raise LaunchError(f"--input pattern {pattern!r} matches no file.")
+        if FileSystems.get_scheme(pattern) is None and os.path.isdir(pattern):
+            raise LaunchError(f"--input {pattern!r} is a folder; to read the files in it, give {pattern.rstrip('/')}/*")
+
+
+def flags_table() -> str:
+    """The job's flags as a Markdown table, `| flag | default | meaning |`, for `docs/operations.md`.
+
+    Built from `flag_parser()` (a test keeps the page equal to it): one row per option string,
+    in `--help`'s group order; a flag with choices lists them as `--help` does; the default is
+    the one `--help` appends as `(default: X)`, blank where the help text states its own; the
+    help text on one line, with `|` and `<` escaped for Markdown.
+    """
+    parser = flag_parser()
+    formatter = parser._get_formatter()
+
+    def cell(text: str) -> str:
+        return " ".join(text.split()).replace("|", "\\|").replace("<", "\\<")
+
+    lines = ["| flag | default | meaning |", "|---|---|---|"]
+    for group in parser._action_groups:
+        for action in group._group_actions:
+            if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
+                continue
+            meaning = formatter._expand_help(action)
+            shown = formatter._get_help_string(action) != action.help  # --help appends "(default: X)"
+            if shown:
+                meaning = meaning.removesuffix(f" (default: {action.default})")
+            default = f"`{cell(str(action.default))}`" if shown else ""
+            choices = " {" + ",".join(action.choices) + "}" if action.choices else ""
+            for option in action.option_strings:
+                lines.append(f"| `{option}{choices}` | {default} | {cell(meaning)} |")
+    return "\n".join(lines)

@@ -1,0 +1,248 @@
+"""`gemma4-embed verify OUTPUT_PREFIX`: checks a finished output whole, prints a short table, exits 1 on any fault.
+
+Checks, over every record file of the output (sharded `<output>-SSSSS-of-NNNNN` or per input
+`<output>-by-input/`, TFRecord or ArrayRecord):
+- framing: TFRecord lengths and crc32c, ArrayRecord chunks; a truncated or altered file fails;
+- every record parses as an embedding record with finite values of its stated shape;
+- keys are unique across the output (a record file copied under another name fails);
+- one model fingerprint spans the output, the one its stamp names;
+- the shards are all there (every SSSSS of NNNNN, one NNNNN);
+- the index has one row per record, naming the record's file, tokens and hash;
+- the counts of records and tokens equal the summary's (for sharded output: a `--skip_existing`
+  summary counts only its last run).
+"""
+
+import argparse
+import collections
+import json
+import posixpath
+import sys
+import time
+
+import numpy as np
+import pyarrow.parquet
+from apache_beam.io.filesystems import FileSystems
+
+from gemma4_audio_embed.outputs.layout import RECORD_SUFFIXES
+from gemma4_audio_embed.outputs.layout import SHARD_NAME
+from gemma4_audio_embed.outputs.layout import OutputLayout
+from gemma4_audio_embed.outputs.schema import decoded_example
+from gemma4_audio_embed.records import record_file_payloads
+
+_MAX_LISTED = 10  # violations of one kind listed before the rest are counted
+
+
+def _matched(pattern: str) -> list[str]:
+    return sorted(metadata.path for metadata in FileSystems.match([pattern])[0].metadata_list)
+
+
+def record_files(output: str) -> tuple[list[str], bool]:
+    """`(record files of the output, in any record format; whether they are per input)`."""
+    layout = OutputLayout(output)
+    sharded = [path for path in _matched(f"{output}-*-of-*") if layout.is_sharded_record_file(path)]
+    per_input = [path for path in _matched(f"{layout.by_input_folder}/*") if path.endswith(RECORD_SUFFIXES)]
+    return sharded + per_input, bool(per_input) and not sharded
+
+
+def _json(path: str):
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path) as f:
+        return json.loads(f.read())
+
+
+def _index_rows(output: str, per_input: bool) -> list[dict]:
+    pattern = OutputLayout(output, per_input=per_input).index_glob
+    rows = []
+    for path in _matched(pattern):
+        with FileSystems.open(path) as f:
+            rows += (
+                pyarrow.parquet.read_table(f).select(["key", "num_tokens", "audio_sha256", "record_file"]).to_pylist()
+            )
+    return rows
+
+
+class _Violations:
+    """Violations by kind, each kind listing its first `_MAX_LISTED` instances."""
+
+    def __init__(self):
+        self.by_kind = collections.defaultdict(list)
+
+    def add(self, kind: str, detail: str) -> None:
+        self.by_kind[kind].append(detail)
+
+    def lines(self) -> list[str]:
+        lines = []
+        for kind, details in self.by_kind.items():
+            lines += [f"VIOLATION {kind}: {detail}" for detail in details[:_MAX_LISTED]]
+            if len(details) > _MAX_LISTED:
+                lines.append(f"VIOLATION {kind}: ... and {len(details) - _MAX_LISTED} more")
+        return lines
+
+
+def _check_shards(files: list[str], violations: _Violations) -> None:
+    totals = collections.defaultdict(set)  # NNNNN -> SSSSS present
+    for path in files:
+        match = SHARD_NAME.search(posixpath.basename(path))
+        if match is None:
+            violations.add(
+                "mixed",
+                f"{path} is a per-input record file beside sharded ones (--skip_existing into a plain run's prefix)",
+            )
+            continue
+        shard, total = map(int, match.groups())
+        totals[total].add(shard)
+    if len(totals) > 1:
+        violations.add("shards", f"files of {len(totals)} different shard counts: {sorted(totals)}")
+    for total, shards in totals.items():
+        missing = sorted(set(range(total)) - shards)
+        extra = sorted(shards - set(range(total)))
+        if missing:
+            violations.add("shards", f"shards {missing} of {total} are missing")
+        if extra:
+            violations.add("shards", f"shards {extra} lie outside 0..{total - 1}")
+
+
+def verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """Checks the output at prefix `output`; returns `(table rows, violation lines)`.
+
+    A file it cannot read as what it should be (a summary that is not JSON, an index Parquet
+    cannot open, a mix of sharded and per-input record files) is a violation, not a crash.
+    """
+    try:
+        return _verify(output)
+    except Exception as error:  # noqa: BLE001 - whatever breaks the check is a fault of the output
+        return [("output", output)], [f"VIOLATION unreadable: {type(error).__name__}: {error}"]
+
+
+def _verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
+    violations = _Violations()
+    files, per_input = record_files(output)
+    if not files:
+        violations.add("records", f"no record file matches {output}-SSSSS-of-NNNNN.* or {output}-by-input/*")
+    elif not per_input:
+        _check_shards(files, violations)
+    seen = {}  # key -> file
+    fingerprints = collections.Counter()
+    by_key = {}  # key -> (file, num_tokens, audio_sha256)
+    tokens, seconds = 0, 0.0
+    for path in files:
+        try:
+            for position, payload in enumerate(record_file_payloads(path)):
+                try:
+                    record = decoded_example(payload)
+                except ValueError as e:
+                    violations.add("parse", f"{path} record {position}: {e}")
+                    continue
+                if not np.isfinite(record.embedding).all():
+                    violations.add("finite", f"{record.key} in {path} holds non-finite values")
+                if record.key in seen:
+                    violations.add("unique keys", f"{record.key} is in {seen[record.key]} and in {path}")
+                    continue
+                seen[record.key] = path
+                fingerprints[record.model_fingerprint] += 1
+                by_key[record.key] = (posixpath.basename(path), record.num_tokens, record.audio_sha256)
+                tokens += record.num_tokens
+                seconds += record.duration_seconds
+        except ValueError as e:
+            violations.add("framing", str(e))
+    layout = OutputLayout(output)
+    stamp = _json(layout.stamp)
+    if len(fingerprints) > 1:
+        counts = ", ".join(f"{fingerprint[:16]}: {count} records" for fingerprint, count in fingerprints.most_common())
+        violations.add("fingerprint", f"{len(fingerprints)} model fingerprints in one output ({counts})")
+    if stamp is None:
+        violations.add("stamp", f"{layout.stamp} is missing")
+    elif fingerprints and set(fingerprints) != {stamp["model_fingerprint"]}:
+        violations.add("fingerprint", f"the stamp names {stamp['model_fingerprint'][:16]}, records carry others")
+    rows = _index_rows(output, per_input)
+    index_keys = collections.Counter(row["key"] for row in rows)
+    if len(rows) != len(by_key) or set(index_keys) != set(by_key):
+        violations.add(
+            "index",
+            f"{len(rows)} index rows for {len(by_key)} records; "
+            f"{len(set(by_key) - set(index_keys))} records without a row, "
+            f"{len(set(index_keys) - set(by_key))} rows without a record",
+        )
+    for row in rows:
+        found = (row["record_file"], row["num_tokens"], row["audio_sha256"])
+        if row["key"] in by_key and found != by_key[row["key"]]:
+            differ = [name for name, a, b in zip(("file", "tokens", "hash"), found, by_key[row["key"]]) if a != b]
+            violations.add(
+                "index",
+                f"the row of {row['key']} disagrees with its record in {', '.join(differ)}: "
+                f"row {found}, record {by_key[row['key']]}",
+            )
+    summary = _json(layout.summary)
+    if summary is None:
+        violations.add("summary", f"{layout.summary} is missing")
+    elif not per_input and (summary["records"], summary["tokens"]) != (len(by_key), tokens):
+        violations.add(
+            "summary",
+            f"the summary counts {summary['records']} records and {summary['tokens']} tokens, "
+            f"the files hold {len(by_key)} and {tokens}",
+        )
+    if summary is not None and not per_input:
+        _check_accounting(output, summary, by_key, violations)
+    table = [
+        ("record files", f"{len(files)} ({'per input' if per_input else 'sharded'})"),
+        ("records", str(len(by_key))),
+        ("tokens", str(tokens)),
+        ("audio hours", f"{seconds / 3600:.4f}"),
+        ("fingerprints", ", ".join(fingerprint[:16] for fingerprint in fingerprints) or "-"),
+        ("index rows", str(len(rows))),
+        ("summary", "absent" if summary is None else f"{summary['records']} records, {summary['tokens']} tokens"),
+    ]
+    return table, violations.lines()
+
+
+def _jsonl(pattern: str) -> list[dict]:
+    entries = []
+    for path in _matched(pattern):
+        with FileSystems.open(path) as f:
+            entries += [json.loads(line) for line in f.read().decode().splitlines() if line.strip()]
+    return entries
+
+
+def _check_accounting(output: str, summary: dict, by_key: dict, violations: _Violations) -> None:
+    """Every input of the summary has records, dead letters or duplicates, or was skipped; no key twice."""
+    layout = OutputLayout(output)
+    dead = _jsonl(layout.dead_letter_glob)
+    duplicates = _jsonl(layout.duplicates_glob)
+    if summary.get("dead_letters") != len(dead):
+        violations.add(
+            "accounting", f"the summary counts {summary.get('dead_letters')} dead letters, the files hold {len(dead)}"
+        )
+    keys = collections.Counter([entry["key"] for entry in dead + duplicates if entry.get("key") is not None])
+    repeated = sorted(key for key, count in keys.items() if count > 1 or key in by_key)
+    if repeated:
+        violations.add("unique keys", f"{len(repeated)} keys of dead letters or duplicates repeat, e.g. {repeated[0]}")
+    inputs = {key.rsplit("@", 1)[0] for key in by_key} | {entry.get("input_key") for entry in dead + duplicates}
+    accounted = len(inputs - {None}) + summary.get("entries_skipped", 0)
+    if summary.get("inputs") != accounted:
+        violations.add(
+            "accounting",
+            f"the summary counts {summary.get('inputs')} inputs; records, dead letters and duplicates "
+            f"account for {accounted} (with {summary.get('entries_skipped', 0)} skipped entries)",
+        )
+
+
+def main(argv=None) -> int:
+    """`gemma4-embed verify OUTPUT_PREFIX`; returns the exit status: 0 when sound, 1 on any violation."""
+    parser = argparse.ArgumentParser(prog="gemma4-embed verify", description=__doc__.splitlines()[0])
+    parser.add_argument("output", help="The --output prefix of the run, local or gs://.")
+    args = parser.parse_args(argv)
+    start = time.monotonic()
+    table, violations = verify(args.output)
+    table.append(("checked in", f"{time.monotonic() - start:.1f} s"))
+    width = max(len(name) for name, _ in table)
+    for name, value in table:
+        print(f"{name:<{width}}  {value}")
+    for line in violations:
+        print(line)
+    print(f"{args.output}: {'FAILED, ' + str(len(violations)) + ' violation(s)' if violations else 'OK'}")
+    return 1 if violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

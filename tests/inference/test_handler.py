@@ -1,0 +1,145 @@
+"""Tests for inference/handler.py on the tiny encoder (see tests/conftest.py).
+
+Toy config: hidden 32, 2 blocks, SSCP channels (8, 4), output_proj 48, output 64. Clips of
+Mv valid frames give ceil(Mv / 4) tokens.
+"""
+
+import math
+import pickle
+
+import apache_beam as beam
+import keras
+import numpy as np
+import pytest
+from apache_beam.ml.inference.base import KeyedModelHandler
+from apache_beam.ml.inference.base import RunInference
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that
+from apache_beam.testing.util import equal_to
+
+from gemma4_audio_embed import encoder
+from gemma4_audio_embed.batching.batch_plan import BatchPlan
+from gemma4_audio_embed.batching.row_packing import RELEASE_GEOMETRY
+from gemma4_audio_embed.batching.row_packing import PackingGeometry
+from gemma4_audio_embed.inference.handler import EncoderModelHandler
+from gemma4_audio_embed.inference.model_sources import ModelSource
+
+LENGTHS = (240, 432, 3024)
+PLAN = BatchPlan(lengths=LENGTHS, max_batch_frames=4096, geometry=RELEASE_GEOMETRY)
+# Packed into two rows of 3024 (gap 44 frames): 2990 alone; 300 at 0, 240 at 344, 37 at 628.
+NUM_FRAMES = (37, 240, 300, 2990)
+
+
+def _handler(tiny_encoder_path, **kwargs):
+    kwargs = {"plan": PLAN, "keras_backend": keras.backend.backend()} | kwargs
+    return EncoderModelHandler(model_source=ModelSource("weights", str(tiny_encoder_path)), **kwargs)
+
+
+def _features(num_frames, seed):
+    return np.random.default_rng(seed).normal(-4.0, 2.0, (num_frames, 128)).astype(np.float32)  # [Mv, F]
+
+
+def _direct(model, features, output_layer="lm"):
+    """The encoder called eagerly on one unpadded clip: `float32 [ceil(Mv / 4), O]`."""
+    mask = np.ones((1, features.shape[0]), bool)
+    outputs = model(features[None], mask, output_layer=output_layer)  # [1, T, O]
+    return keras.ops.convert_to_numpy(outputs)[0]
+
+
+def _relative_error(actual, expected):
+    return np.linalg.norm(actual - expected) / np.linalg.norm(expected)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_encoder_path):
+    return keras.saving.load_model(tiny_encoder_path)
+
+
+def test_handler_holds_only_plain_configuration(tiny_encoder_path):
+    handler = _handler(tiny_encoder_path)
+    restored = pickle.loads(pickle.dumps(handler))
+    assert restored.model_source == ModelSource("weights", str(tiny_encoder_path))
+    plain = (str, int, float, bool, tuple, type(None), dict, ModelSource, BatchPlan)
+    assert all(isinstance(value, plain) for value in vars(handler).values())
+
+
+def test_repr_shows_the_configuration(tiny_encoder_path):
+    text = repr(_handler(tiny_encoder_path))
+    assert text.startswith("EncoderModelHandler(model_source=ModelSource(kind='weights'")
+    assert "compute_dtype='float32'" in text and "output_layer='lm'" in text
+
+
+@pytest.mark.parametrize("output_layer, width", [("lm", 64), ("tower", 48)])
+def test_run_inference_equals_direct_calls_per_clip(tiny_encoder_path, tiny_model, output_layer, width):
+    handler = _handler(tiny_encoder_path, output_layer=output_layer)
+    loaded = handler.load_model()
+    batch = [_features(num_frames, seed) for seed, num_frames in enumerate(NUM_FRAMES)]
+    results = handler.run_inference(batch, loaded)
+    assert len(results) == len(NUM_FRAMES)
+    for features, result in zip(batch, results):
+        assert result.embedding.shape == (math.ceil(features.shape[0] / 4), width)
+        assert result.embedding.dtype == np.float32
+        assert result.model_fingerprint == encoder.model_fingerprint(tiny_model)
+        assert result.devices["count"] == 1
+        assert _relative_error(result.embedding, _direct(tiny_model, features, output_layer)) <= 1e-5
+
+
+def test_loaded_model_reports_its_packing_geometry(tiny_encoder_path):
+    loaded = _handler(tiny_encoder_path).load_model()
+    assert loaded.packing_geometry() == PackingGeometry(frames_per_token=4, gap_frames=44)
+
+
+def test_a_plan_for_another_geometry_stops_the_model_load(tiny_encoder_path):
+    plan = BatchPlan(lengths=LENGTHS, max_batch_frames=4096, geometry=PackingGeometry(4, 40))
+    with pytest.raises(ValueError, match="the batches were planned for"):
+        _handler(tiny_encoder_path, plan=plan).load_model()
+
+
+def test_bfloat16_compute_recasts_saved_float32_weights(tiny_encoder_path, tiny_model):
+    handler = _handler(tiny_encoder_path, compute_dtype="bfloat16")
+    loaded = handler.load_model()
+    features = _features(240, 0)
+    (result,) = handler.run_inference([features], loaded)
+    assert result.model_fingerprint != encoder.model_fingerprint(tiny_model)  # bfloat16 weights hash differently
+    assert 0 < _relative_error(result.embedding, _direct(tiny_model, features)) < 0.05
+
+
+def test_keyed_run_inference_keeps_keys(tiny_encoder_path):
+    handler = KeyedModelHandler(_handler(tiny_encoder_path)).with_no_batching()
+    batch_a = [("a", _features(37, 0)), ("b", _features(200, 1))]
+    batch_b = [("c", _features(300, 2))]
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as pipeline:
+        shapes = (
+            pipeline
+            | "Create" >> beam.Create([batch_a, batch_b])
+            | "Embed" >> RunInference(handler)
+            | "Shapes" >> beam.Map(lambda keyed: (keyed[0], keyed[1].embedding.shape))
+        )
+        # ceil(37 / 4) = 10, ceil(200 / 4) = 50, ceil(300 / 4) = 75 tokens of width 64.
+        assert_that(shapes, equal_to([("a", (10, 64)), ("b", (50, 64)), ("c", (75, 64))]))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"keras_backend": "numpy"}, "keras_backend"),
+        ({"compute_dtype": "float16"}, "compute_dtype"),
+        ({"output_layer": "logits"}, "output_layer"),
+    ],
+)
+def test_bad_arguments_raise_at_construction(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        EncoderModelHandler(model_source=ModelSource("random", 0), plan=PLAN, **kwargs)
+
+
+def test_weights_on_gcs_are_copied_to_a_local_file(tiny_encoder_path, tiny_model, gcs_bucket):
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.create(f"{gcs_bucket}/models/tiny.keras") as f:
+        f.write(tiny_encoder_path.read_bytes())
+    handler = EncoderModelHandler(
+        model_source=ModelSource("weights", f"{gcs_bucket}/models/tiny.keras"),
+        plan=PLAN,
+        keras_backend=keras.backend.backend(),
+    )
+    assert handler.load_model().fingerprint() == encoder.model_fingerprint(tiny_model)

@@ -1,8 +1,0 @@
-"""Tests for transforms/sources/audio_files.py."""
-
-from transforms.elements import EncodedAudio
-from transforms.sources.audio_files import audio_file_inputs
-
-
-def test_one_streamed_input_per_file():
-    assert list(audio_file_inputs("gs://b/a.flac")) == [EncodedAudio("gs://b/a.flac", "gs://b/a.flac", None)]
