@@ -28,6 +28,12 @@ PACKING_GAP_FRAMES = PACKING_GAP_TOKENS * FRAMES_PER_TOKEN  # 44 mel frames
 # The reference front ends cut a clip at 30 s (480000 samples, 750 tokens); the job windows instead.
 MAX_CLIP_SECONDS = 30.0
 
+# A clip enters the language model's prompt as AUDIO_START_TOKEN, one AUDIO_TOKEN per stored row,
+# then AUDIO_END_TOKEN (the Gemma 4 tokenizer's special tokens; their ids come from the tokenizer).
+AUDIO_START_TOKEN = "<|audio>"
+AUDIO_TOKEN = "<|audio|>"
+AUDIO_END_TOKEN = "<audio|>"
+
 assert SAMPLE_RATE % HOP_LENGTH == 0 and FRAME_LENGTH % HOP_LENGTH == 0
 
 

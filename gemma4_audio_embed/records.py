@@ -28,20 +28,33 @@ from gemma4_audio_embed.outputs.schema import Record
 from gemma4_audio_embed.outputs.schema import decoded_example
 from gemma4_audio_embed.tfrecord import tfrecord_payloads
 
-__all__ = ["Record", "decoded_example", "read_records", "record_file_payloads", "tf_parse_example"]
+__all__ = [
+    "Record",
+    "decoded_example",
+    "is_remote",
+    "matched_paths",
+    "open_file",
+    "read_records",
+    "record_file_payloads",
+    "tf_parse_example",
+]
 
 ARRAY_RECORD_SUFFIX = ".array_record"
 _ARRAY_RECORD_READ = 256  # ArrayRecord records read per call: memory bounded by the batch, not the file
 _COPY_BYTES = 1 << 24  # 16 MiB per read when copying a remote file to a local one
 
 
-def _is_remote(path: str) -> bool:
+def is_remote(path: str) -> bool:
+    """Whether `path` is a URI for Beam's FileSystems (`gs://...`), not a local path or `file://` URI."""
     return "://" in path and not path.startswith("file://")
 
 
-def _open(path: str, decompress: bool):
-    """A binary stream of `path`: local files by the standard library, remote ones through Beam."""
-    if _is_remote(path):
+def open_file(path: str, decompress: bool = False):
+    """A binary stream of `path`: local files by the standard library, remote ones through Beam.
+
+    With `decompress`, a `.gz` file is read decompressed. Remote streams seek as local ones do.
+    """
+    if is_remote(path):
         from apache_beam.io.filesystem import CompressionTypes
         from apache_beam.io.filesystems import FileSystems
 
@@ -53,7 +66,7 @@ def _open(path: str, decompress: bool):
 
 def matched_paths(file_pattern: str) -> list[str]:
     """The files matching `file_pattern` (a glob, local or remote), sorted by name."""
-    if _is_remote(file_pattern):
+    if is_remote(file_pattern):
         from apache_beam.io.filesystems import FileSystems
 
         return sorted(metadata.path for metadata in FileSystems.match([file_pattern])[0].metadata_list)
@@ -67,16 +80,16 @@ def record_file_payloads(path: str) -> Iterator[bytes]:
     makes. Raises ValueError naming `path` on a truncated or corrupt file.
     """
     if not path.endswith(ARRAY_RECORD_SUFFIX):
-        with _open(path, decompress=True) as stream:
+        with open_file(path, decompress=True) as stream:
             yield from tfrecord_payloads(stream, path)
         return
     from array_record.python.array_record_module import ArrayRecordReader
 
     with tempfile.TemporaryDirectory(prefix="gemma4_embed_records_") as folder:
         local = path.removeprefix("file://")
-        if _is_remote(path):  # ArrayRecord's reader opens local paths only
+        if is_remote(path):  # ArrayRecord's reader opens local paths only
             local = os.path.join(folder, "records.array_record")
-            with _open(path, decompress=False) as source, open(local, "wb") as target:
+            with open_file(path) as source, open(local, "wb") as target:
                 shutil.copyfileobj(source, target, _COPY_BYTES)
         try:
             reader = ArrayRecordReader(local)

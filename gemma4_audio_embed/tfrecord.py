@@ -47,3 +47,27 @@ def tfrecord_payloads(stream, name: str = "<stream>") -> Iterator[bytes]:
             raise ValueError(f"{name}: record {index} has corrupt data (crc32c mismatch).")
         yield payload
         index += 1
+
+
+def tfrecord_offsets(stream, name: str = "<stream>") -> list[int]:
+    """The byte offset of every record of a seekable, uncompressed TFRecord stream, reading only length headers.
+
+    Each header's crc32c is checked (payloads are checked when read, by `tfrecord_payloads` from
+    an offset). Raises ValueError naming `name` and the record index on a truncated header or a
+    file shorter than its last header says.
+    """
+    end = stream.seek(0, 2)  # the stream's size
+    offsets, index, offset = [], 0, stream.seek(0)
+    while offset < end:
+        header = stream.read(12)
+        if len(header) < 12:
+            raise ValueError(f"{name}: record {index} is truncated in its length header.")
+        (length,) = struct.unpack("<Q", header[:8])
+        if struct.unpack("<I", header[8:])[0] != _masked_crc(header[:8]):
+            raise ValueError(f"{name}: record {index} has a corrupt length header (crc32c mismatch).")
+        if offset + 12 + length + 4 > end:
+            raise ValueError(f"{name}: record {index} is truncated ({end - offset - 12} of {length + 4} bytes).")
+        offsets.append(offset)
+        offset = stream.seek(offset + 12 + length + 4)
+        index += 1
+    return offsets

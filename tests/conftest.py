@@ -72,12 +72,19 @@ def gcs_bucket(monkeypatch):
 
 
 # Modules whose tests compare against transformers or keras-hub, and fixtures that are such oracles.
-_ORACLE_MODULES = {"test_hf_checkpoint.py", "test_keras_hub_weights.py"}
+_ORACLE_MODULES = {
+    "test_hf_checkpoint.py",
+    "test_keras_hub_weights.py",
+    "test_transformers_lm.py",
+    "test_keras_hub_lm.py",
+    "test_finetune_examples.py",  # the examples train a transformers and a keras-hub Gemma 4
+}
 _ORACLE_FIXTURES = {"hf_extractor"}
 # Whole-pipeline runs (a Beam job or a CLI subprocess): every test under these folders but the pure ones.
 _E2E_FOLDERS = {"pipeline", "bench"}
 _NOT_E2E = {"test_options.py", "test_graph.py", "test_summary.py"}
-_E2E_FIXTURES = {"image_weights"}  # the Flex Template's local run
+_E2E_FIXTURES = {"image_weights", "embedded_corpus"}  # the Flex Template's local run; the training tests' job run
+_E2E_MODULES = {"test_finetune_examples.py"}  # each example embeds its corpus in a subprocess
 # Loopback services: the GCS emulator fixture, and the Hub server of the model-source tests.
 _EMULATOR_MODULES = {"test_model_sources.py", "test_hf_hub.py"}
 
@@ -87,7 +94,8 @@ def pytest_collection_modifyitems(items):
         fixtures, module = set(item.fixturenames), item.path.name
         if module in _ORACLE_MODULES or fixtures & _ORACLE_FIXTURES or "transformers" in item.name:
             item.add_marker(pytest.mark.oracle)
-        if (item.path.parent.name in _E2E_FOLDERS and module not in _NOT_E2E) or fixtures & _E2E_FIXTURES:
+        in_e2e_folder = item.path.parent.name in _E2E_FOLDERS and module not in _NOT_E2E
+        if in_e2e_folder or module in _E2E_MODULES or fixtures & _E2E_FIXTURES:
             item.add_marker(pytest.mark.e2e)
         if "gcs_bucket" in fixtures or module in _EMULATOR_MODULES:
             item.add_marker(pytest.mark.emulator)

@@ -20,6 +20,7 @@ LAYERS = (
     {"inference"},
     {"outputs"},
     {"records"},
+    {"training"},  # reads outputs through records; frameworks load lazily
     {"pipeline", "__main__"},
 )
 
@@ -67,6 +68,10 @@ def test_imports_point_from_later_stages_to_earlier_ones_only():
         ("gemma4_audio_embed.encoder.hf_checkpoint", ("apache_beam",)),
         ("gemma4_audio_embed.encoder.config", ("apache_beam", "keras", "tensorflow", "jax")),
         ("gemma4_audio_embed.records", ("apache_beam", "keras", "tensorflow", "jax", "torch")),
+        (
+            "gemma4_audio_embed.training",
+            ("apache_beam", "keras", "tensorflow", "jax", "torch", "grain", "transformers"),
+        ),
         ("gemma4_audio_embed.constants", ("apache_beam", "keras", "numpy")),
     ],
 )
