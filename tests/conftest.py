@@ -6,15 +6,13 @@ these places is marked without anyone remembering to.
 """
 
 import os
-import pathlib
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
-
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-TEST_DATA = REPO_ROOT / "tests" / "data"
+from testbed import TEST_DATA  # noqa: E402
+from testbed import TINY_ENCODER_CONFIG  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -25,18 +23,6 @@ def speech_16k():
     audio, rate = soundfile.read(TEST_DATA / "speech_16k.wav", dtype="float32")
     assert rate == 16000 and audio.ndim == 1
     return audio
-
-
-# Tiny encoder for pipeline tests: SSCP flatten (128 // 4) * 4 = 128 -> 32 wide, 2 blocks of 2 heads
-# of 16, output_proj 32 -> 48, LM projection 48 -> 64.
-TINY_ENCODER_CONFIG = {
-    "hidden_size": 32,
-    "num_heads": 2,
-    "num_layers": 2,
-    "sscp_conv_channels": (8, 4),
-    "output_proj_dims": 48,
-    "output_dim": 64,
-}
 
 
 @pytest.fixture(scope="session")

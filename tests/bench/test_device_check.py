@@ -6,7 +6,7 @@ Tiny config as in tests/conftest.py; rows of 3 s, batches of 1 and 2 rows, a 2-f
 import importlib.util
 
 import pytest
-from conftest import REPO_ROOT
+from testbed import REPO_ROOT
 
 
 @pytest.fixture(scope="module")

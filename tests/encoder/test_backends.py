@@ -15,7 +15,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
+from testbed import REPO_ROOT
 from token_similarity import token_cosine
 
 from gemma4_audio_embed.encoder import Gemma4AudioEncoder

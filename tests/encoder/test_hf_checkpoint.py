@@ -16,9 +16,9 @@ import pytest
 import safetensors.numpy
 import soundfile
 import torch
-from conftest import TEST_DATA
 from hf_oracle import make_checkpoint
 from hf_oracle import reference_outputs
+from testbed import TEST_DATA
 from transformers.models.gemma4.feature_extraction_gemma4 import Gemma4AudioFeatureExtractor
 
 from gemma4_audio_embed.encoder import LogMelFrontend

@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
+from testbed import REPO_ROOT
 
 from gemma4_audio_embed.encoder import default_encoder
 from gemma4_audio_embed.encoder import make_predict_fn

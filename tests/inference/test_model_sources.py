@@ -17,11 +17,11 @@ import sys
 import numpy as np
 import pytest
 import safetensors.numpy
-from conftest import REPO_ROOT
-from conftest import TINY_ENCODER_CONFIG
 from hub_server import HubServer
 from synthetic_audio import tone
 from synthetic_audio import write_audio
+from testbed import REPO_ROOT
+from testbed import TINY_ENCODER_CONFIG
 
 from gemma4_audio_embed import records
 from gemma4_audio_embed.encoder.hf_checkpoint import is_audio_tensor

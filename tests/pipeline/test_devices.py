@@ -14,9 +14,9 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
 from synthetic_audio import tone
 from synthetic_audio import write_audio
+from testbed import REPO_ROOT
 
 from gemma4_audio_embed import records
 from gemma4_audio_embed.encoder import LogMelFrontend

@@ -84,7 +84,7 @@ def test_rerun_of_a_finished_job_does_nothing(corpus, tmp_path, tiny_encoder_pat
 
 
 def test_rerun_with_another_compute_dtype_or_model_stops_at_launch(corpus, tmp_path, tiny_encoder_path):
-    from conftest import TINY_ENCODER_CONFIG
+    from testbed import TINY_ENCODER_CONFIG
 
     from gemma4_audio_embed import encoder
 
