@@ -27,8 +27,9 @@ _LISTED = 5  # incomplete inputs named in an error or warning
 class TrainingSource(ConfigRepr):
     """One `TrainingExample` per complete input of an output, in input-key order.
 
-    An input is incomplete when a window has no record, a dead letter names it, or its metadata
-    lacks a field the template reads; such inputs are never trained on with a window missing.
+    An input is incomplete when a window has no record, a dead letter names it, its metadata
+    lacks a field the template reads, or its answer is empty (`" {text}"` with `text: ""`);
+    such inputs are never trained on, with a window missing or with no answer.
 
     Args:
         output: str. The job's `--output` prefix (local or `gs://`; ArrayRecord files local).
@@ -45,7 +46,8 @@ class TrainingSource(ConfigRepr):
         special_ids: SpecialTokenIds. The tokenizer's ids the examples use.
 
     Raises:
-        ValueError: the output has no index, or (with `"raise"`) an input is incomplete.
+        ValueError: the output has no index, two index files list one clip, no input is
+            complete (whatever `on_incomplete`), or (with `"raise"`) an input is incomplete.
     """
 
     def __init__(self, output: str, tokenizer, template: PromptTemplate = None, on_incomplete: str = "raise"):
@@ -63,14 +65,24 @@ class TrainingSource(ConfigRepr):
             if missing:
                 incomplete[item.key] = f"its metadata lacks the template's fields {missing}"
                 continue
+            parts = self.template.parts(item.metadata)
+            if not parts[2].strip():
+                incomplete[item.key] = f"its answer {parts[2]!r} is empty (the template's fields {self.template.fields})"
+                continue
             self._inputs.append(item)
-            self._texts.append(TextParts(*(text_tokenizer.encode(text) for text in self.template.parts(item.metadata))))
+            self._texts.append(TextParts(*(text_tokenizer.encode(text) for text in parts)))
+        listed = "; ".join(f"{key}: {reason}" for key, reason in list(incomplete.items())[:_LISTED])
+        found_text = f"{len(incomplete)} incomplete input(s), e.g. {listed}"
+        if not self._inputs:
+            raise ValueError(
+                f"{output}: no complete input to train on; "
+                + (found_text if incomplete else "its index lists no record")
+                + "."
+            )
         if incomplete:
-            listed = "; ".join(f"{key}: {reason}" for key, reason in list(incomplete.items())[:_LISTED])
-            message = f"{output}: {len(incomplete)} incomplete input(s), e.g. {listed}"
             if on_incomplete == "raise":
-                raise ValueError(f"{message}. Pass on_incomplete='skip' to train without them.")
-            logging.warning("%s. They are left out (TrainingSource.skipped lists them all).", message)
+                raise ValueError(f"{output}: {found_text}. Pass on_incomplete='skip' to train without them.")
+            logging.warning("%s: %s. They are left out (TrainingSource.skipped lists them all).", output, found_text)
         self._lengths = np.asarray(
             [
                 example_length(text, [w.num_tokens for w in item.windows])

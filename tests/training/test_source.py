@@ -154,3 +154,29 @@ def test_a_truncated_tfrecord_file_is_named_on_its_first_read(tmp_path):
     source = make()
     with pytest.raises(ValueError, match=rf"{record_file}: record 0 is truncated"):
         source[0]
+
+
+def test_an_output_with_no_complete_input_is_refused_even_when_skipping(tmp_path):
+    dead = [{"key": f"{key}@0", "input_key": key, "stage": "decode", "error": "InputError: not audio"} for key in (A, B)]
+    _, make = _source(tmp_path, windows=[], dead_letters=dead)
+    with pytest.raises(ValueError, match=rf"no complete input to train on; 2 incomplete input\(s\), e.g. {A}: dead"):
+        make(on_incomplete="skip")
+
+
+def test_an_empty_answer_makes_its_input_incomplete(tmp_path):
+    """`" {text}"` with `text: ""` would teach the model a lone space and `<eos>`."""
+    windows = [WINDOWS[0], WINDOWS[1], {**WINDOWS[2], "metadata": {"text": ""}}]
+    _, make = _source(tmp_path, windows)
+    with pytest.raises(ValueError, match=rf"{B}: its answer ' ' is empty"):
+        make()
+    assert make(on_incomplete="skip").keys == [A]
+
+
+def test_a_window_listed_by_two_index_files_is_refused(tmp_path):
+    """Two runs' files under one prefix (here 2 shards, then 3 of another model): which rows are right is unknowable."""
+    prefix, _ = _source(tmp_path)
+    write_output(prefix, [{**window, "shard": 2} for window in WINDOWS], num_shards=3)
+    with pytest.raises(
+        ValueError, match=rf"'{A}@0' is listed by two index files: \S+-index-00001-of-00002.parquet and \S+-00002-of-00003"
+    ):
+        TrainingSource(prefix, WordTokenizer(WORDS))
