@@ -28,8 +28,9 @@ class TrainingSource(ConfigRepr):
     """One `TrainingExample` per complete input of an output, in input-key order.
 
     An input is incomplete when a window has no record, a dead letter names it, its metadata
-    lacks a field the template reads, or its answer is empty (`" {text}"` with `text: ""`);
-    such inputs are never trained on, with a window missing or with no answer.
+    lacks a field the template reads, its answer is empty (`" {text}"` with `text: ""`), or its
+    text tokenizes to a special token (`<eos>` or `<|audio|>` spelled in a transcript); such
+    inputs are never trained on.
 
     Args:
         output: str. The job's `--output` prefix (local or `gs://`; ArrayRecord files local).
@@ -59,6 +60,7 @@ class TrainingSource(ConfigRepr):
         text_tokenizer = TextTokenizer(tokenizer)
         found = output_inputs(output)
         incomplete = dict(found.incomplete)
+        specials = text_tokenizer.special_ids._asdict()  # in a text, each would shift or end the example
         self._inputs, self._texts = [], []
         for item in found.complete:
             missing = self.template.missing_fields(item.metadata)
@@ -69,8 +71,13 @@ class TrainingSource(ConfigRepr):
             if not parts[2].strip():
                 incomplete[item.key] = f"its answer {parts[2]!r} is empty (the template's fields {self.template.fields})"
                 continue
+            text = TextParts(*(text_tokenizer.encode(part) for part in parts))
+            special = sorted({name for ids in text for name, id_ in specials.items() if id_ in ids})
+            if special:
+                incomplete[item.key] = f"its text {parts} holds the special token(s) {special}"
+                continue
             self._inputs.append(item)
-            self._texts.append(TextParts(*(text_tokenizer.encode(text) for text in parts)))
+            self._texts.append(text)
         listed = "; ".join(f"{key}: {reason}" for key, reason in list(incomplete.items())[:_LISTED])
         found_text = f"{len(incomplete)} incomplete input(s), e.g. {listed}"
         if not self._inputs:

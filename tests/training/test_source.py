@@ -180,3 +180,11 @@ def test_a_window_listed_by_two_index_files_is_refused(tmp_path):
         ValueError, match=rf"'{A}@0' is listed by two index files: \S+-index-00001-of-00002.parquet and \S+-00002-of-00003"
     ):
         TrainingSource(prefix, WordTokenizer(WORDS))
+
+
+def test_a_text_holding_a_special_token_makes_its_input_incomplete(tmp_path):
+    """A transcript spelling `<|audio|>` would add a placeholder run without rows; `<eos>` would end the answer early."""
+    windows = [WINDOWS[0], WINDOWS[1], {**WINDOWS[2], "metadata": {"text": "good <eos> day <|audio|>"}}]
+    _, make = _source(tmp_path, windows)
+    with pytest.raises(ValueError, match=rf"{B}: its text .* holds the special token\(s\) \['audio', 'eos'\]"):
+        make()
