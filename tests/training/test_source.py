@@ -11,12 +11,16 @@ ids `2 4 5 5 5 6 4 5 5 6 11 7 8 1`, labels -100 x 11 then `7 8 1`.
 import pickle
 
 import numpy as np
+import pyarrow.parquet
 import pytest
 from fakes import WordTokenizer
 from fakes import window_rows
 from fakes import write_output
 
+from gemma4_audio_embed.outputs.index import write_index_file
 from gemma4_audio_embed.outputs.record_files import write_record_file
+from gemma4_audio_embed.outputs.schema import bfloat16_bits
+from gemma4_audio_embed.outputs.schema import float32_from_bfloat16_bits
 from gemma4_audio_embed.records import record_file_payloads
 from gemma4_audio_embed.training import PromptTemplate
 from gemma4_audio_embed.training import TrainingSource
@@ -188,3 +192,23 @@ def test_a_text_holding_a_special_token_makes_its_input_incomplete(tmp_path):
     _, make = _source(tmp_path, windows)
     with pytest.raises(ValueError, match=rf"{B}: its text .* holds the special token\(s\) \['audio', 'eos'\]"):
         make()
+
+
+def test_bfloat16_records_are_widened_exactly(tmp_path):
+    """`--output_dtype bfloat16`: rows come back float32, each the bfloat16 value (`seed + t` rounded to 8 bits)."""
+    _, make = _source(tmp_path, suffix=".array_record", embedding_dtype="bfloat16")
+    example = make()[0]
+    for rows, window in zip(example.embeddings, WINDOWS[:2]):
+        exact = window_rows(window["key"], window["num_tokens"], 4)
+        assert rows.dtype == np.float32
+        np.testing.assert_array_equal(rows, float32_from_bfloat16_bits(bfloat16_bits(exact)))
+        assert not np.array_equal(rows, exact)  # the rounding is visible
+
+
+def test_an_index_whose_token_count_disagrees_with_the_record_is_named(tmp_path):
+    prefix, make = _source(tmp_path)
+    index_file = f"{prefix}-index-00001-of-00002.parquet"  # lists a@0, 3 tokens
+    rows = pyarrow.parquet.read_table(index_file).to_pylist()
+    write_index_file(index_file, [{**row, "num_tokens": 4} for row in rows], {})
+    with pytest.raises(ValueError, match=rf"record 0 is '{A}@0' with 3 tokens, but the index lists '{A}@0' with 4"):
+        make()[0]
