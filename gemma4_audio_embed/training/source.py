@@ -69,7 +69,9 @@ class TrainingSource(ConfigRepr):
                 continue
             parts = self.template.parts(item.metadata)
             if not parts[2].strip():
-                incomplete[item.key] = f"its answer {parts[2]!r} is empty (the template's fields {self.template.fields})"
+                incomplete[item.key] = (
+                    f"its answer {parts[2]!r} is empty (the template's fields {self.template.fields})"
+                )
                 continue
             text = TextParts(*(text_tokenizer.encode(part) for part in parts))
             special = sorted({name for ids in text for name, id_ in specials.items() if id_ in ids})

@@ -161,7 +161,9 @@ def test_a_truncated_tfrecord_file_is_named_on_its_first_read(tmp_path):
 
 
 def test_an_output_with_no_complete_input_is_refused_even_when_skipping(tmp_path):
-    dead = [{"key": f"{key}@0", "input_key": key, "stage": "decode", "error": "InputError: not audio"} for key in (A, B)]
+    dead = [
+        {"key": f"{key}@0", "input_key": key, "stage": "decode", "error": "InputError: not audio"} for key in (A, B)
+    ]
     _, make = _source(tmp_path, windows=[], dead_letters=dead)
     with pytest.raises(ValueError, match=rf"no complete input to train on; 2 incomplete input\(s\), e.g. {A}: dead"):
         make(on_incomplete="skip")
@@ -181,7 +183,8 @@ def test_a_window_listed_by_two_index_files_is_refused(tmp_path):
     prefix, _ = _source(tmp_path)
     write_output(prefix, [{**window, "shard": 2} for window in WINDOWS], num_shards=3)
     with pytest.raises(
-        ValueError, match=rf"'{A}@0' is listed by two index files: \S+-index-00001-of-00002.parquet and \S+-00002-of-00003"
+        ValueError,
+        match=rf"'{A}@0' is listed by two index files: \S+-index-00001-of-00002.parquet and \S+-00002-of-00003",
     ):
         TrainingSource(prefix, WordTokenizer(WORDS))
 

@@ -106,4 +106,6 @@ def test_a_rank_outside_the_world_is_refused(source, kwargs, message):
 
 def test_persistent_workers_are_refused(source):
     with pytest.raises(ValueError, match="persistent_workers"):
-        torch_stream_loader(source, LengthBuckets(source.lengths, max_tokens=24), num_workers=1, persistent_workers=True)
+        torch_stream_loader(
+            source, LengthBuckets(source.lengths, max_tokens=24), num_workers=1, persistent_workers=True
+        )
