@@ -91,11 +91,22 @@ def test_a_dead_letter_makes_its_input_incomplete(tmp_path):
     }
 
 
-def test_metadata_without_the_templates_field_makes_its_input_incomplete(tmp_path):
-    windows = [WINDOWS[0], WINDOWS[1], {**WINDOWS[2], "metadata": {"language": "en"}}]
-    _, make = _source(tmp_path, windows)
-    with pytest.raises(ValueError, match=rf"{B}: its metadata lacks the template's fields \['text'\]"):
+@pytest.mark.parametrize(
+    "metadata, reason",
+    [
+        ({"language": "en"}, r"its metadata lacks the template's fields \['text'\]"),
+        ({"text": None}, r"its metadata lacks the template's fields \['text'\]"),
+        # " {text}" would teach a lone space, then <eos>.
+        ({"text": ""}, r"its answer ' ' is empty"),
+        # <|audio|> would add a placeholder run without rows; <eos> would end the answer early.
+        ({"text": "good <eos> day <|audio|>"}, r"its text .* holds the special token\(s\) \['audio', 'eos'\]"),
+    ],
+)
+def test_metadata_that_makes_no_answer_makes_its_input_incomplete(tmp_path, metadata, reason):
+    _, make = _source(tmp_path, [WINDOWS[0], WINDOWS[1], {**WINDOWS[2], "metadata": metadata}])
+    with pytest.raises(ValueError, match=rf"1 incomplete input\(s\), e.g. {B}: {reason}"):
         make()
+    assert make(on_incomplete="skip").keys == [A]
 
 
 def test_a_deduplicated_window_borrows_the_record_it_repeats(tmp_path):
@@ -169,15 +180,6 @@ def test_an_output_with_no_complete_input_is_refused_even_when_skipping(tmp_path
         make(on_incomplete="skip")
 
 
-def test_an_empty_answer_makes_its_input_incomplete(tmp_path):
-    """`" {text}"` with `text: ""` would teach the model a lone space and `<eos>`."""
-    windows = [WINDOWS[0], WINDOWS[1], {**WINDOWS[2], "metadata": {"text": ""}}]
-    _, make = _source(tmp_path, windows)
-    with pytest.raises(ValueError, match=rf"{B}: its answer ' ' is empty"):
-        make()
-    assert make(on_incomplete="skip").keys == [A]
-
-
 def test_a_window_listed_by_two_index_files_is_refused(tmp_path):
     """Two runs' files under one prefix (here 2 shards, then 3 of another model): which rows are right is unknowable."""
     prefix, _ = _source(tmp_path)
@@ -187,14 +189,6 @@ def test_a_window_listed_by_two_index_files_is_refused(tmp_path):
         match=rf"'{A}@0' is listed by two index files: \S+-index-00001-of-00002.parquet and \S+-00002-of-00003",
     ):
         TrainingSource(prefix, WordTokenizer(WORDS))
-
-
-def test_a_text_holding_a_special_token_makes_its_input_incomplete(tmp_path):
-    """A transcript spelling `<|audio|>` would add a placeholder run without rows; `<eos>` would end the answer early."""
-    windows = [WINDOWS[0], WINDOWS[1], {**WINDOWS[2], "metadata": {"text": "good <eos> day <|audio|>"}}]
-    _, make = _source(tmp_path, windows)
-    with pytest.raises(ValueError, match=rf"{B}: its text .* holds the special token\(s\) \['audio', 'eos'\]"):
-        make()
 
 
 def test_bfloat16_records_are_widened_exactly(tmp_path):
