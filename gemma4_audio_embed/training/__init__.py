@@ -1,10 +1,10 @@
 """From the job's records to Gemma 4 training batches, exactly as Gemma 4 computes from the raw audio (docs/training.md).
 
 Importing this package loads none of Beam, TensorFlow, Keras, JAX or PyTorch. The framework
-pieces load their framework when first named: `transformers_lm_inputs` (torch),
-`torch_batch` and `torch_data_loader` (torch), `StoredAudioRows`, `stored_audio_backbone`,
-`keras_hub_lm_inputs` and `keras_hub_training_batch` (Keras), `grain_dataset` (Grain) and
-`tf_dataset` (TensorFlow, when called).
+pieces load their framework when first named: `transformers_lm_inputs`, `torch_batch`,
+`torch_data_loader`, `TorchBatchStream` and `torch_stream_loader` (torch), `StoredAudioRows`,
+`stored_audio_backbone`, `keras_hub_lm_inputs` and `keras_hub_training_batch` (Keras),
+`grain_dataset` (Grain) and `tf_dataset` (TensorFlow, when called).
 """
 
 import importlib
@@ -26,6 +26,8 @@ _LAZY = {
     "transformers_lm_inputs": "transformers_lm",
     "torch_batch": "torch_loader",
     "torch_data_loader": "torch_loader",
+    "TorchBatchStream": "torch_batch_stream",
+    "torch_stream_loader": "torch_batch_stream",
     "StoredAudioRows": "keras_hub_lm",
     "stored_audio_backbone": "keras_hub_lm",
     "keras_hub_lm_inputs": "keras_hub_lm",

@@ -54,8 +54,8 @@ def _json_lines(pattern: str) -> list[dict]:
     return entries
 
 
-def _index_windows(output: str) -> list[tuple[WindowRecord, int, dict]]:
-    """`(window, segment index, metadata)` for every row of every index file of `output`."""
+def _index_windows(output: str) -> list[tuple[WindowRecord, int, dict, str]]:
+    """`(window, segment index, metadata, index file)` for every row of every index file of `output`."""
     import pyarrow.parquet
 
     globs = [OutputLayout(output).index_glob, OutputLayout(output, per_input=True).index_glob]
@@ -69,7 +69,7 @@ def _index_windows(output: str) -> list[tuple[WindowRecord, int, dict]]:
             rows = pyarrow.parquet.read_table(stream, columns=_INDEX_COLUMNS).to_pylist()
         for position, row in enumerate(rows):  # the index lists its file's records in their order
             window = WindowRecord(row["key"], f"{folder}/{row['record_file']}", position, row["num_tokens"])
-            windows.append((window, row["segment_index"], json.loads(row["metadata"])))
+            windows.append((window, row["segment_index"], json.loads(row["metadata"]), path))
     return windows
 
 
@@ -77,11 +77,19 @@ def output_inputs(output: str) -> OutputInputs:
     """Groups the records of the output prefix `output` (local or `gs://`) into inputs.
 
     Reads `<output>-index-*.parquet` (or the `--skip_existing` index files), the dead letters
-    and the `--dedup` duplicates list. Raises ValueError when the output has no index.
+    and the `--dedup` duplicates list. Raises ValueError when the output has no index, or when
+    two index files list one clip (two runs' files under one prefix).
     """
     layout = OutputLayout(output)
     by_input, metadata, by_key = {}, {}, {}
-    for window, segment_index, fields in _index_windows(output):
+    listed_by = {}  # clip key -> the index file listing it
+    for window, segment_index, fields, index_file in _index_windows(output):
+        if window.key in listed_by:
+            raise ValueError(
+                f"{output}: {window.key!r} is listed by two index files: {listed_by[window.key]} and {index_file}. "
+                "Are two runs' files under one prefix? Give each run its own --output."
+            )
+        listed_by[window.key] = index_file
         by_input.setdefault(input_key(window.key), {})[segment_index] = window
         metadata.setdefault(input_key(window.key), fields)
         by_key[window.key] = window

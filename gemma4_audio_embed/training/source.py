@@ -27,8 +27,10 @@ _LISTED = 5  # incomplete inputs named in an error or warning
 class TrainingSource(ConfigRepr):
     """One `TrainingExample` per complete input of an output, in input-key order.
 
-    An input is incomplete when a window has no record, a dead letter names it, or its metadata
-    lacks a field the template reads; such inputs are never trained on with a window missing.
+    An input is incomplete when a window has no record, a dead letter names it, its metadata
+    lacks a field the template reads, its answer is empty (`" {text}"` with `text: ""`), or its
+    text tokenizes to a special token (`<eos>` or `<|audio|>` spelled in a transcript); such
+    inputs are never trained on.
 
     Args:
         output: str. The job's `--output` prefix (local or `gs://`; ArrayRecord files local).
@@ -45,7 +47,8 @@ class TrainingSource(ConfigRepr):
         special_ids: SpecialTokenIds. The tokenizer's ids the examples use.
 
     Raises:
-        ValueError: the output has no index, or (with `"raise"`) an input is incomplete.
+        ValueError: the output has no index, two index files list one clip, no input is
+            complete (whatever `on_incomplete`), or (with `"raise"`) an input is incomplete.
     """
 
     def __init__(self, output: str, tokenizer, template: PromptTemplate = None, on_incomplete: str = "raise"):
@@ -57,20 +60,38 @@ class TrainingSource(ConfigRepr):
         text_tokenizer = TextTokenizer(tokenizer)
         found = output_inputs(output)
         incomplete = dict(found.incomplete)
+        specials = text_tokenizer.special_ids._asdict()  # in a text, each would shift or end the example
         self._inputs, self._texts = [], []
         for item in found.complete:
             missing = self.template.missing_fields(item.metadata)
             if missing:
                 incomplete[item.key] = f"its metadata lacks the template's fields {missing}"
                 continue
+            parts = self.template.parts(item.metadata)
+            if not parts[2].strip():
+                incomplete[item.key] = (
+                    f"its answer {parts[2]!r} is empty (the template's fields {self.template.fields})"
+                )
+                continue
+            text = TextParts(*(text_tokenizer.encode(part) for part in parts))
+            special = sorted({name for ids in text for name, id_ in specials.items() if id_ in ids})
+            if special:
+                incomplete[item.key] = f"its text {parts} holds the special token(s) {special}"
+                continue
             self._inputs.append(item)
-            self._texts.append(TextParts(*(text_tokenizer.encode(text) for text in self.template.parts(item.metadata))))
+            self._texts.append(text)
+        listed = "; ".join(f"{key}: {reason}" for key, reason in list(incomplete.items())[:_LISTED])
+        found_text = f"{len(incomplete)} incomplete input(s), e.g. {listed}"
+        if not self._inputs:
+            raise ValueError(
+                f"{output}: no complete input to train on; "
+                + (found_text if incomplete else "its index lists no record")
+                + "."
+            )
         if incomplete:
-            listed = "; ".join(f"{key}: {reason}" for key, reason in list(incomplete.items())[:_LISTED])
-            message = f"{output}: {len(incomplete)} incomplete input(s), e.g. {listed}"
             if on_incomplete == "raise":
-                raise ValueError(f"{message}. Pass on_incomplete='skip' to train without them.")
-            logging.warning("%s. They are left out (TrainingSource.skipped lists them all).", message)
+                raise ValueError(f"{output}: {found_text}. Pass on_incomplete='skip' to train without them.")
+            logging.warning("%s: %s. They are left out (TrainingSource.skipped lists them all).", output, found_text)
         self._lengths = np.asarray(
             [
                 example_length(text, [w.num_tokens for w in item.windows])

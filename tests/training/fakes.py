@@ -53,9 +53,17 @@ def window_rows(clip_key: str, num_tokens: int, width: int) -> np.ndarray:
 
 
 def write_output(
-    prefix: str, windows: list[dict], suffix: str = ".tfrecord", num_shards: int = 2, dead_letters=(), duplicates=()
+    prefix: str,
+    windows: list[dict],
+    suffix: str = ".tfrecord",
+    num_shards: int = 2,
+    dead_letters=(),
+    duplicates=(),
+    embedding_dtype: str = "float32",
 ) -> None:
     """Writes an output of `windows` (`{"key", "num_tokens", "metadata", "shard"}`, width 4) under `prefix`.
+
+    The rows are stored as `embedding_dtype` (`--output_dtype`).
 
     Each window goes to shard `shard` (the job hashes the key; here the test chooses), and each
     shard's records are sorted by (source, segment index, key) as the job's writer sorts them.
@@ -72,7 +80,7 @@ def write_output(
             "segment_index": int(segment_index),
             "start_seconds": 30.0 * int(segment_index),
             "duration_seconds": window["num_tokens"] / 25,
-            "embedding_dtype": "float32",
+            "embedding_dtype": embedding_dtype,
             "audio_sha256": "",
             "model_fingerprint": "f" * 64,
             "metadata": json.dumps(window.get("metadata", {})),

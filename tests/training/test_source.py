@@ -11,12 +11,16 @@ ids `2 4 5 5 5 6 4 5 5 6 11 7 8 1`, labels -100 x 11 then `7 8 1`.
 import pickle
 
 import numpy as np
+import pyarrow.parquet
 import pytest
 from fakes import WordTokenizer
 from fakes import window_rows
 from fakes import write_output
 
+from gemma4_audio_embed.outputs.index import write_index_file
 from gemma4_audio_embed.outputs.record_files import write_record_file
+from gemma4_audio_embed.outputs.schema import bfloat16_bits
+from gemma4_audio_embed.outputs.schema import float32_from_bfloat16_bits
 from gemma4_audio_embed.records import record_file_payloads
 from gemma4_audio_embed.training import PromptTemplate
 from gemma4_audio_embed.training import TrainingSource
@@ -87,11 +91,22 @@ def test_a_dead_letter_makes_its_input_incomplete(tmp_path):
     }
 
 
-def test_metadata_without_the_templates_field_makes_its_input_incomplete(tmp_path):
-    windows = [WINDOWS[0], WINDOWS[1], {**WINDOWS[2], "metadata": {"language": "en"}}]
-    _, make = _source(tmp_path, windows)
-    with pytest.raises(ValueError, match=rf"{B}: its metadata lacks the template's fields \['text'\]"):
+@pytest.mark.parametrize(
+    "metadata, reason",
+    [
+        ({"language": "en"}, r"its metadata lacks the template's fields \['text'\]"),
+        ({"text": None}, r"its metadata lacks the template's fields \['text'\]"),
+        # " {text}" would teach a lone space, then <eos>.
+        ({"text": ""}, r"its answer ' ' is empty"),
+        # <|audio|> would add a placeholder run without rows; <eos> would end the answer early.
+        ({"text": "good <eos> day <|audio|>"}, r"its text .* holds the special token\(s\) \['audio', 'eos'\]"),
+    ],
+)
+def test_metadata_that_makes_no_answer_makes_its_input_incomplete(tmp_path, metadata, reason):
+    _, make = _source(tmp_path, [WINDOWS[0], WINDOWS[1], {**WINDOWS[2], "metadata": metadata}])
+    with pytest.raises(ValueError, match=rf"1 incomplete input\(s\), e.g. {B}: {reason}"):
         make()
+    assert make(on_incomplete="skip").keys == [A]
 
 
 def test_a_deduplicated_window_borrows_the_record_it_repeats(tmp_path):
@@ -154,3 +169,43 @@ def test_a_truncated_tfrecord_file_is_named_on_its_first_read(tmp_path):
     source = make()
     with pytest.raises(ValueError, match=rf"{record_file}: record 0 is truncated"):
         source[0]
+
+
+def test_an_output_with_no_complete_input_is_refused_even_when_skipping(tmp_path):
+    dead = [
+        {"key": f"{key}@0", "input_key": key, "stage": "decode", "error": "InputError: not audio"} for key in (A, B)
+    ]
+    _, make = _source(tmp_path, windows=[], dead_letters=dead)
+    with pytest.raises(ValueError, match=rf"no complete input to train on; 2 incomplete input\(s\), e.g. {A}: dead"):
+        make(on_incomplete="skip")
+
+
+def test_a_window_listed_by_two_index_files_is_refused(tmp_path):
+    """Two runs' files under one prefix (here 2 shards, then 3 of another model): which rows are right is unknowable."""
+    prefix, _ = _source(tmp_path)
+    write_output(prefix, [{**window, "shard": 2} for window in WINDOWS], num_shards=3)
+    with pytest.raises(
+        ValueError,
+        match=rf"'{A}@0' is listed by two index files: \S+-index-00001-of-00002.parquet and \S+-00002-of-00003",
+    ):
+        TrainingSource(prefix, WordTokenizer(WORDS))
+
+
+def test_bfloat16_records_are_widened_exactly(tmp_path):
+    """`--output_dtype bfloat16`: rows come back float32, each the bfloat16 value (`seed + t` rounded to 8 bits)."""
+    _, make = _source(tmp_path, suffix=".array_record", embedding_dtype="bfloat16")
+    example = make()[0]
+    for rows, window in zip(example.embeddings, WINDOWS[:2]):
+        exact = window_rows(window["key"], window["num_tokens"], 4)
+        assert rows.dtype == np.float32
+        np.testing.assert_array_equal(rows, float32_from_bfloat16_bits(bfloat16_bits(exact)))
+        assert not np.array_equal(rows, exact)  # the rounding is visible
+
+
+def test_an_index_whose_token_count_disagrees_with_the_record_is_named(tmp_path):
+    prefix, make = _source(tmp_path)
+    index_file = f"{prefix}-index-00001-of-00002.parquet"  # lists a@0, 3 tokens
+    rows = pyarrow.parquet.read_table(index_file).to_pylist()
+    write_index_file(index_file, [{**row, "num_tokens": 4} for row in rows], {})
+    with pytest.raises(ValueError, match=rf"record 0 is '{A}@0' with 3 tokens, but the index lists '{A}@0' with 4"):
+        make()[0]
