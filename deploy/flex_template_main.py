@@ -17,6 +17,7 @@ from gemma4_audio_embed.pipeline.deploy import ACCELERATORS
 from gemma4_audio_embed.pipeline.deploy import image_args
 from gemma4_audio_embed.pipeline.launch import prepare
 from gemma4_audio_embed.pipeline.launch import submit
+from gemma4_audio_embed.pipeline.options import LaunchError
 
 
 def launch(argv: list[str], accelerator: str) -> beam.runners.runner.PipelineResult:
@@ -24,7 +25,8 @@ def launch(argv: list[str], accelerator: str) -> beam.runners.runner.PipelineRes
 
     Raises ValueError for an `accelerator` that is not `"gpu"` or `"tpu"`, and when `argv` lacks
     `--sdk_container_image`: without it the workers would start Beam's stock image, which has
-    neither JAX nor the baked weights. Raises `LaunchError` as the CLI does.
+    neither JAX nor the baked weights. Raises `LaunchError` as the CLI does; run as a script, either
+    is printed as one line, `flex_template_main: error: <message>`, with exit status 2.
     """
     if accelerator not in ACCELERATORS:
         raise ValueError(f"$GEMMA4_ACCELERATOR must be one of {sorted(ACCELERATORS)}. Received: {accelerator!r}")
@@ -39,4 +41,8 @@ def launch(argv: list[str], accelerator: str) -> beam.runners.runner.PipelineRes
 
 if __name__ == "__main__":
     logging.getLogger().setLevel(logging.INFO)
-    launch(sys.argv[1:], os.environ.get("GEMMA4_ACCELERATOR", ""))
+    try:
+        launch(sys.argv[1:], os.environ.get("GEMMA4_ACCELERATOR", ""))
+    except (LaunchError, ValueError) as error:
+        print(f"flex_template_main: error: {' '.join(str(error).split())}", file=sys.stderr)
+        sys.exit(2)

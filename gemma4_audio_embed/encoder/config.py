@@ -1,7 +1,7 @@
 """The encoder's configuration as plain data, importable without Keras: its arguments, choices and packing geometry.
 
-`RELEASE_ENCODER_CONFIG` is the released E2B/E4B audio tower (`Gemma4AudioEncoder`'s defaults;
-a test keeps the two equal). The launcher and the batching step read geometry and choices from
+`RELEASE_ENCODER_CONFIG` is the released E2B/E4B audio tower (`Gemma4AudioEncoder`'s defaults
+read it). The launcher and the batching step read geometry and choices from
 here, so they need neither Keras nor a built model.
 """
 
@@ -29,7 +29,7 @@ RELEASE_ENCODER_CONFIG = {
     "sscp_kernel_sizes": ((3, 3), (3, 3)),
     "sscp_stride_sizes": ((2, 2), (2, 2)),
     "output_proj_dims": 1536,
-    "output_dim": 2048,
+    "output_dim": 1536,  # the LM width: E2B 1536, E4B 2560 (spec section 11); E2B by default
     "norm_eps": 1e-6,
     "sscp_norm_eps": 1e-6,
 }

@@ -11,6 +11,7 @@ import keras
 from gemma4_audio_embed.encoder import config as encoder_config
 from gemma4_audio_embed.encoder.config import ENCODER_ARGS
 from gemma4_audio_embed.encoder.config import OUTPUT_LAYERS
+from gemma4_audio_embed.encoder.config import RELEASE_ENCODER_CONFIG as _RELEASE
 from gemma4_audio_embed.encoder.conformer import BLOCK_ARGS
 from gemma4_audio_embed.encoder.conformer import ConformerBlock
 from gemma4_audio_embed.encoder.layer_config import config_entries
@@ -79,7 +80,7 @@ class Gemma4AudioEncoder(keras.Model):
         sscp_kernel_sizes: tuple of (time, freq). Defaults to `((3, 3), (3, 3))`.
         sscp_stride_sizes: tuple of (time, freq). Defaults to `((2, 2), (2, 2))`.
         output_proj_dims: int. `E`. Defaults to `1536`.
-        output_dim: int. `O`, the LM hidden size (E2B 1536, E4B 2560). Defaults to `2048`.
+        output_dim: int. `O`, the LM hidden size (E2B 1536, E4B 2560). Defaults to E2B's `1536`.
         norm_eps: float. RMSNorm epsilon. Defaults to `1e-6`.
         sscp_norm_eps: float. SSCP LayerNorm epsilon. Defaults to `1e-6`.
         dtype: dtype policy, e.g. `"float32"`, `"bfloat16"` or `"mixed_bfloat16"`. Defaults to
@@ -109,26 +110,26 @@ class Gemma4AudioEncoder(keras.Model):
     def __init__(
         self,
         *,
-        input_feat_size=128,
-        hidden_size=1024,
-        num_heads=8,
-        num_layers=12,
-        chunk_size=12,
-        context_left=13,
-        context_right=0,
-        logit_cap=50.0,
-        invalid_logit_value=-1e9,
-        conv_kernel_size=5,
-        reduction_factor=1,
-        residual_weight=0.5,
-        gradient_clipping=1e10,
-        sscp_conv_channels=(128, 32),
-        sscp_kernel_sizes=((3, 3), (3, 3)),
-        sscp_stride_sizes=((2, 2), (2, 2)),
-        output_proj_dims=1536,
-        output_dim=2048,
-        norm_eps=1e-6,
-        sscp_norm_eps=1e-6,
+        input_feat_size=_RELEASE["input_feat_size"],
+        hidden_size=_RELEASE["hidden_size"],
+        num_heads=_RELEASE["num_heads"],
+        num_layers=_RELEASE["num_layers"],
+        chunk_size=_RELEASE["chunk_size"],
+        context_left=_RELEASE["context_left"],
+        context_right=_RELEASE["context_right"],
+        logit_cap=_RELEASE["logit_cap"],
+        invalid_logit_value=_RELEASE["invalid_logit_value"],
+        conv_kernel_size=_RELEASE["conv_kernel_size"],
+        reduction_factor=_RELEASE["reduction_factor"],
+        residual_weight=_RELEASE["residual_weight"],
+        gradient_clipping=_RELEASE["gradient_clipping"],
+        sscp_conv_channels=_RELEASE["sscp_conv_channels"],
+        sscp_kernel_sizes=_RELEASE["sscp_kernel_sizes"],
+        sscp_stride_sizes=_RELEASE["sscp_stride_sizes"],
+        output_proj_dims=_RELEASE["output_proj_dims"],
+        output_dim=_RELEASE["output_dim"],
+        norm_eps=_RELEASE["norm_eps"],
+        sscp_norm_eps=_RELEASE["sscp_norm_eps"],
         dtype=None,
         **kwargs,
     ):

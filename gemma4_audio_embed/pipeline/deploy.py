@@ -1,6 +1,6 @@
 """Launch helper for Dataflow: the `python -m gemma4_audio_embed` command line for GPU (L4) or TPU (v5e, v6e) workers.
 
-    python -m gemma4_audio_embed.pipeline.deploy --accelerator gpu --project P --region R --bucket gs://B \
+    gemma4-deploy --accelerator gpu --project P --region R --bucket gs://B \
         --image REGION-docker.pkg.dev/P/REPO/gemma4-gpu:TAG --input 'gs://B/audio/*' \
         --output gs://B/embeddings/run1 --dry_run
 
@@ -25,6 +25,7 @@ from gemma4_audio_embed.pipeline.options import ONE_PROCESS_PER_VM
 from gemma4_audio_embed.pipeline.options import EmbedOptions
 from gemma4_audio_embed.pipeline.options import check_embed_options
 
+PROG = "gemma4-deploy"  # the console script (pyproject.toml)
 IMAGE_WEIGHTS = "/opt/gemma4/audio_encoder.keras"  # where deploy/*.Dockerfile bake the encoder
 # The images hold JAX, TensorFlow and CUDA or TPU libraries; Dataflow Shuffle batch workers get 25 GB.
 DEFAULT_DISK_SIZE_GB = 50
@@ -298,7 +299,7 @@ def format_command(command: Sequence[str]) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m gemma4_audio_embed.pipeline.deploy",
+        prog=PROG,
         description=__doc__.splitlines()[0],
         epilog="Any other flag is passed on to the job after a check that the job or Beam defines it.",
         allow_abbrev=False,  # never swallow a pass-through flag as an abbreviation of ours
@@ -330,7 +331,7 @@ def main(argv: Sequence[str] | None = None, python: str = sys.executable) -> int
 
     Args:
         argv: list of str. The flags; None reads `sys.argv`.
-        python: str. The interpreter that runs `-m pipeline`. Defaults to this one.
+        python: str. The interpreter that runs `-m gemma4_audio_embed`. Defaults to this one.
     """
     flags, extra_args = _parser().parse_known_args(argv)
     try:
@@ -351,7 +352,7 @@ def main(argv: Sequence[str] | None = None, python: str = sys.executable) -> int
             extra_args=extra_args,
         )
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
     command = launch_command(args, python)
     print(format_command(command))

@@ -41,8 +41,9 @@ class LengthBuckets(ConfigRepr):
     def __init__(
         self,
         lengths,
+        *,
         max_tokens: int,
-        max_batch_size: int = None,
+        max_batch_size: int | None = None,
         pad_to_multiple_of: int = 1,
         shuffle: bool = True,
         seed: int = 0,

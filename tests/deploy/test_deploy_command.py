@@ -244,7 +244,8 @@ def test_without_dry_run_runs_python_m_pipeline(tmp_path):
 def test_main_reports_invalid_arguments(capsys):
     assert deploy.main(cli_argv("gpu", "--dry_run", "--bucket=my-bucket")) == 2
     assert (
-        capsys.readouterr().err == "error: --bucket must be gs://BUCKET or gs://BUCKET/PREFIX. Received: 'my-bucket'\n"
+        capsys.readouterr().err
+        == "gemma4-deploy: error: --bucket must be gs://BUCKET or gs://BUCKET/PREFIX. Received: 'my-bucket'\n"
     )
 
 

@@ -10,6 +10,7 @@ import pathlib
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -155,6 +156,28 @@ def test_launch_adds_the_image_flags_and_lets_parameters_override(image_weights,
 def test_launch_rejects(argv, accelerator, message):  # before any input, model or output is touched
     with pytest.raises(ValueError, match=message):
         dry_run_job(argv, accelerator)
+
+
+def test_the_entry_run_as_a_script_prints_a_launch_mistake_as_one_line():
+    env = {**os.environ, "GEMMA4_ACCELERATOR": "gpu"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "deploy" / "flex_template_main.py"),
+            "--input=gs://b/a/*.wav",
+            "--output=gs://b/e",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("flex_template_main: error: Pass the image itself as the sdk_container_image")
+    )
+    assert "Traceback" not in result.stderr
 
 
 def stub(directory, name):
