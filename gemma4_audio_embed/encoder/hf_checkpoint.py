@@ -91,22 +91,31 @@ def is_audio_tensor(name: str) -> bool:
     return name.startswith(AUDIO_TOWER) or name == EMBEDDER_PROJECTION
 
 
-def shape_only_encoder(**config) -> Gemma4AudioEncoder:
+def shape_only_encoder(dtype=None, **config) -> Gemma4AudioEncoder:
     """A built `Gemma4AudioEncoder` whose variables have shapes and paths but no values.
 
     Built in a `keras.StatelessScope` that leaves variables uninitialized, so checking a
     checkpoint against the E2B-size encoder allocates nothing (a real build of it takes 1.2 GB
-    and seconds). The variables are taken off Keras' list of deferred initializations, which
-    the next stateless scope would otherwise initialize.
+    and seconds), and a loader gives each variable its value once (`weight_map.set_value`)
+    instead of overwriting a random initialisation. The variables are taken off Keras' list of
+    deferred initializations, which the next stateless scope would otherwise initialize.
     """
     from keras.src.backend.common import global_state  # the list has no public accessor
 
     pending = list(global_state.get_global_attribute("uninitialized_variables", []))
     with keras.StatelessScope(initialize_variables=False):
-        model = Gemma4AudioEncoder(**config)
+        model = Gemma4AudioEncoder(**config, dtype=dtype)
         model.build()
     global_state.set_global_attribute("uninitialized_variables", pending)
     return model
+
+
+def initialize_unset(model: Gemma4AudioEncoder) -> None:
+    """Gives each variable a loader left without a value its initializer's value, as a normal
+    build would have (e.g. the clip bounds of a checkpoint without clipped linears)."""
+    for variable in model.variables:
+        if variable._value is None:  # see weight_map.set_value
+            variable._deferred_initialize()
 
 
 def _read_config(path, open_file):
@@ -185,8 +194,7 @@ def load_hf_checkpoint(path: str, dtype: str = "float32") -> Gemma4AudioEncoder:
             `model.audio_tower.`, of the wrong shape or not floating point.
     """
     config = _read_config(path, local_opener(path))
-    model = Gemma4AudioEncoder(**encoder_config_from_hf(config), dtype=dtype)
-    model.build()
+    model = shape_only_encoder(**encoder_config_from_hf(config), dtype=dtype)
     tensors = CheckpointTensors(path)
     available = set(tensors.names())
 
@@ -196,4 +204,5 @@ def load_hf_checkpoint(path: str, dtype: str = "float32") -> Gemma4AudioEncoder:
         return tensors.read(name)
 
     assign_weights(_audio_weight_map(path, config, model, tensors), read, f"Checkpoint {path!r}")
+    initialize_unset(model)
     return model

@@ -1,4 +1,4 @@
-"""Running a `Gemma4AudioEncoder` for batch inference: compiled forward, seeded default, fingerprint.
+"""Running a `Gemma4AudioEncoder` for batch inference: compiled forward, seeded default, weights digest.
 
 Axis legend: B batch, M mel frames, F mel bins, T tokens, D output width.
 """
@@ -264,10 +264,12 @@ def default_encoder(seed: int = 0, dtype=None, **config) -> Gemma4AudioEncoder:
     return model
 
 
-def model_fingerprint(model: Gemma4AudioEncoder) -> str:
-    """Hex SHA-256 of the model's configuration and weights (values, shapes, dtypes, order).
+def weights_digest(model: Gemma4AudioEncoder) -> str:
+    """Hex SHA-256 of a built model's configuration and weight values (values, shapes, dtypes, order).
 
-    Independent of layer names, so two processes that build the same model agree.
+    Independent of layer names, so two processes that build the same model agree: a check that
+    two loaders give the same weights. The fingerprint records carry is another: it is made from
+    the weights' files without building the model (`inference.fingerprint`).
     """
     digest = hashlib.sha256()
     config = model.get_config()

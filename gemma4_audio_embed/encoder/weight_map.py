@@ -60,12 +60,26 @@ def checked_arrays(weight_map, read, source_label):
     return arrays
 
 
+def set_value(variable, array: np.ndarray) -> None:
+    """Assigns `array` to a Keras `variable`; one left without a value by a shape-only build
+    (`hf_checkpoint.shape_only_encoder`) takes it as its first value, so no random
+    initialisation is computed only to be overwritten."""
+    import keras
+
+    if variable._value is None:  # no public API gives an uninitialized variable its first value
+        variable._initialize(keras.ops.convert_to_tensor(array, dtype=variable.dtype))
+        variable._initializer = None
+    else:
+        variable.assign(array)
+
+
 def assign_weights(weight_map, read, source_label):
     """Set every variable of `weight_map` from `read(name) -> np.ndarray`.
 
     Every variable is checked (`checked_arrays`) before any is assigned, so a failed load
-    leaves the model untouched.
+    leaves the model untouched. Variables without a value yet (a shape-only build) get theirs
+    here (`set_value`).
     """
     arrays = checked_arrays(weight_map, read, source_label)
     for source, array in zip(weight_map, arrays):
-        source.variable.assign(array.astype(np.float32))
+        set_value(source.variable, array.astype(np.float32))

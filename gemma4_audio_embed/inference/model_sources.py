@@ -229,24 +229,42 @@ def check_keras_hub_preset(preset: str) -> None:
         )
 
 
-def _keras_hub_weights_store(preset: str, audio_path: str):
-    """A Keras weights store over the preset's weights: the single file, or the shards holding
-    the audio encoder's variables (and shard 0, which Keras opens first)."""
-    from keras.src.saving import saving_lib  # no public API loads one layer's weights from a file
+def _keras_hub_audio_path(preset: str) -> str:
+    """Where Keras files the audio encoder's variables in the backbone's weights: a functional
+    model's layers go under their snake-cased class names."""
+    preset_utils = _keras_hub_preset_utils()
+    class_name = _keras_hub_audio_config(preset).get("class_name", "Gemma4AudioEncoder")
+    return f"layers/{preset_utils.to_snake_case(class_name)}"
 
+
+def _keras_hub_weight_files(preset: str) -> dict[str, str]:
+    """`{name: local path}` of a preset's weights files that hold the audio encoder, fetched if needed:
+    the single weights file, or the sharded index, shard 0 (which Keras opens first) and the
+    shards holding the encoder's variables."""
     preset_utils = _keras_hub_preset_utils()
     if preset_utils.check_file_exists(preset, preset_utils.MODEL_WEIGHTS_FILE):
-        return saving_lib.H5IOStore(preset_utils.get_file(preset, preset_utils.MODEL_WEIGHTS_FILE), mode="r")
+        return {preset_utils.MODEL_WEIGHTS_FILE: preset_utils.get_file(preset, preset_utils.MODEL_WEIGHTS_FILE)}
     index = preset_utils.get_file(preset, preset_utils.SHARDED_MODEL_WEIGHTS_CONFIG_FILE)
     with open(index) as f:
         weight_map = json.load(f)["weight_map"]
+    audio_path = _keras_hub_audio_path(preset)
     shards = {"model_00000.weights.h5"}
     for path, files in weight_map.items():
         if path.lstrip("/").startswith(audio_path + "/"):
             shards.update(files if isinstance(files, list) else [files])
-    for shard in sorted(shards):
-        preset_utils.get_file(preset, shard)
-    return saving_lib.ShardedH5IOStore(index, mode="r")
+    files = {preset_utils.SHARDED_MODEL_WEIGHTS_CONFIG_FILE: index}
+    return files | {shard: preset_utils.get_file(preset, shard) for shard in sorted(shards)}
+
+
+def _keras_hub_weights_store(preset: str):
+    """A Keras weights store over the preset's weights files that hold the audio encoder."""
+    from keras.src.saving import saving_lib  # no public API loads one layer's weights from a file
+
+    preset_utils = _keras_hub_preset_utils()
+    files = _keras_hub_weight_files(preset)
+    if preset_utils.MODEL_WEIGHTS_FILE in files:
+        return saving_lib.H5IOStore(files[preset_utils.MODEL_WEIGHTS_FILE], mode="r")
+    return saving_lib.ShardedH5IOStore(files[preset_utils.SHARDED_MODEL_WEIGHTS_CONFIG_FILE], mode="r")
 
 
 def load_keras_hub_preset(preset: str, compute_dtype: str):
@@ -266,9 +284,8 @@ def load_keras_hub_preset(preset: str, compute_dtype: str):
     audio = _keras_hub_audio_config(preset)
     kh_encoder = keras.saving.deserialize_keras_object(audio)
     kh_encoder(np.zeros((1, 8, kh_encoder.input_feat_size), "float32"), np.ones((1, 8), bool))  # builds it
-    # Keras files a functional model's layers under their snake-cased class names.
-    audio_path = f"layers/{_keras_hub_preset_utils().to_snake_case(type(kh_encoder).__name__)}"
-    store = _keras_hub_weights_store(preset, audio_path)
+    audio_path = _keras_hub_audio_path(preset)
+    store = _keras_hub_weights_store(preset)
     try:
         saving_lib._load_state(
             kh_encoder, weights_store=store, assets_store=None, inner_path=audio_path, visited_saveables=set()
@@ -360,17 +377,20 @@ class ModelSource:
             check_keras_hub_preset(self.value)
         return self
 
+    def _hf_folder(self) -> str:
+        """The checkpoint folder of an `hf_checkpoint` source: itself, or a Hub id's cached snapshot."""
+        hub_id = _hub_id(self.value)
+        if hub_id is None:
+            return self.value
+        from gemma4_audio_embed.encoder.hf_hub import hub_checkpoint
+
+        return hub_checkpoint(*hub_id)
+
     def encoder_config(self) -> dict:
         """The `Gemma4AudioEncoder` arguments the source holds (missing ones are the release's), from
         `config.json` alone; `{}` for random weights."""
         if self.kind == "hf_checkpoint":
-            folder = self.value
-            hub_id = _hub_id(folder)
-            if hub_id is not None:
-                from gemma4_audio_embed.encoder.hf_hub import hub_checkpoint
-
-                folder = hub_checkpoint(*hub_id)
-            with _folder_opener(folder)("config.json") as f:
+            with _folder_opener(self._hf_folder())("config.json") as f:
                 return encoder_config_from_hf(json.load(f))
         if self.kind == "weights":
             return _keras_file_config(self.value)
@@ -379,9 +399,61 @@ class ModelSource:
             return {key: audio[key] for key in ENCODER_ARGS if key in audio}
         return {}
 
+    def weight_files(self) -> dict[str, str]:
+        """`{name: local path or URI}` of the files the weights and configuration are read from.
+
+        A checkpoint: `config.json` and the safetensors files holding audio tensors (a Hub id:
+        of its cached snapshot). A `.keras` file: itself. A keras-hub preset: `config.json` and
+        the weights files holding the audio encoder (fetched into keras-hub's cache when the
+        preset is not a local folder). Random weights: none.
+        """
+        if self.kind == "hf_checkpoint":
+            from gemma4_audio_embed.encoder.hf_checkpoint import is_audio_tensor
+            from gemma4_audio_embed.encoder.safetensors_file import CheckpointTensors
+
+            folder = self._hf_folder()
+            tensors = CheckpointTensors(folder, _folder_opener(folder))
+            names = ["config.json"] + tensors.shards([name for name in tensors.names() if is_audio_tensor(name)])
+            return {name: FileSystems.join(folder, name) for name in names}
+        if self.kind == "weights":
+            return {FileSystems.split(self.value)[1]: self.value}
+        if self.kind == "keras_hub_preset":
+            preset_utils = _keras_hub_preset_utils()
+            config = preset_utils.get_file(self.value, preset_utils.CONFIG_FILE)
+            return {preset_utils.CONFIG_FILE: config} | _keras_hub_weight_files(self.value)
+        return {}
+
+    def fingerprint(self, compute_dtype: str, keras_backend: str) -> str:
+        """The model fingerprint of this source (`inference.fingerprint.model_fingerprint`), built from
+        the SHA-256 of its `weight_files` (each hashed once and cached) and its configuration; no
+        model is built. Random weights are named by their seed and Keras backend instead.
+
+        Raises:
+            ValueError or OSError: when a file cannot be read.
+        """
+        from gemma4_audio_embed.inference.fingerprint import file_sha256
+        from gemma4_audio_embed.inference.fingerprint import model_fingerprint
+
+        if self.is_random:
+            weights = {"random": {"seed": self.value, "keras_backend": keras_backend}}
+        else:
+            weights = {"files": {name: file_sha256(uri) for name, uri in self.weight_files().items()}}
+        return model_fingerprint(encoder_config=self.encoder_config(), compute_dtype=compute_dtype, weights=weights)
+
+    def localized(self) -> "ModelSource":
+        """The same source as local files, what a worker loads: a remote checkpoint's config, index
+        and audio shards and a remote `.keras` file are copied to a temporary folder, a Hub id
+        becomes its cached snapshot folder; presets (keras-hub fetches them) and random weights
+        stay as they are."""
+        if self.kind == "hf_checkpoint":
+            return ModelSource(self.kind, local_hf_checkpoint(self.value))
+        if self.kind == "weights":
+            return ModelSource(self.kind, local_keras_file(self.value))
+        return self
+
     def load(self, compute_dtype: str):
         """The `Gemma4AudioEncoder` in `compute_dtype`; remote files are copied to a local temporary
-        folder first, a checkpoint's only as far as its audio tensors go."""
+        folder first (`localized`), a checkpoint's only as far as its audio tensors go."""
         from gemma4_audio_embed.encoder import default_encoder
         from gemma4_audio_embed.encoder import load_hf_checkpoint
 

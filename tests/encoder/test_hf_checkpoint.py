@@ -231,7 +231,7 @@ def test_convert_cli_bakes_a_keras_file_with_the_same_outputs(tiny_checkpoint, t
     folder, _ = tiny_checkpoint
     output = tmp_path / "audio_encoder.keras"
     assert convert_main(["--hf_checkpoint", str(folder), "--output", str(output)]) == 0
-    assert "fingerprint" in capsys.readouterr().out
+    assert "weights digest" in capsys.readouterr().out
     features, mask = np.ones((1, 40, 128), "float32"), np.arange(40)[None] < 33
     np.testing.assert_array_equal(
         keras.ops.convert_to_numpy(keras.saving.load_model(output)(features, mask)),

@@ -17,6 +17,8 @@ import pytest
 import soundfile
 import soxr
 from accounting import accounted_outputs
+from conftest import TINY_ENCODER_CONFIG
+from fingerprints import files_fingerprint
 from synthetic_audio import audio_bytes
 from synthetic_audio import ffmpeg_encoded
 from synthetic_audio import ffmpeg_reference
@@ -68,10 +70,10 @@ def _reference_waveform(data: bytes) -> np.ndarray:
     return mono if rate == 16000 else soxr.resample(mono, rate, 16000, quality="HQ")
 
 
-def _check_against_direct_calls(found, tiny_model, waveforms):
+def _check_against_direct_calls(found, tiny_model, waveforms, tiny_encoder_path):
     """Each record equals the encoder called eagerly on its whole clip, valid tokens only."""
     frontend = encoder.LogMelFrontend()
-    fingerprint = encoder.model_fingerprint(tiny_model)
+    fingerprint = files_fingerprint({"tiny.keras": tiny_encoder_path}, TINY_ENCODER_CONFIG)
     for record in found:
         waveform = waveforms[record.key]
         features, mask = frontend(waveform)
@@ -146,7 +148,7 @@ def test_each_input_format_end_to_end(tmp_path, tiny_encoder_path, tiny_model, i
     assert [record.num_tokens for record in found] == [
         _expected_tokens(w.shape[0]) for _, w in sorted(waveforms.items())
     ]
-    _check_against_direct_calls(found, tiny_model, waveforms)
+    _check_against_direct_calls(found, tiny_model, waveforms, tiny_encoder_path)
     _check_tf_data_parses(output, found)
     tokens = sum(record.num_tokens for record in found)  # 33 + 53 = 86
     assert (summary["inputs"], summary["clips"], summary["records"], summary["dead_letters"]) == (2, 2, 2, 0)
@@ -207,7 +209,7 @@ def test_ffmpeg_formats_as_files_and_as_bytes_in_every_container(tmp_path, tiny_
     found, dead, summary = _read_outputs(output)
     assert dead == []
     assert [record.key for record in found] == sorted(waveforms)
-    _check_against_direct_calls(found, tiny_model, waveforms)
+    _check_against_direct_calls(found, tiny_model, waveforms, tiny_encoder_path)
     assert summary["inputs"] == 4 * len(encoded)
 
 
@@ -224,7 +226,7 @@ def test_seventy_second_file_gives_three_windows(tmp_path, tiny_encoder_path, ti
     ]
     assert [r.num_tokens for r in found] == [750, 750, 250]  # floor(479999 / 160) = 2999 -> 750; 999 -> 250
     windows = {f"{path}@{index}": samples[480000 * index : 480000 * (index + 1)] for index in range(3)}
-    _check_against_direct_calls(found, tiny_model, windows)
+    _check_against_direct_calls(found, tiny_model, windows, tiny_encoder_path)
     assert summary["audio_hours"] == pytest.approx(70 / 3600)
 
 
