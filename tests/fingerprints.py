@@ -13,7 +13,11 @@ from gemma4_audio_embed.encoder.config import RELEASE_ENCODER_CONFIG
 
 
 def _fingerprint(encoder_config: dict, compute_dtype: str, weights: dict) -> str:
-    payload = {"compute_dtype": compute_dtype, "encoder": {**RELEASE_ENCODER_CONFIG, **encoder_config}, "weights": weights}
+    payload = {
+        "compute_dtype": compute_dtype,
+        "encoder": {**RELEASE_ENCODER_CONFIG, **encoder_config},
+        "weights": weights,
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -23,6 +27,8 @@ def files_fingerprint(files: dict, encoder_config: dict, compute_dtype: str = "f
     return _fingerprint(encoder_config, compute_dtype, {"files": hashes})
 
 
-def random_fingerprint(seed: int, keras_backend: str, encoder_config: dict = None, compute_dtype: str = "float32") -> str:
+def random_fingerprint(
+    seed: int, keras_backend: str, encoder_config: dict = None, compute_dtype: str = "float32"
+) -> str:
     """The fingerprint of seeded random weights."""
     return _fingerprint(encoder_config or {}, compute_dtype, {"random": {"seed": seed, "keras_backend": keras_backend}})

@@ -248,7 +248,9 @@ def test_gcs_checkpoint_needs_and_copies_only_its_audio_shard(
     assert model_sources.check_hf_checkpoint(folder) == folder
     local = model_sources.local_hf_checkpoint(folder)
     assert sorted(os.listdir(local)) == sorted(["config.json", INDEX_FILE, AUDIO_SHARD])
-    local_fingerprint = model_sources.ModelSource("hf_checkpoint", str(sharded_checkpoint)).fingerprint("float32", "jax")
+    local_fingerprint = model_sources.ModelSource("hf_checkpoint", str(sharded_checkpoint)).fingerprint(
+        "float32", "jax"
+    )
     assert model_sources.ModelSource("hf_checkpoint", folder).fingerprint("float32", "jax") == local_fingerprint
     assert len(list((tmp_path / "xdg").rglob("*.json"))) == 2  # config.json and the shard, hashed once
     _upload(tiny_encoder_path, f"{gcs_bucket}/tiny.keras")

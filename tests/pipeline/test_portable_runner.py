@@ -29,9 +29,9 @@ import pytest
 import soundfile
 import soxr
 from accounting import accounted_outputs
+from apache_beam.metrics.metric import MetricsFilter
 from conftest import TINY_ENCODER_CONFIG
 from fingerprints import files_fingerprint
-from apache_beam.metrics.metric import MetricsFilter
 from synthetic_audio import tone
 from synthetic_audio import write_audio
 
