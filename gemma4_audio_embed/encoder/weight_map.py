@@ -67,7 +67,9 @@ def set_value(variable, array: np.ndarray) -> None:
     import keras
 
     if variable._value is None:  # no public API gives an uninitialized variable its first value
-        variable._initialize(keras.ops.convert_to_tensor(array, dtype=variable.dtype))
+        # Contiguous, as `assign` would copy it into a fresh variable's storage (a transposed view
+        # would otherwise stay strided on PyTorch).
+        variable._initialize(keras.ops.convert_to_tensor(np.asarray(array, order="C"), dtype=variable.dtype))
         variable._initializer = None
     else:
         variable.assign(array)

@@ -21,10 +21,13 @@ from hf_oracle import reference_outputs
 from testbed import TEST_DATA
 from transformers.models.gemma4.feature_extraction_gemma4 import Gemma4AudioFeatureExtractor
 
+from gemma4_audio_embed.encoder import Gemma4AudioEncoder
 from gemma4_audio_embed.encoder import LogMelFrontend
 from gemma4_audio_embed.encoder import load_hf_checkpoint
+from gemma4_audio_embed.encoder.config import encoder_config_from_hf
 from gemma4_audio_embed.encoder.convert import main as convert_main
 from gemma4_audio_embed.encoder.hf_checkpoint import check_hf_checkpoint
+from gemma4_audio_embed.encoder.hf_checkpoint import hf_weight_map
 from gemma4_audio_embed.encoder.hf_checkpoint import shape_only_encoder
 from gemma4_audio_embed.encoder.safetensors_file import CheckpointTensors
 
@@ -67,6 +70,25 @@ def test_tiny_checkpoint_matches_transformers_on_speech(tiny_checkpoint):
     error = relative_error(ours[:, : reference.shape[1]], reference[:, : ours.shape[1]], ours_mask)
     print(f"tiny checkpoint, lm output: max |diff| / max |ref| = {error:.2e}")
     assert error <= 1e-4
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_loading_sets_each_variable_once_to_the_value_a_built_model_would_get(tiny_checkpoint, dtype):
+    folder, _ = tiny_checkpoint
+    loaded = load_hf_checkpoint(str(folder), dtype=dtype)  # built without values, then each set once
+    config = json.loads((folder / "config.json").read_text())
+    built = Gemma4AudioEncoder(**encoder_config_from_hf(config), dtype=dtype)
+    built.build()  # random values, then overwritten
+    tensors = CheckpointTensors(str(folder))
+    for source in hf_weight_map(built):
+        source.variable.assign(source.transform(tensors.read(source.name)).astype(np.float32))
+    assert [v.path.split("/", 1)[1] for v in loaded.weights] == [v.path.split("/", 1)[1] for v in built.weights]
+    for ours, theirs in zip(loaded.weights, built.weights):
+        assert (tuple(ours.value.shape), ours.dtype) == (tuple(theirs.shape), theirs.dtype), ours.path
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(keras.ops.cast(ours.value, "float32")),
+            keras.ops.convert_to_numpy(keras.ops.cast(theirs.value, "float32")),
+        )
 
 
 def test_tiny_checkpoint_tower_output_matches_transformers_last_hidden_state(tiny_checkpoint):
