@@ -448,7 +448,7 @@ def _check_help(text):
     assert {"--input", "--output", "--keras_hub_preset", "--no_share_model_across_processes"} <= set(flags)
     missing = [flag for flag in flags if flag not in text]
     assert missing == []
-    for group in ("inputs:", "model:", "output:", "batching and runtime:"):
+    for group in ("inputs:", "model:", "output:", "batching and runtime:", "console:"):
         assert f"\n{group}\n" in text
     assert "(default: 30.0)" in text and "(default: float32)" in text
     assert text.rstrip().splitlines()[-1] == "Beam's runner flags pass through: --runner, --project, --region, ..."
@@ -577,3 +577,40 @@ def test_launch_errors_are_one_line_exit_2_and_start_nothing(
     assert "Traceback" not in captured.err + captured.out
     assert not [record for record in caplog.records if record.name.startswith("apache_beam")]
     assert not (tmp_path / "out").exists()
+
+
+def test_the_console_shows_no_native_start_up_lines_and_closes_with_what_was_done(tmp_path, tiny_encoder_path):
+    import os
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_audio(folder / "a.wav", CLIP_A, 16000)
+    (folder / "b.flac").write_bytes(audio_bytes(CLIP_B, 22050, format="FLAC"))
+    (folder / "c.wav").write_bytes(b"RIFF, but not audio")
+    output = str(tmp_path / "out" / "e")
+    flags = ["--input", str(folder / "*"), "--output", output, "--weights", str(tiny_encoder_path)]
+    # TensorFlow, the default backend, is the one that prints start-up lines on its own.
+    done = _python_m_pipeline(*flags, *FAST_FLAGS, env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+    assert done.returncode == 0, done.stderr
+    # Without a terminal, progress is a line every 30 s; nothing else reaches stderr.
+    assert [line for line in done.stderr.splitlines() if not line.startswith("gemma4-embed: ")] == []
+    summary = json.loads(pathlib.Path(f"{output}-summary.json").read_text())
+    assert (summary["records"], summary["dead_letters"]) == (2, 1)
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(
+        f"Embedded 2 clips ({summary['audio_hours']:.2f} h of audio, 86 tokens) from 3 inputs in "
+    )
+    assert lines[1:3] == [
+        "Dead letters: 1 (decode 1).",
+        "  decode: 1x InputError: Cannot decode <input> as audio: [Errno N] Invalid data found when processing "
+        f"input: '…' e.g. {folder / 'c.wav'}",
+    ]
+    assert lines[-1] == f"Summary: {output}-summary.json"
+    assert f"Records: {output}-*-of-*.tfrecord" in lines
+
+
+def test_quiet_prints_nothing_and_the_summary_file_is_written(tmp_path, tiny_encoder_path, capsys):
+    wav = write_audio(tmp_path / "a.wav", CLIP_A, 16000)
+    output, _ = _run(tmp_path, tiny_encoder_path, str(wav), "--quiet")
+    assert capsys.readouterr().out == ""
+    assert json.loads(pathlib.Path(f"{output}-summary.json").read_text())["records"] == 1
