@@ -11,7 +11,9 @@ Then, in turns, each in a fresh process:
    spawn to exit, and the launch cost: from spawn to the first element in `ReadInputs` (the
    wrapper below notes the time; nothing else changes). The first of our runs starts with an
    empty compilation cache and no cached checkpoint hash ("cold"); later ones reuse them
-   ("warm"), as a second job on the same machine would.
+   ("warm"), as a second job on the same machine would;
+3. with `--baseline_repo DIR` (a copy of another commit, e.g. `git archive main | tar -x -C DIR`),
+   our CLI from that code too, in the same turns, with its own empty cache.
 
 Every figure is from the same run, so a loaded machine slows both sides alike; the ratios are
 what to compare. Usage:
@@ -101,7 +103,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "gemma4-embed-startup"))
     parser.add_argument("--keras_backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"))
-    parser.add_argument("--repeats", type=int, default=2, help="Turns of (transformers, ours).")
+    parser.add_argument("--repeats", type=int, default=2, help="Turns of (transformers, ours[, baseline]).")
+    parser.add_argument("--baseline_repo", default=None, help="Also run our CLI from this copy of the repository.")
     args = parser.parse_args()
 
     workdir = pathlib.Path(args.workdir)
@@ -110,21 +113,25 @@ def main() -> None:
         checkpoint.mkdir(parents=True, exist_ok=True)
         make_checkpoint(checkpoint)
     make_clip(clip)
-    cache = workdir / "cache"  # our compilation cache and hashes of read-only checkpoints
-    shutil.rmtree(cache, ignore_errors=True)
     for stale in checkpoint.glob(".gemma4-embed-*"):  # a hash cached beside the checkpoint by an earlier run
         stale.unlink()
-    env = os.environ | {"PYTHONPATH": str(REPO_ROOT), "XDG_CACHE_HOME": str(cache)}
-    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    repos = {"ours": REPO_ROOT} | ({"baseline": pathlib.Path(args.baseline_repo)} if args.baseline_repo else {})
+    envs = {}
+    for name, repo in repos.items():
+        cache = workdir / f"cache-{name}"  # compilation cache and hashes of read-only checkpoints
+        shutil.rmtree(cache, ignore_errors=True)
+        envs[name] = os.environ | {"PYTHONPATH": str(repo), "XDG_CACHE_HOME": str(cache)}
+        envs[name].pop("JAX_COMPILATION_CACHE_DIR", None)
 
     transformers_command = [sys.executable, "-c", TRANSFORMERS_SCRIPT, str(checkpoint), str(clip)]
-    runs = {"transformers": [], "ours": []}
+    runs = {"transformers": [], **{name: [] for name in repos}}
     for turn in range(args.repeats):
-        runs["transformers"].append(timed(transformers_command, env))
-        output = workdir / f"out-{turn}" / "embeddings"
-        ours_command = [sys.executable, "-c", OURS_SCRIPT, "--input", str(clip), "--output", str(output)]
-        ours_command += ["--hf_checkpoint", str(checkpoint), "--keras_backend", args.keras_backend]
-        runs["ours"].append(timed(ours_command, env) | {"cache": "cold" if turn == 0 else "warm"})
+        runs["transformers"].append(timed(transformers_command, envs["ours"]))
+        for name in repos:
+            output = workdir / f"out-{name}-{turn}" / "embeddings"
+            command = [sys.executable, "-c", OURS_SCRIPT, "--input", str(clip), "--output", str(output)]
+            command += ["--hf_checkpoint", str(checkpoint), "--keras_backend", args.keras_backend]
+            runs[name].append(timed(command, envs[name]) | {"cache": "cold" if turn == 0 else "warm"})
         print(json.dumps({"turn": turn, **{name: times[-1] for name, times in runs.items()}}), file=sys.stderr)
 
     best_transformers = min(run["wall_seconds"] for run in runs["transformers"])
@@ -132,10 +139,13 @@ def main() -> None:
         "keras_backend": args.keras_backend,
         "clip_seconds": CLIP_SECONDS,
         "runs": runs,
-        "ours_over_transformers": [
-            round(ours["wall_seconds"] / theirs["wall_seconds"], 2)
-            for ours, theirs in zip(runs["ours"], runs["transformers"])
-        ],
+        **{
+            f"{name}_over_transformers": [
+                round(ours["wall_seconds"] / theirs["wall_seconds"], 2)
+                for ours, theirs in zip(runs[name], runs["transformers"])
+            ]
+            for name in repos
+        },
         "best_transformers_seconds": best_transformers,
     }
     print(json.dumps(report, indent=2))
