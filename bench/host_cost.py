@@ -1,0 +1,177 @@
+"""Host CPU cost per input: the pipeline's CPU-seconds per short clip, launch excluded, and where they go.
+
+Makes seeded 16 kHz mono WAV clips of 1-3 s (uniform) and a tiny encoder (hidden 32, 2 blocks:
+its own cost is a small part), then:
+
+1. slope: `gemma4-embed` (FnApiRunner, `--quiet`) in a fresh process on the first `--small`
+   and on all `--large` clips, CPU time (user + system) of the process from its exit status;
+   (CPU(large) - CPU(small)) / (large - small) is the cost per input without the launch's;
+2. profile (`--profile`): the same job on `--large` clips in this process under cProfile
+   (launched first, then profiled from submission to its end), its own time grouped by where
+   the code lives (Beam's runner and coders, decoding, features,
+   packing, the encoder, record encoding, writing, tallies, ...), per input.
+
+Usage:
+
+    python bench/host_cost.py --small 500 --large 2000 --profile
+
+Prints one JSON object; bench/RESULTS.md records runs with their dates.
+"""
+
+import argparse
+import collections
+import cProfile
+import json
+import os
+import pathlib
+import pstats
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import soundfile
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+TINY_ENCODER = {  # tests/conftest.py's TINY_ENCODER_CONFIG
+    "hidden_size": 32,
+    "num_heads": 2,
+    "num_layers": 2,
+    "sscp_conv_channels": (8, 4),
+    "output_proj_dims": 48,
+    "output_dim": 64,
+}
+# Where a function's own time is counted: the first pattern its file path contains, in this order.
+CATEGORIES = [
+    ("beam: coders", "apache_beam/coders"),
+    ("beam: runner and worker", "apache_beam/runners"),
+    ("beam: transforms and metrics", "apache_beam/"),
+    ("read inputs", "gemma4_audio_embed/inputs"),
+    ("decode (FFmpeg, resample)", "gemma4_audio_embed/audio"),
+    ("decode (FFmpeg, resample)", "/av/"),
+    ("decode (FFmpeg, resample)", "soxr"),
+    ("features (log-mel)", "gemma4_audio_embed/batching/features"),
+    ("features (log-mel)", "gemma4_audio_embed/encoder/log_mel_frontend"),
+    ("packing", "gemma4_audio_embed/batching"),
+    ("encoder (JAX)", "gemma4_audio_embed/encoder"),
+    ("encoder (JAX)", "/jax/"),
+    ("encoder (JAX)", "/jaxlib/"),
+    ("encoder (JAX)", "/keras/"),
+    ("inference handler", "gemma4_audio_embed/inference"),
+    ("record encoding", "gemma4_audio_embed/outputs/encode"),
+    ("record encoding", "gemma4_audio_embed/outputs/schema"),
+    ("record encoding", "gemma4_audio_embed/tf_example"),
+    ("record encoding", "google/protobuf"),
+    ("writing records, index, dead letters", "gemma4_audio_embed/outputs"),
+    ("writing records, index, dead letters", "pyarrow"),
+    ("tallies and summary", "gemma4_audio_embed/metrics"),
+    ("tallies and summary", "gemma4_audio_embed/pipeline"),
+    ("numpy", "numpy"),
+    ("python: pickle, copy, threading, logging", "/lib/python3"),
+]
+
+
+def make_clips(folder: pathlib.Path, count: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    for index in range(count):
+        seconds = rng.uniform(1.0, 3.0)
+        samples = (0.1 * rng.standard_normal(round(seconds * 16000))).astype(np.float32)
+        soundfile.write(folder / f"clip-{index:05d}.wav", samples, 16000)
+
+
+def make_encoder(path: pathlib.Path) -> None:
+    from gemma4_audio_embed import encoder
+
+    encoder.default_encoder(seed=1, **TINY_ENCODER).save(path)
+
+
+def job_flags(clips: pathlib.Path, pattern: str, output: pathlib.Path, weights: pathlib.Path) -> list[str]:
+    return ["--input", str(clips / pattern), "--output", str(output), "--weights", str(weights), "--quiet"]
+
+
+def process_cpu_seconds(flags: list[str], env: dict) -> tuple[float, float]:
+    """`(CPU seconds, wall seconds)` of `gemma4-embed FLAGS` in a fresh process (and its children)."""
+    start = time.time()
+    process = subprocess.Popen([sys.executable, "-m", "gemma4_audio_embed", *flags], env=env)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.time() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"gemma4-embed {flags} failed with {status}")
+    return usage.ru_utime + usage.ru_stime, wall
+
+
+def categorized(profile: pstats.Stats) -> dict[str, float]:
+    """Own time (seconds) of the profile's functions, summed by `CATEGORIES`; the rest as `other`."""
+    totals = collections.Counter()
+    for (path, _, _), (_, _, own, _, _) in profile.stats.items():
+        category = next((name for name, pattern in CATEGORIES if pattern in path), "other (builtins, C)")
+        totals[category] += own
+    return dict(totals.most_common())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--small", type=int, default=500)
+    parser.add_argument("--large", type=int, default=2000)
+    parser.add_argument("--profile", action="store_true", help="Also profile the large job in this process.")
+    parser.add_argument("--top", type=int, default=25, help="Functions listed by own time in the profile.")
+    parser.add_argument("--workdir", default=None)
+    args = parser.parse_args()
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    workdir = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix="gemma4-host-cost-"))
+    clips, small = workdir / "clips", workdir / "small"
+    clips.mkdir(parents=True, exist_ok=True)
+    small.mkdir(exist_ok=True)
+    if len(list(clips.glob("*.wav"))) != args.large:
+        make_clips(clips, args.large)
+    for index in range(args.small):
+        link = small / f"clip-{index:05d}.wav"
+        if not link.exists():
+            link.symlink_to(clips / link.name)
+    weights = workdir / "tiny.keras"
+    if not weights.exists():
+        make_encoder(weights)
+    env = os.environ | {"PYTHONPATH": str(REPO_ROOT), "XDG_CACHE_HOME": str(workdir / "cache")}
+    report = {"keras_backend": os.environ["KERAS_BACKEND"], "inputs": [args.small, args.large]}
+    runs = {}
+    for name, folder, count in (("small", small, args.small), ("large", clips, args.large)):
+        cpu, wall = process_cpu_seconds(job_flags(folder, "*.wav", workdir / f"out-{name}" / "e", weights), env)
+        runs[name] = {"inputs": count, "cpu_seconds": round(cpu, 2), "wall_seconds": round(wall, 2)}
+    report["runs"] = runs
+    slope = (runs["large"]["cpu_seconds"] - runs["small"]["cpu_seconds"]) / (args.large - args.small)
+    report["cpu_ms_per_input"] = round(1000 * slope, 2)
+    if args.profile:  # the job itself, in this thread (the CLI would run it in a thread of its own)
+        from gemma4_audio_embed.pipeline.launch import prepare
+        from gemma4_audio_embed.pipeline.launch import submit
+
+        options = prepare(job_flags(clips, "*.wav", workdir / "out-profile" / "e", weights))
+        profiler = cProfile.Profile()
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        profiler.runcall(submit, options, wait=True)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        stats = pstats.Stats(profiler)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        report["profile"] = {
+            "cpu_seconds_profiled": round(cpu, 2),
+            "own_ms_per_input": {
+                category: round(1000 * seconds / args.large, 3) for category, seconds in categorized(stats).items()
+            },
+            "top_functions": [
+                {
+                    "function": f"{path.split('site-packages/')[-1]}:{line}({name})",
+                    "own_ms_per_input": round(1000 * own / args.large, 3),
+                    "calls": calls,
+                }
+                for (path, line, name), (_, calls, own, _, _) in sorted(
+                    stats.stats.items(), key=lambda item: item[1][2], reverse=True
+                )[: args.top]
+            ],
+        }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
