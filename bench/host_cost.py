@@ -6,9 +6,11 @@ its own cost is a small part), then:
 1. slope: `gemma4-embed` (FnApiRunner, `--quiet`) in a fresh process on the first `--small`
    and on all `--large` clips, CPU time (user + system) of the process from its exit status;
    (CPU(large) - CPU(small)) / (large - small) is the cost per input without the launch's;
-2. profile (`--profile`): the same job on `--large` clips in this process under cProfile
-   (launched first, then profiled from submission to its end), its own time grouped by where
-   the code lives (Beam's runner and coders, decoding, features,
+2. profile (`--profile`): after a warm-up job, the jobs on `--small` and on `--large` clips in
+   this process under cProfile with the process's CPU time as its clock (each profiled from
+   submission to its end; helper threads' CPU, such as BLAS threads spinning, lands on the
+   function running in the main thread); the difference of their own times per extra input,
+   grouped by where the code lives (Beam's runner and coders, decoding, features,
    packing, the encoder, record encoding, writing, tallies, ...), per input.
 
 Usage:
@@ -112,6 +114,51 @@ def categorized(profile: pstats.Stats) -> dict[str, float]:
     return dict(totals.most_common())
 
 
+def profiled(flags: list[str]) -> tuple[float, pstats.Stats]:
+    """`(CPU seconds, profile)` of one job in this process, from its submission to its end (this thread)."""
+    from gemma4_audio_embed.pipeline.launch import prepare
+    from gemma4_audio_embed.pipeline.launch import submit
+
+    options = prepare(flags)
+    profiler = cProfile.Profile(time.process_time)  # CPU time of the process: every thread's work counts
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    profiler.runcall(submit, options, wait=True)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, pstats.Stats(profiler)
+
+
+def profile_slope(clips: pathlib.Path, small: pathlib.Path, weights: pathlib.Path, workdir: pathlib.Path, args) -> dict:
+    """Own CPU time per input by category and function: (large job - small job) / (large - small) inputs,
+    both after a warm-up job in the same process, so per-job costs (model load, compiles, bundle
+    set-up) cancel."""
+    profiled(job_flags(small, "clip-0000*.wav", workdir / "out-warm" / "e", weights))
+    runs = {}
+    for name, folder in (("small", small), ("large", clips)):
+        runs[name] = profiled(job_flags(folder, "*.wav", workdir / f"out-profile-{name}" / "e", weights))
+    extra = args.large - args.small
+    categories = {name: categorized(stats) for name, (_, stats) in runs.items()}
+    by_category = {
+        category: round(1000 * (categories["large"].get(category, 0) - categories["small"].get(category, 0)) / extra, 3)
+        for category in categories["large"]
+    }
+    own = {name: {key: value[2] for key, value in stats.stats.items()} for name, (_, stats) in runs.items()}
+    by_function = sorted(
+        ((key, own["large"][key] - own["small"].get(key, 0.0)) for key in own["large"]), key=lambda item: -item[1]
+    )
+    return {
+        "cpu_seconds": {name: round(cpu, 2) for name, (cpu, _) in runs.items()},
+        "cpu_ms_per_input": round(1000 * (runs["large"][0] - runs["small"][0]) / extra, 2),
+        "own_ms_per_input": dict(sorted(by_category.items(), key=lambda item: -item[1])),
+        "top_functions": [
+            {
+                "function": f"{path.split('site-packages/')[-1]}:{line}({function})",
+                "own_ms_per_input": round(1000 * seconds / extra, 3),
+            }
+            for (path, line, function), seconds in by_function[: args.top]
+        ],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", type=int, default=500)
@@ -119,6 +166,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="Also profile the large job in this process.")
     parser.add_argument("--top", type=int, default=25, help="Functions listed by own time in the profile.")
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--no_slope", action="store_true", help="Only the profile.")
     args = parser.parse_args()
     os.environ.setdefault("KERAS_BACKEND", "jax")
     workdir = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix="gemma4-host-cost-"))
@@ -138,38 +186,16 @@ def main() -> None:
     report = {"keras_backend": os.environ["KERAS_BACKEND"], "inputs": [args.small, args.large]}
     runs = {}
     for name, folder, count in (("small", small, args.small), ("large", clips, args.large)):
+        if args.no_slope:
+            break
         cpu, wall = process_cpu_seconds(job_flags(folder, "*.wav", workdir / f"out-{name}" / "e", weights), env)
         runs[name] = {"inputs": count, "cpu_seconds": round(cpu, 2), "wall_seconds": round(wall, 2)}
-    report["runs"] = runs
-    slope = (runs["large"]["cpu_seconds"] - runs["small"]["cpu_seconds"]) / (args.large - args.small)
-    report["cpu_ms_per_input"] = round(1000 * slope, 2)
-    if args.profile:  # the job itself, in this thread (the CLI would run it in a thread of its own)
-        from gemma4_audio_embed.pipeline.launch import prepare
-        from gemma4_audio_embed.pipeline.launch import submit
-
-        options = prepare(job_flags(clips, "*.wav", workdir / "out-profile" / "e", weights))
-        profiler = cProfile.Profile()
-        before = resource.getrusage(resource.RUSAGE_SELF)
-        profiler.runcall(submit, options, wait=True)
-        after = resource.getrusage(resource.RUSAGE_SELF)
-        stats = pstats.Stats(profiler)
-        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-        report["profile"] = {
-            "cpu_seconds_profiled": round(cpu, 2),
-            "own_ms_per_input": {
-                category: round(1000 * seconds / args.large, 3) for category, seconds in categorized(stats).items()
-            },
-            "top_functions": [
-                {
-                    "function": f"{path.split('site-packages/')[-1]}:{line}({name})",
-                    "own_ms_per_input": round(1000 * own / args.large, 3),
-                    "calls": calls,
-                }
-                for (path, line, name), (_, calls, own, _, _) in sorted(
-                    stats.stats.items(), key=lambda item: item[1][2], reverse=True
-                )[: args.top]
-            ],
-        }
+    if runs:
+        report["runs"] = runs
+        slope = (runs["large"]["cpu_seconds"] - runs["small"]["cpu_seconds"]) / (args.large - args.small)
+        report["cpu_ms_per_input"] = round(1000 * slope, 2)
+    if args.profile:
+        report["profile"] = profile_slope(clips, small, weights, workdir, args)
     print(json.dumps(report, indent=2))
 
 
