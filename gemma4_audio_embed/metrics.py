@@ -105,6 +105,7 @@ class Tally:
     def __init__(self):
         self._counts = collections.Counter()
         self._notes = {}
+        self._counters = {}  # name -> Beam counter, made once: making one costs more than counting
 
     def start(self) -> None:
         self._counts = collections.Counter()
@@ -113,7 +114,10 @@ class Tally:
     def add(self, name: str, count: int = 1) -> None:
         """Adds `count` to counter `name`."""
         if count:
-            Metrics.counter(NAMESPACE, name).inc(count)
+            beam_counter = self._counters.get(name)
+            if beam_counter is None:
+                beam_counter = self._counters[name] = Metrics.counter(NAMESPACE, name)
+            beam_counter.inc(count)
             self._counts[name] += count
             LIVE_COUNTS.add(name, count)
 

@@ -170,13 +170,14 @@ def data_parallel_forward(
         return out.astype("float32")  # [B, T, D]
 
     forward = jax.jit(forward, in_shardings=(replicated, replicated, by_row, by_row), out_shardings=by_row)
-    variables = [*model.trainable_variables, *model.non_trainable_variables]
+    # Keras walks every layer to list them; the variables themselves never change, only their values.
+    trainable, non_trainable = list(model.trainable_variables), list(model.non_trainable_variables)
+    variables = [*trainable, *non_trainable]
     for variable, value in zip(variables, jax.device_put([v.value for v in variables], replicated)):
         variable.assign(value)  # the variable now holds the replicated array: no second copy
 
     def weights():  # a no-op device_put unless another predict function moved the variables since
-        values = [v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables]
-        return jax.device_put(values, replicated)
+        return jax.device_put(([v.value for v in trainable], [v.value for v in non_trainable]), replicated)
 
     def padded(mel, mask):
         extra = -mel.shape[0] % len(devices)
