@@ -38,14 +38,7 @@ import soundfile
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
-TINY_ENCODER = {  # tests/conftest.py's TINY_ENCODER_CONFIG
-    "hidden_size": 32,
-    "num_heads": 2,
-    "num_layers": 2,
-    "sscp_conv_channels": (8, 4),
-    "output_proj_dims": 48,
-    "output_dim": 64,
-}
+sys.path.insert(0, str(REPO_ROOT / "bench"))
 # Where a function's own time is counted: the first pattern its file path contains, in this order.
 CATEGORIES = [
     ("beam: coders", "apache_beam/coders"),
@@ -85,9 +78,12 @@ def make_clips(folder: pathlib.Path, count: int, seed: int = 0) -> None:
 
 
 def make_encoder(path: pathlib.Path) -> None:
+    """The tiny encoder bench/device_check.py checks on a CPU (hidden 32, 2 blocks), saved to `path`."""
+    from device_check import TINY
+
     from gemma4_audio_embed import encoder
 
-    encoder.default_encoder(seed=1, **TINY_ENCODER).save(path)
+    encoder.default_encoder(seed=1, **TINY).save(path)
 
 
 def job_flags(clips: pathlib.Path, pattern: str, output: pathlib.Path, weights: pathlib.Path) -> list[str]:
