@@ -1,9 +1,11 @@
 """Where the encoder's weights come from: one `ModelSource` value (a checkpoint folder or Hub id, a
 `.keras` file, a keras-hub preset, or seeded random weights) that checks, describes and loads itself.
 
-Each source is checked at launch from its headers (`ModelSource.checked`), and turned into local
-files and a model on a worker (`ModelSource.load`). Checkpoint folders and `.keras` files may be local or on any Beam
-filesystem (`gs://`); on `gs://` the launch checks read only the files' headers.
+Each source is checked at launch from its headers (`ModelSource.checked`), fingerprinted from its
+files (`ModelSource.fingerprint`, no model built), and turned into local files and a model on a
+worker (`ModelSource.localized`, `ModelSource.load`). Checkpoint folders and `.keras` files may be
+local or on any Beam filesystem (`gs://`); on `gs://` the launch checks read only the files'
+headers. keras-hub presets have a module of their own (`inference.keras_hub_presets`).
 
 Check and load after `backends.encoder_module(backend)` has imported the encoder under its
 Keras backend: they import from it, and from keras-hub, inside. `encoder_config` reads only
@@ -22,11 +24,15 @@ from apache_beam.io.filesystems import FileSystems
 
 from gemma4_audio_embed.encoder.config import ENCODER_ARGS
 from gemma4_audio_embed.encoder.config import encoder_config_from_hf
+from gemma4_audio_embed.inference.keras_hub_presets import check_keras_hub_preset
+from gemma4_audio_embed.inference.keras_hub_presets import keras_hub_audio_config
+from gemma4_audio_embed.inference.keras_hub_presets import keras_hub_preset_utils
+from gemma4_audio_embed.inference.keras_hub_presets import keras_hub_weight_files
+from gemma4_audio_embed.inference.keras_hub_presets import load_keras_hub_preset
 
 # Bytes per ranged read of a gs:// file during launch checks: a safetensors header, a zip's
 # directory and its config.json take a few such reads; Beam's default would fetch 16 MiB.
 HEADER_READ_BYTES = 1 << 16
-KERAS_HUB_EXTRA = "pip install gemma4-audio-embed[keras-hub]"
 
 
 def _is_local(path: str) -> bool:
@@ -179,122 +185,6 @@ def load_keras_file(source: str, compute_dtype: str):
     return recast
 
 
-def _keras_hub_preset_utils():
-    try:
-        from keras_hub.src.utils import preset_utils
-    except ImportError:
-        raise ImportError(f"keras-hub is not installed; install the extra: {KERAS_HUB_EXTRA}") from None
-    return preset_utils
-
-
-def _keras_hub_audio_config(preset: str) -> dict:
-    """The serialized keras-hub `Gemma4AudioEncoder` in a preset's backbone `config.json`."""
-    preset_utils = _keras_hub_preset_utils()
-    config = preset_utils.load_json(preset, preset_utils.CONFIG_FILE)
-    audio = config.get("config", {}).get("audio_encoder")
-    if not audio:
-        raise ValueError(
-            f"keras-hub preset {preset!r} has no audio encoder: its config.json "
-            f"({config.get('class_name', 'no class_name')}) has no audio_encoder; only Gemma 4 "
-            "E2B/E4B presets carry one."
-        )
-    return audio
-
-
-def check_keras_hub_preset(preset: str) -> None:
-    """Checks `--keras_hub_preset`: keras-hub is installed, the preset's backbone has an audio
-    encoder whose configuration ours takes, and, for a local folder, its weights file is there.
-
-    Reads only `config.json` (a preset name or Kaggle handle downloads just that file).
-
-    Raises:
-        ImportError: keras-hub is missing (the message names the extra to install).
-        ValueError or OSError: saying what the preset lacks.
-    """
-    from gemma4_audio_embed.encoder.hf_checkpoint import shape_only_encoder
-
-    audio = _keras_hub_audio_config(preset)
-    missing = [key for key in ENCODER_ARGS if key not in audio["config"]]
-    if missing:
-        raise ValueError(f"keras-hub preset {preset!r}: its audio encoder config lacks {missing}.")
-    shape_only_encoder(**{key: audio["config"][key] for key in ENCODER_ARGS})
-    preset_utils = _keras_hub_preset_utils()
-    if os.path.isdir(preset) and not (
-        os.path.exists(os.path.join(preset, preset_utils.MODEL_WEIGHTS_FILE))
-        or os.path.exists(os.path.join(preset, preset_utils.SHARDED_MODEL_WEIGHTS_CONFIG_FILE))
-    ):
-        raise FileNotFoundError(
-            f"keras-hub preset folder {preset!r} has no {preset_utils.MODEL_WEIGHTS_FILE} "
-            f"or {preset_utils.SHARDED_MODEL_WEIGHTS_CONFIG_FILE}."
-        )
-
-
-def _keras_hub_audio_path(preset: str) -> str:
-    """Where Keras files the audio encoder's variables in the backbone's weights: a functional
-    model's layers go under their snake-cased class names."""
-    preset_utils = _keras_hub_preset_utils()
-    class_name = _keras_hub_audio_config(preset).get("class_name", "Gemma4AudioEncoder")
-    return f"layers/{preset_utils.to_snake_case(class_name)}"
-
-
-def _keras_hub_weight_files(preset: str) -> dict[str, str]:
-    """`{name: local path}` of a preset's weights files that hold the audio encoder, fetched if needed:
-    the single weights file, or the sharded index, shard 0 (which Keras opens first) and the
-    shards holding the encoder's variables."""
-    preset_utils = _keras_hub_preset_utils()
-    if preset_utils.check_file_exists(preset, preset_utils.MODEL_WEIGHTS_FILE):
-        return {preset_utils.MODEL_WEIGHTS_FILE: preset_utils.get_file(preset, preset_utils.MODEL_WEIGHTS_FILE)}
-    index = preset_utils.get_file(preset, preset_utils.SHARDED_MODEL_WEIGHTS_CONFIG_FILE)
-    with open(index) as f:
-        weight_map = json.load(f)["weight_map"]
-    audio_path = _keras_hub_audio_path(preset)
-    shards = {"model_00000.weights.h5"}
-    for path, files in weight_map.items():
-        if path.lstrip("/").startswith(audio_path + "/"):
-            shards.update(files if isinstance(files, list) else [files])
-    files = {preset_utils.SHARDED_MODEL_WEIGHTS_CONFIG_FILE: index}
-    return files | {shard: preset_utils.get_file(preset, shard) for shard in sorted(shards)}
-
-
-def _keras_hub_weights_store(preset: str):
-    """A Keras weights store over the preset's weights files that hold the audio encoder."""
-    from keras.src.saving import saving_lib  # no public API loads one layer's weights from a file
-
-    preset_utils = _keras_hub_preset_utils()
-    files = _keras_hub_weight_files(preset)
-    if preset_utils.MODEL_WEIGHTS_FILE in files:
-        return saving_lib.H5IOStore(files[preset_utils.MODEL_WEIGHTS_FILE], mode="r")
-    return saving_lib.ShardedH5IOStore(files[preset_utils.SHARDED_MODEL_WEIGHTS_CONFIG_FILE], mode="r")
-
-
-def load_keras_hub_preset(preset: str, compute_dtype: str):
-    """Our encoder with the weights of a keras-hub preset's audio encoder (`from_keras_hub`).
-
-    Builds keras-hub's `Gemma4AudioEncoder` alone from the preset's config and loads only its
-    variables from the backbone's weights (HDF5 reads just the datasets under the encoder's
-    group; of sharded weights, only the shards holding them are fetched). The language model
-    is never built.
-    """
-    import keras
-    import numpy as np
-    from keras.src.saving import saving_lib
-
-    from gemma4_audio_embed.encoder.keras_hub_weights import from_keras_hub
-
-    audio = _keras_hub_audio_config(preset)
-    kh_encoder = keras.saving.deserialize_keras_object(audio)
-    kh_encoder(np.zeros((1, 8, kh_encoder.input_feat_size), "float32"), np.ones((1, 8), bool))  # builds it
-    audio_path = _keras_hub_audio_path(preset)
-    store = _keras_hub_weights_store(preset)
-    try:
-        saving_lib._load_state(
-            kh_encoder, weights_store=store, assets_store=None, inner_path=audio_path, visited_saveables=set()
-        )
-    finally:
-        store.close()
-    return from_keras_hub(kh_encoder, dtype=compute_dtype)
-
-
 MODEL_SOURCE_KINDS = ("hf_checkpoint", "weights", "keras_hub_preset")  # as the flags name them
 RANDOM = "random"
 RANDOM_WEIGHTS_WARNING = (
@@ -395,7 +285,7 @@ class ModelSource:
         if self.kind == "weights":
             return _keras_file_config(self.value)
         if self.kind == "keras_hub_preset":
-            audio = _keras_hub_audio_config(self.value)["config"]
+            audio = keras_hub_audio_config(self.value)["config"]
             return {key: audio[key] for key in ENCODER_ARGS if key in audio}
         return {}
 
@@ -418,9 +308,9 @@ class ModelSource:
         if self.kind == "weights":
             return {FileSystems.split(self.value)[1]: self.value}
         if self.kind == "keras_hub_preset":
-            preset_utils = _keras_hub_preset_utils()
+            preset_utils = keras_hub_preset_utils()
             config = preset_utils.get_file(self.value, preset_utils.CONFIG_FILE)
-            return {preset_utils.CONFIG_FILE: config} | _keras_hub_weight_files(self.value)
+            return {preset_utils.CONFIG_FILE: config} | keras_hub_weight_files(self.value)
         return {}
 
     def fingerprint(self, compute_dtype: str, keras_backend: str) -> str:

@@ -27,6 +27,7 @@ from testbed import TINY_ENCODER_CONFIG
 from gemma4_audio_embed import records
 from gemma4_audio_embed.encoder.hf_checkpoint import is_audio_tensor
 from gemma4_audio_embed.encoder.safetensors_file import INDEX_FILE
+from gemma4_audio_embed.inference import keras_hub_presets
 from gemma4_audio_embed.inference import model_sources
 from gemma4_audio_embed.pipeline.cli import run
 
@@ -198,7 +199,7 @@ def test_keras_hub_preset_gives_the_records_of_its_encoder_moved_by_from_keras_h
     assert unread  # the test would prove nothing otherwise
     for shard in unread:
         (sharded / shard).unlink()
-    loaded = model_sources.load_keras_hub_preset(str(sharded), "float32")
+    loaded = keras_hub_presets.load_keras_hub_preset(str(sharded), "float32")
     assert encoder.weights_digest(loaded) == encoder.weights_digest(keras.saving.load_model(moved))
 
 
