@@ -79,9 +79,9 @@ def check_hf_checkpoint(source: str) -> str:
     Raises:
         ValueError or OSError: saying what is missing or wrong.
     """
-    from gemma4_audio_embed.encoder.hf_checkpoint import check_hf_checkpoint as check_folder
     from gemma4_audio_embed.encoder.hf_hub import hub_checkpoint
     from gemma4_audio_embed.encoder.hf_hub import hub_commit
+    from gemma4_audio_embed.encoder.hf_layout import check_hf_checkpoint as check_folder
 
     hub_id = _hub_id(source)
     if hub_id is not None:
@@ -100,8 +100,8 @@ def local_hf_checkpoint(source: str) -> str:
     A local folder is itself; a Hub id is its cached snapshot; a remote folder is copied to a
     temporary folder: `config.json`, the index and only the shards holding audio tensors.
     """
-    from gemma4_audio_embed.encoder.hf_checkpoint import is_audio_tensor
     from gemma4_audio_embed.encoder.hf_hub import hub_checkpoint
+    from gemma4_audio_embed.encoder.hf_layout import is_audio_tensor
     from gemma4_audio_embed.encoder.safetensors_file import INDEX_FILE
     from gemma4_audio_embed.encoder.safetensors_file import CheckpointTensors
 
@@ -298,7 +298,7 @@ class ModelSource:
         preset is not a local folder). Random weights: none.
         """
         if self.kind == "hf_checkpoint":
-            from gemma4_audio_embed.encoder.hf_checkpoint import is_audio_tensor
+            from gemma4_audio_embed.encoder.hf_layout import is_audio_tensor
             from gemma4_audio_embed.encoder.safetensors_file import CheckpointTensors
 
             folder = self._hf_folder()

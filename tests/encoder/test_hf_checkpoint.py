@@ -26,9 +26,10 @@ from gemma4_audio_embed.encoder import LogMelFrontend
 from gemma4_audio_embed.encoder import load_hf_checkpoint
 from gemma4_audio_embed.encoder.config import encoder_config_from_hf
 from gemma4_audio_embed.encoder.convert import main as convert_main
-from gemma4_audio_embed.encoder.hf_checkpoint import check_hf_checkpoint
 from gemma4_audio_embed.encoder.hf_checkpoint import hf_weight_map
 from gemma4_audio_embed.encoder.hf_checkpoint import shape_only_encoder
+from gemma4_audio_embed.encoder.hf_layout import check_hf_checkpoint
+from gemma4_audio_embed.encoder.hf_layout import hf_audio_shapes
 from gemma4_audio_embed.encoder.safetensors_file import CheckpointTensors
 
 
@@ -201,9 +202,9 @@ QPROJ = "model.audio_tower.layers.1.self_attn.q_proj.linear.weight"
             lambda t: t.update({"model.audio_tower.layers.0.extra.weight": np.ones(3, "float32")}),
             "does not know: \\['model.audio_tower.layers.0.extra.weight'\\]",
         ),
-        (
+        (  # the loader names the shape after conversion, the header check the shape as stored
             lambda t: t.update({QPROJ: np.ones((64, 32), "float32")}),
-            f"'{QPROJ}' has shape \\(32, 64\\) after conversion; the encoder expects \\(64, 64\\)",
+            f"'{QPROJ}' has shape \\((32, 64\\) after conversion|64, 32\\) as stored); the encoder expects \\(64, 64\\)",
         ),
         (lambda t: t.update({QPROJ: np.ones((64, 64), "int32")}), f"'{QPROJ}' must be floating point; got dtype int32"),
     ],
@@ -216,6 +217,21 @@ def test_bad_checkpoints_raise_errors_naming_the_tensor(tiny_checkpoint, tmp_pat
         load_hf_checkpoint(bad)
     with pytest.raises(ValueError, match=message):  # the same error from the headers alone
         check_hf_checkpoint(bad)
+
+
+@pytest.mark.parametrize(
+    "config, use_clip",
+    [({}, True), ({"hidden_size": 64, "num_heads": 2, "num_layers": 2, "output_proj_dims": 48}, False)],
+    ids=["release", "tiny-without-clip-bounds"],
+)
+def test_the_plain_layout_is_the_weight_map_of_a_built_encoder(config, use_clip):
+    # hf_layout lists the tensors without Keras; each must be what the loader maps to a variable.
+    shapes = hf_audio_shapes(config, use_clipped_linears=use_clip)
+    weight_map = hf_weight_map(shape_only_encoder(**config), use_clipped_linears=use_clip)
+    assert list(shapes) == [source.name for source in weight_map]
+    for source in weight_map:
+        stored = np.broadcast_to(np.zeros((), "float32"), shapes[source.name])
+        assert tuple(source.transform(stored).shape) == tuple(source.variable.shape), source.name
 
 
 def test_check_reads_only_headers_and_allocates_no_encoder(tiny_checkpoint, tmp_path):

@@ -25,7 +25,7 @@ from testbed import REPO_ROOT
 from testbed import TINY_ENCODER_CONFIG
 
 from gemma4_audio_embed import records
-from gemma4_audio_embed.encoder.hf_checkpoint import is_audio_tensor
+from gemma4_audio_embed.encoder.hf_layout import is_audio_tensor
 from gemma4_audio_embed.encoder.safetensors_file import INDEX_FILE
 from gemma4_audio_embed.inference import keras_hub_presets
 from gemma4_audio_embed.inference import model_sources
@@ -237,6 +237,23 @@ def test_a_checkpoint_is_fingerprinted_by_its_config_and_audio_shards_only(shard
     assert model_sources.ModelSource("hf_checkpoint", str(other)).fingerprint("float32", "jax") == files_fingerprint(
         files, config
     )
+
+
+def test_the_launch_checks_and_fingerprints_a_checkpoint_without_keras_or_a_backend(sharded_checkpoint, tmp_path):
+    code = f"""
+import sys
+from gemma4_audio_embed.pipeline.launch import prepare
+prepare(["--input", {str(sharded_checkpoint / "config.json")!r}, "--output", {str(tmp_path / "o")!r},
+         "--hf_checkpoint", {str(sharded_checkpoint)!r}, "--keras_backend", "tensorflow"])
+print(sorted(name for name in ("keras", "tensorflow", "jax", "torch") if name in sys.modules))
+"""
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert json.loads((tmp_path / "o-stamp.json").read_text())["model_fingerprint"] == model_sources.ModelSource(
+        "hf_checkpoint", str(sharded_checkpoint)
+    ).fingerprint("float32", "tensorflow")
 
 
 def test_gcs_checkpoint_needs_and_copies_only_its_audio_shard(
