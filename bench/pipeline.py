@@ -135,8 +135,9 @@ def corpus_features(folder: pathlib.Path, max_clip_seconds: float, on_device: bo
             inputs.append(EncodedAudio(str(path), str(path), path.read_bytes()))
     from gemma4_audio_embed.batching.features import ComputeFeatures
 
-    compute = ComputeFeatures(os.environ["KERAS_BACKEND"], features_on_device=on_device)
+    compute = ComputeFeatures(keras_backend=os.environ["KERAS_BACKEND"], features_on_device=on_device)
     compute.setup()
+    compute.start_bundle()
     features = []
     for item in inputs:
         for clip in decoded_clips(item, io.BytesIO(item.data), max_clip_seconds):
