@@ -19,6 +19,7 @@ from synthetic_audio import write_manifest
 from gemma4_audio_embed import records
 from gemma4_audio_embed.pipeline.cli import main
 from gemma4_audio_embed.pipeline.cli import run
+from gemma4_audio_embed.pipeline.report.page import MARKER_PIXELS
 
 CHROMIUM = pathlib.Path("/usr/bin/chromium")  # .ci/run installs it: apt-get install -y chromium
 # (file, seconds, rate, channels, language, speaker): 8 records from 7 audio inputs, the 35 s one in two windows.
@@ -192,4 +193,4 @@ def test_the_page_renders_in_headless_chromium_with_every_figure(reported, tmp_p
     pixels = np.asarray(Image.open(screenshot).convert("RGB"))
     for figure in data["figures"]:  # each figure's colour band, drawn only if its PNG decoded and showed
         band = (pixels == np.array(figure["marker"])).all(axis=-1).sum()
-        assert band >= 600 * 5, f"{figure['id']}: {band} pixels of its band in the screenshot"
+        assert band >= 600 * MARKER_PIXELS, f"{figure['id']}: {band} pixels of its band in the screenshot"

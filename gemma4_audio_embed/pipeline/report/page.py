@@ -17,7 +17,7 @@ from matplotlib.patches import Rectangle
 from gemma4_audio_embed.pipeline.progress import duration_text
 from gemma4_audio_embed.pipeline.report.figures import Panel
 
-MARKER_PIXELS = 5  # the height of each figure's colour band
+MARKER_PIXELS = 3  # the height of each figure's colour band
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 24px; color: #222; max-width: 1340px; }
 h1 { margin-bottom: 0; } .sub { color: #666; margin-top: 4px; }
