@@ -234,7 +234,7 @@ def pipeline_batches(features: list, lengths: tuple, max_batch_frames: int) -> l
     from gemma4_audio_embed.batching.row_packing import RELEASE_GEOMETRY
     from gemma4_audio_embed.batching.row_packing import packed_batch
 
-    packer = ClipPacker(lengths[-1], max_batch_frames)
+    packer = ClipPacker(lengths[-1], max_batch_frames, RELEASE_GEOMETRY)
     chosen = [batch for clip in features for batch in packer.add(clip, clip.shape[0])] + packer.flush()
     return [packed_batch(batch, lengths, max_batch_frames, RELEASE_GEOMETRY)[:2] for batch in chosen]
 
