@@ -16,8 +16,8 @@ from apache_beam.ml.inference.base import RunInference
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that
 from apache_beam.testing.util import equal_to
-from conftest import TINY_ENCODER_CONFIG
 from fingerprints import files_fingerprint
+from testbed import TINY_ENCODER_CONFIG
 
 from gemma4_audio_embed.batching.batch_plan import BatchPlan
 from gemma4_audio_embed.batching.row_packing import RELEASE_GEOMETRY

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO_ROOT
+from testbed import REPO_ROOT
 
 from gemma4_audio_embed.inference.local_cache import cache_folder
 

@@ -17,7 +17,6 @@ import pytest
 import soundfile
 import soxr
 from accounting import accounted_outputs
-from conftest import TINY_ENCODER_CONFIG
 from fingerprints import files_fingerprint
 from synthetic_audio import audio_bytes
 from synthetic_audio import ffmpeg_encoded
@@ -29,6 +28,7 @@ from synthetic_audio import write_manifest
 from synthetic_audio import write_parquet
 from synthetic_audio import write_tar
 from synthetic_audio import write_tfrecord
+from testbed import TINY_ENCODER_CONFIG
 
 from gemma4_audio_embed import encoder
 from gemma4_audio_embed import records

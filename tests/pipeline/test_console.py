@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO_ROOT
+from testbed import REPO_ROOT
 
 from gemma4_audio_embed.pipeline.console import DEFAULT
 from gemma4_audio_embed.pipeline.console import QUIET

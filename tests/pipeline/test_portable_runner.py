@@ -30,10 +30,10 @@ import soundfile
 import soxr
 from accounting import accounted_outputs
 from apache_beam.metrics.metric import MetricsFilter
-from conftest import TINY_ENCODER_CONFIG
 from fingerprints import files_fingerprint
 from synthetic_audio import tone
 from synthetic_audio import write_audio
+from testbed import TINY_ENCODER_CONFIG
 
 from gemma4_audio_embed import encoder
 from gemma4_audio_embed.metrics import NAMESPACE
