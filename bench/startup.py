@@ -15,8 +15,9 @@ Then, in turns, each in a fresh process:
 3. with `--baseline_repo DIR` (a copy of another commit, e.g. `git archive main | tar -x -C DIR`),
    our CLI from that code too, in the same turns, with its own empty cache.
 
-Every figure is from the same run, so a loaded machine slows both sides alike; the ratios are
-what to compare. Usage:
+Every figure is from the same run and the ratios are what to compare; each run also gives its CPU
+seconds (user + system, children included), which a machine loaded by other jobs stretches less
+than wall time. Usage:
 
     python bench/startup.py --keras_backend jax --repeats 2
 
@@ -27,6 +28,7 @@ import argparse
 import json
 import os
 import pathlib
+import resource
 import shutil
 import subprocess
 import sys
@@ -86,13 +88,20 @@ def make_clip(path: pathlib.Path, seed: int = 0) -> None:
 
 
 def timed(command: list[str], env: dict) -> dict:
-    """Runs `command`; returns its wall seconds, from spawn to exit, and the launch cost if it printed one."""
+    """Runs `command`; returns its wall and CPU seconds, from spawn to exit, and the launch cost if it printed one.
+
+    CPU seconds are user + system of the process and its children (a loaded machine stretches
+    wall time more than CPU time).
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.time()
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     wall = time.time() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if result.returncode != 0:
         raise RuntimeError(f"{command[:4]} failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    timing = {"wall_seconds": round(wall, 2)}
+    timing = {"wall_seconds": round(wall, 2), "cpu_seconds": round(cpu, 2)}
     for line in result.stderr.splitlines():
         if line.startswith("FIRST_ELEMENT_EPOCH "):
             timing["launch_seconds"] = round(float(line.split()[1]) - start, 2)
@@ -142,6 +151,13 @@ def main() -> None:
         **{
             f"{name}_over_transformers": [
                 round(ours["wall_seconds"] / theirs["wall_seconds"], 2)
+                for ours, theirs in zip(runs[name], runs["transformers"])
+            ]
+            for name in repos
+        },
+        **{
+            f"{name}_over_transformers_cpu": [
+                round(ours["cpu_seconds"] / theirs["cpu_seconds"], 2)
                 for ours, theirs in zip(runs[name], runs["transformers"])
             ]
             for name in repos
