@@ -9,8 +9,9 @@ measures, in one process, on the default-size encoder with seeded random weights
 2. encoder only: building the same encoder, then its compiled forward pass on the same clips,
    batched and packed as the pipeline packs them (compiles included, as in the pipeline;
    reading, decoding, features, Beam and writing not);
-3. naive: the same encoder, built afresh, on the same clips, each padded to 30 s (3000 frames),
-   in batches of a fixed size (its build and its one compile included, as for the other two);
+3. naive: the same encoder (or with `--naive_model keras_hub` keras-hub's `Gemma4AudioEncoder`,
+   its documented use), built afresh, on the same clips, each padded to 30 s (3000 frames), in
+   batches of a fixed size (its build and its one compile included, as for the other two);
 4. front end: reading, decoding, resampling and log-mel features of every clip in this one
    process, the CPU work a worker does before the encoder (its CPU-time rate is per core);
    and the same with `--features_on_device`, where the host stops after resampling and
@@ -25,6 +26,7 @@ serializes a model) happen before any timer starts. Rates are seconds of audio e
 wall-clock second. Usage:
 
     python bench/pipeline.py --num_files 40 --keras_backend jax
+    python bench/pipeline.py --num_files 100 --length_mix lognormal --naive_model keras_hub --keras_backend jax
 
 Prints one JSON object; bench/RESULTS.md records runs with their dates.
 """
@@ -60,11 +62,20 @@ FORMATS = [  # (extension, soundfile format, sample rate, channels)
 ]
 
 
-def _length_seconds(rng: np.random.Generator, index: int, num_files: int, long_fraction: float) -> float:
+LOGNORMAL_MEDIAN_SECONDS, LOGNORMAL_SIGMA = 10.0, 0.6  # --length_mix lognormal, clipped to 1-30 s
+
+
+def _length_seconds(
+    rng: np.random.Generator, index: int, num_files: int, long_fraction: float, length_mix: str = "default"
+) -> float:
     """The length mix: `long_fraction` of files 2-5 min (at least one if > 0), 12% 20-30 s, the rest 2-20 s.
 
-    The short lengths are log-uniform (median 6.3 s, mean 7.8 s).
+    The short lengths are log-uniform (median 6.3 s, mean 7.8 s). With `length_mix="lognormal"`,
+    every file is lognormal around 10 s (sigma 0.6, median 10 s, mean about 12 s) clipped to
+    1-30 s, and `long_fraction` is not used.
     """
+    if length_mix == "lognormal":
+        return float(np.clip(rng.lognormal(np.log(LOGNORMAL_MEDIAN_SECONDS), LOGNORMAL_SIGMA), 1.0, 30.0))
     num_long = max(1, round(long_fraction * num_files)) if long_fraction > 0 else 0
     num_mid = round(0.12 * num_files)
     if index < num_long:
@@ -82,13 +93,15 @@ def _signal(rng: np.random.Generator, seconds: float, rate: int, channels: int) 
     return samples.astype(np.float32)
 
 
-def make_corpus(folder: pathlib.Path, num_files: int, seed: int, long_fraction: float) -> float:
+def make_corpus(
+    folder: pathlib.Path, num_files: int, seed: int, long_fraction: float, length_mix: str = "default"
+) -> float:
     """Writes the corpus into `folder` (every 5th short file into one tar shard); returns its seconds."""
     rng = np.random.default_rng(seed)
     total = 0.0
     members = {}
     for index in range(num_files):
-        seconds = _length_seconds(rng, index, num_files, long_fraction)
+        seconds = _length_seconds(rng, index, num_files, long_fraction, length_mix)
         extension, file_format, rate, channels = FORMATS[index % len(FORMATS)]
         buffer = io.BytesIO()
         soundfile.write(buffer, _signal(rng, seconds, rate, channels), rate, format=file_format)
@@ -122,8 +135,9 @@ def corpus_features(folder: pathlib.Path, max_clip_seconds: float, on_device: bo
             inputs.append(EncodedAudio(str(path), str(path), path.read_bytes()))
     from gemma4_audio_embed.batching.features import ComputeFeatures
 
-    compute = ComputeFeatures(os.environ["KERAS_BACKEND"], features_on_device=on_device)
+    compute = ComputeFeatures(keras_backend=os.environ["KERAS_BACKEND"], features_on_device=on_device)
     compute.setup()
+    compute.start_bundle()
     features = []
     for item in inputs:
         for clip in decoded_clips(item, io.BytesIO(item.data), max_clip_seconds):
@@ -220,7 +234,7 @@ def pipeline_batches(features: list, lengths: tuple, max_batch_frames: int) -> l
     from gemma4_audio_embed.batching.row_packing import RELEASE_GEOMETRY
     from gemma4_audio_embed.batching.row_packing import packed_batch
 
-    packer = ClipPacker(lengths[-1], max_batch_frames)
+    packer = ClipPacker(lengths[-1], max_batch_frames, RELEASE_GEOMETRY)
     chosen = [batch for clip in features for batch in packer.add(clip, clip.shape[0])] + packer.flush()
     return [packed_batch(batch, lengths, max_batch_frames, RELEASE_GEOMETRY)[:2] for batch in chosen]
 
@@ -254,6 +268,23 @@ class Stopwatch:
     def __exit__(self, *exc_info):
         self.wall = time.perf_counter() - self._wall
         self.cpu = time.process_time() - self._cpu
+
+
+def run_keras_hub_forward(batches: list) -> None:
+    """keras-hub's `Gemma4AudioEncoder` (the released size, seeded random weights), built afresh and
+    compiled as keras-hub's own JAX path does (`jax.jit` of `stateless_call`), over `batches`."""
+    import jax
+    import keras
+    import keras_hub
+
+    keras.utils.set_random_seed(0)
+    model = keras_hub.models.Gemma4AudioEncoder(output_dim=2048)
+    model(np.zeros((1, 8, 128), "float32"), np.ones((1, 8), bool))  # builds it
+    forward = jax.jit(lambda tv, ntv, mel, mask: model.stateless_call(tv, ntv, mel, mask)[0])
+    trainable = [v.value for v in model.trainable_variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
+    for mel, mask in batches:
+        np.asarray(forward(trainable, non_trainable, mel, mask))
 
 
 def run_forward(model, batches: list) -> None:
@@ -308,6 +339,18 @@ def main() -> None:
     parser.add_argument("--num_files", type=int, default=40, help="Files in the corpus (about 19 s of audio each).")
     parser.add_argument("--long_fraction", type=float, default=0.03, help="Share of files lasting 2-5 minutes.")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--length_mix",
+        choices=("default", "lognormal"),
+        default="default",
+        help="default: the mix above; lognormal: every file lognormal around 10 s, 1-30 s.",
+    )
+    parser.add_argument(
+        "--naive_model",
+        choices=("ours", "keras_hub"),
+        default="ours",
+        help="The encoder of the naive pad-to-30 s baseline: ours, or keras-hub's (its documented use; JAX only).",
+    )
     parser.add_argument("--keras_backend", default=os.environ.get("KERAS_BACKEND", "tensorflow"))
     parser.add_argument("--naive_batch_size", type=int, default=8)
     parser.add_argument(
@@ -344,7 +387,7 @@ def main() -> None:
 
     folder = pathlib.Path(tempfile.mkdtemp(prefix="gemma4_bench_"))
     (folder / "corpus").mkdir()
-    corpus_seconds = make_corpus(folder / "corpus", args.num_files, args.seed, args.long_fraction)
+    corpus_seconds = make_corpus(folder / "corpus", args.num_files, args.seed, args.long_fraction, args.length_mix)
     by_format = front_end_by_format(folder / "corpus", 30.0, args.front_end_repeats)
     flags = [
         "--input",
@@ -390,6 +433,7 @@ def main() -> None:
         "keras_backend": args.keras_backend,
         "corpus": {
             "files": args.num_files,
+            "length_mix": args.length_mix,
             "long_fraction": args.long_fraction,
             "audio_seconds": round(corpus_seconds, 1),
             "clips": len(features),
@@ -412,7 +456,11 @@ def main() -> None:
         naive = naive_batches(features, args.naive_batch_size)
         del model
         with Stopwatch() as naive_time:
-            run_forward(encoder.default_encoder(seed=0), naive)
+            if args.naive_model == "keras_hub":
+                run_keras_hub_forward(naive)
+            else:
+                run_forward(encoder.default_encoder(seed=0), naive)
+        report["naive_model"] = args.naive_model
         report["naive_padding_efficiency"] = round(
             valid_frames / sum(mel.shape[0] * mel.shape[1] for mel, _ in naive), 3
         )

@@ -6,11 +6,16 @@ see) and keeps a per-bundle total that the step emits on `TALLY_TAG` at the end 
 The job sums those tallies in its own graph (`pipeline.summary.WriteSummary`), so the summary
 holds what the job computed, on any runner, whether or not anyone waits for it. A retried
 bundle's tally is discarded with the bundle's other outputs.
+
+Each count also goes to this process's `LIVE_COUNTS`, which a launcher that runs the job in its
+own process (Beam's local FnApiRunner, whose counters are readable only when the job ends)
+reads for its progress display.
 """
 
 import collections
 import json
 import logging
+import threading
 import time
 import typing
 
@@ -24,6 +29,7 @@ NAMESPACE = "gemma4_embed"
 INPUTS_READ = "inputs_read"  # inputs found: files, tar samples, records, rows, manifest lines, unreadable files
 ENTRIES_SKIPPED = "entries_skipped"  # entries that are no input by convention (`._*` AppleDouble members)
 REPEATED_IDS = "repeated_ids"  # inputs whose id or member name was taken earlier in its file (given a distinct key)
+INPUTS_DECODED = "inputs_decoded"  # inputs the decode step is done with, decoded or failed (the job's progress)
 CLIPS_READ = "clips_read"  # windows cut from decoded inputs
 REPEATED_AUDIO = "repeated_audio"  # clips whose window another clip with a smaller key has (same audio_sha256)
 CLIPS_EMBEDDED = "clips_embedded"  # records written
@@ -36,6 +42,8 @@ FEATURES_ON_DEVICE = "features_on_device"  # whether log-mel ran in the encoder'
 MAX_BATCH_FRAMES = "max_batch_frames"  # the frame budget PackClips chose, as text (`--max_batch_frames auto`)
 INPUTS_SKIPPED = "inputs_skipped"  # input files skipped because their record file exists (--skip_existing)
 SETTINGS = (DEVICES, MAX_BATCH_FRAMES, FEATURES_ON_DEVICE)
+# Inputs by what the decoder opened: counters `audio_<property>:<value>`, e.g. `audio_sample_rate:16000`.
+AUDIO_PROPERTIES = ("format", "sample_rate", "channels")
 PROGRESS_INTERVAL_SECONDS = 30.0
 TALLY_TAG = "tally"  # the tagged output of each step's per-bundle tally: (name, int) or (name, frozenset of JSON)
 
@@ -43,6 +51,47 @@ TALLY_TAG = "tally"  # the tagged output of each step's per-bundle tally: (name,
 def counter(name: str):
     """Returns the Beam counter `name` in the pipeline's namespace."""
     return Metrics.counter(NAMESPACE, name)
+
+
+def audio_property_counter(name: str, value) -> str:
+    """The counter of inputs whose audio property `name` (one of `AUDIO_PROPERTIES`) is `value`."""
+    if name not in AUDIO_PROPERTIES:
+        raise ValueError(f"`name` must be one of {AUDIO_PROPERTIES}. Received: name={name!r}")
+    return f"audio_{name}:{value}"
+
+
+def audio_properties(counts: dict) -> dict[str, dict[str, int]]:
+    """`{property: {value: inputs}}` from the `audio_property_counter` counts among `counts`, every
+    property present (empty when no input was opened), values sorted."""
+    found = {name: {} for name in AUDIO_PROPERTIES}
+    for counter_name, count in counts.items():
+        name, _, value = counter_name.removeprefix("audio_").partition(":")
+        if counter_name.startswith("audio_") and name in found and value:
+            found[name][value] = count
+    return {name: dict(sorted(values.items())) for name, values in found.items()}
+
+
+class LiveCounts:
+    """Counts made in this process since it started, by name; thread-safe.
+
+    What a launcher running the job in its own process shows while the job runs; a snapshot
+    taken at launch, subtracted, leaves the counts of that job.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._counts = collections.Counter()
+
+    def add(self, name: str, count: int) -> None:
+        with self._lock:
+            self._counts[name] += count
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+
+LIVE_COUNTS = LiveCounts()  # one per process: the steps of any job running in it add to it
 
 
 class Tally:
@@ -56,6 +105,7 @@ class Tally:
     def __init__(self):
         self._counts = collections.Counter()
         self._notes = {}
+        self._counters = {}  # name -> Beam counter, made once: making one costs more than counting
 
     def start(self) -> None:
         self._counts = collections.Counter()
@@ -64,8 +114,12 @@ class Tally:
     def add(self, name: str, count: int = 1) -> None:
         """Adds `count` to counter `name`."""
         if count:
-            Metrics.counter(NAMESPACE, name).inc(count)
+            beam_counter = self._counters.get(name)
+            if beam_counter is None:
+                beam_counter = self._counters[name] = Metrics.counter(NAMESPACE, name)
+            beam_counter.inc(count)
             self._counts[name] += count
+            LIVE_COUNTS.add(name, count)
 
     def note(self, name: str, value) -> None:
         """Records setting `name` (one of `SETTINGS`) as the JSON of `value`."""
@@ -135,8 +189,9 @@ def counter_values(metric_results) -> dict[str, int]:
 class ProgressLog:
     """Logs clips, audio and throughput of this worker at most every `interval_seconds`.
 
-    Beam counters are only readable when a local job ends, so each worker also logs its own
-    progress; on Dataflow the lines land in the worker logs.
+    The launcher shows the job's progress where it can read the counts while the job runs (in
+    its own process, or from Dataflow's counters); where it cannot (the local runner's worker
+    processes in `multi_processing` mode), these worker lines are the progress.
 
     Args:
         interval_seconds: float. Least time between two log lines. Defaults to 30.

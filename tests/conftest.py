@@ -68,7 +68,14 @@ _ORACLE_MODULES = {
 _ORACLE_FIXTURES = {"hf_extractor"}
 # Whole-pipeline runs (a Beam job or a CLI subprocess): every test under these folders but the pure ones.
 _E2E_FOLDERS = {"pipeline", "bench"}
-_NOT_E2E = {"test_options.py", "test_graph.py", "test_summary.py"}
+_NOT_E2E = {
+    "test_options.py",
+    "test_graph.py",
+    "test_summary.py",
+    "test_progress.py",
+    "test_console.py",
+    "test_dead_letter_reasons.py",
+}
 _E2E_FIXTURES = {"image_weights", "embedded_corpus"}  # the Flex Template's local run; the training tests' job run
 _E2E_MODULES = {"test_finetune_examples.py"}  # each example embeds its corpus in a subprocess
 # Loopback services: the GCS emulator fixture, and the Hub server of the model-source tests.

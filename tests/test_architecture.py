@@ -67,6 +67,8 @@ def test_imports_point_from_later_stages_to_earlier_ones_only():
     [
         ("gemma4_audio_embed.encoder.hf_checkpoint", ("apache_beam",)),
         ("gemma4_audio_embed.encoder.config", ("apache_beam", "keras", "tensorflow", "jax")),
+        ("gemma4_audio_embed.encoder.hf_layout", ("apache_beam", "keras", "tensorflow", "jax")),
+        ("gemma4_audio_embed.pipeline.cli", ("keras", "tensorflow", "jax", "torch", "matplotlib")),
         ("gemma4_audio_embed.records", ("apache_beam", "keras", "tensorflow", "jax", "torch")),
         (
             "gemma4_audio_embed.training",

@@ -38,7 +38,9 @@ from gemma4_audio_embed.inputs.encoded_audio import metadata_json
 from gemma4_audio_embed.inputs.keys import clip_key
 from gemma4_audio_embed.inputs.samples import mono_samples
 from gemma4_audio_embed.metrics import CLIPS_READ
+from gemma4_audio_embed.metrics import INPUTS_DECODED
 from gemma4_audio_embed.metrics import TallyingDoFn
+from gemma4_audio_embed.metrics import audio_property_counter
 from gemma4_audio_embed.reprs import ConfigRepr
 
 BLOCK_FRAMES = 1 << 16  # 65536 frames passed on at a time: 4.1 s at 16 kHz, 1.4 s at 48 kHz
@@ -166,6 +168,7 @@ class _FFmpegInput:
             )
         self.audio = self.container.streams.audio[0]
         self.rate = self.audio.codec_context.sample_rate
+        self.channels = self.audio.codec_context.layout.nb_channels
         self.format = self.container.format.name
         self.offset_seconds = encoded.offset_seconds
         self.span = _Span(encoded, self.rate)
@@ -303,7 +306,7 @@ def _windows(blocks: Iterator[np.ndarray], window: int) -> Iterator[np.ndarray]:
 
 
 def decoded_clips(
-    encoded: EncodedAudio, stream, max_clip_seconds: float, block_frames: int = BLOCK_FRAMES
+    encoded: EncodedAudio, stream, max_clip_seconds: float, block_frames: int = BLOCK_FRAMES, opened=None
 ) -> Iterator[Clip]:
     """Decodes one input into its 16 kHz windows, streaming.
 
@@ -327,6 +330,9 @@ def decoded_clips(
         stream: seekable binary file-like object, or None when `encoded.samples` is set.
         max_clip_seconds: float. Window length, a whole number of 16 kHz samples.
         block_frames: int. Least frames resampled at a time. Defaults to `BLOCK_FRAMES`.
+        opened: callable or None. Called once the input is open with `(format, sample_rate,
+            channels)`: FFmpeg's container format name (`"samples"` for decoded samples), the
+            rate in Hz and the channel count as stored. Defaults to None.
 
     Yields:
         `Clip`s with `float32 [N]` waveforms, N <= max_clip_seconds * 16000.
@@ -334,9 +340,13 @@ def decoded_clips(
     window = window_samples(max_clip_seconds)
     if encoded.samples is not None:
         ffmpeg_input, rate, parts = None, encoded.sample_rate, _decoded_parts(encoded)
+        properties = ("samples", rate, 1 if encoded.samples.ndim == 1 else encoded.samples.shape[1])
     else:
         ffmpeg_input = _FFmpegInput(encoded, stream)
         rate, parts = ffmpeg_input.rate, ffmpeg_input.parts()
+        properties = (ffmpeg_input.format, rate, ffmpeg_input.channels)
+    if opened is not None:
+        opened(*properties)
     blocks = _resampled_blocks(_blocks(parts, block_frames), rate)
     segment_index = -1
     metadata = metadata_json(encoded.metadata)
@@ -373,6 +383,10 @@ class DecodeAudio(ConfigRepr, TallyingDoFn):
     flow on as they are cut; a file that fails half-way then keeps the records of its earlier
     windows, and its dead letter says after how many windows it failed.
 
+    Tallies the windows (`clips_read`), each input it is done with, decoded or failed
+    (`inputs_decoded`, the job's progress), and each opened input's format, sample rate and
+    channels (`metrics.audio_property_counter`).
+
     Args:
         max_clip_seconds: float. Window length in seconds. Defaults to 30.
         block_frames: int. Least frames resampled at a time. Defaults to `BLOCK_FRAMES`.
@@ -385,14 +399,21 @@ class DecodeAudio(ConfigRepr, TallyingDoFn):
         self.max_clip_seconds = max_clip_seconds
         self.block_frames = block_frames
 
+    def _opened(self, audio_format: str, sample_rate: int, channels: int) -> None:
+        for name, value in (("format", audio_format), ("sample_rate", sample_rate), ("channels", channels)):
+            self.tally.add(audio_property_counter(name, value))
+
     def process(self, encoded: EncodedAudio):
-        if encoded.samples is not None:
-            stream = contextlib.nullcontext()
-        elif encoded.data is not None:
-            stream = io.BytesIO(encoded.data)
-        else:
-            stream = FileSystems.open(encoded.source, compression_type=CompressionTypes.UNCOMPRESSED)
-        with stream:
-            for clip in decoded_clips(encoded, stream, self.max_clip_seconds, self.block_frames):
-                self.tally.add(CLIPS_READ)
-                yield clip
+        try:
+            if encoded.samples is not None:
+                stream = contextlib.nullcontext()
+            elif encoded.data is not None:
+                stream = io.BytesIO(encoded.data)
+            else:
+                stream = FileSystems.open(encoded.source, compression_type=CompressionTypes.UNCOMPRESSED)
+            with stream:
+                for clip in decoded_clips(encoded, stream, self.max_clip_seconds, self.block_frames, self._opened):
+                    self.tally.add(CLIPS_READ)
+                    yield clip
+        finally:
+            self.tally.add(INPUTS_DECODED)

@@ -14,7 +14,7 @@ _EXPORTS = {
     "default_encoder": "inference",
     "forward_memory_bytes": "inference",
     "make_predict_fn": "inference",
-    "model_fingerprint": "inference",
+    "weights_digest": "inference",
     "from_keras_hub": "keras_hub_weights",
     "LogMelFrontend": "log_mel_frontend",
 }

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from gemma4_audio_embed.encoder.hf_checkpoint import load_hf_checkpoint
-from gemma4_audio_embed.encoder.inference import model_fingerprint
+from gemma4_audio_embed.encoder.inference import weights_digest
 
 
 def main(argv=None) -> int:
@@ -22,7 +22,7 @@ def main(argv=None) -> int:
         parser.error(f"--output must end with .keras; got {args.output!r}.")
     model = load_hf_checkpoint(args.hf_checkpoint, dtype=args.dtype)
     model.save(args.output)
-    print(f"Wrote {args.output} (fingerprint {model_fingerprint(model)[:16]}).")
+    print(f"Wrote {args.output} (weights digest {weights_digest(model)[:16]}).")
     return 0
 
 

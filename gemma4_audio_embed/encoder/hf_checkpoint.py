@@ -2,27 +2,23 @@
 
 Reads `config.json` and only the audio tensors (`model.audio_tower.*` and the audio embedder's
 projection) from the safetensors files; the language and vision weights are never read.
-`check_hf_checkpoint` makes the same checks from the headers alone, for launch-time checks.
+`hf_layout.check_hf_checkpoint` makes the same checks from the headers alone, without Keras,
+for launch-time checks.
 """
 
-import json
-
 import keras
-import numpy as np
 
 from gemma4_audio_embed.encoder.config import encoder_config_from_hf
 from gemma4_audio_embed.encoder.gemma4_audio_encoder import Gemma4AudioEncoder
+from gemma4_audio_embed.encoder.hf_layout import AUDIO_TOWER
+from gemma4_audio_embed.encoder.hf_layout import EMBEDDER_PROJECTION
+from gemma4_audio_embed.encoder.hf_layout import read_config
 from gemma4_audio_embed.encoder.safetensors_file import CheckpointTensors
 from gemma4_audio_embed.encoder.safetensors_file import local_opener
-from gemma4_audio_embed.encoder.safetensors_file import numpy_dtype
 from gemma4_audio_embed.encoder.weight_map import WeightSource
 from gemma4_audio_embed.encoder.weight_map import assign_weights
-from gemma4_audio_embed.encoder.weight_map import checked_arrays
 from gemma4_audio_embed.encoder.weight_map import clip_bound_sources
 from gemma4_audio_embed.encoder.weight_map import transpose
-
-AUDIO_TOWER = "model.audio_tower."
-EMBEDDER_PROJECTION = "model.embed_audio.embedding_projection.weight"
 
 
 def conv2d_kernel(array):
@@ -86,35 +82,31 @@ def hf_weight_map(model, use_clipped_linears=True):
     ]
 
 
-def is_audio_tensor(name: str) -> bool:
-    """Whether checkpoint tensor `name` is one the encoder reads (audio tower or embedder projection)."""
-    return name.startswith(AUDIO_TOWER) or name == EMBEDDER_PROJECTION
-
-
-def shape_only_encoder(**config) -> Gemma4AudioEncoder:
+def shape_only_encoder(dtype=None, **config) -> Gemma4AudioEncoder:
     """A built `Gemma4AudioEncoder` whose variables have shapes and paths but no values.
 
     Built in a `keras.StatelessScope` that leaves variables uninitialized, so checking a
     checkpoint against the E2B-size encoder allocates nothing (a real build of it takes 1.2 GB
-    and seconds). The variables are taken off Keras' list of deferred initializations, which
-    the next stateless scope would otherwise initialize.
+    and seconds), and a loader gives each variable its value once (`weight_map.set_value`)
+    instead of overwriting a random initialisation. The variables are taken off Keras' list of
+    deferred initializations, which the next stateless scope would otherwise initialize.
     """
     from keras.src.backend.common import global_state  # the list has no public accessor
 
     pending = list(global_state.get_global_attribute("uninitialized_variables", []))
     with keras.StatelessScope(initialize_variables=False):
-        model = Gemma4AudioEncoder(**config)
+        model = Gemma4AudioEncoder(**config, dtype=dtype)
         model.build()
     global_state.set_global_attribute("uninitialized_variables", pending)
     return model
 
 
-def _read_config(path, open_file):
-    try:
-        with open_file("config.json") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"Expected config.json in {path!r}; found none.") from None
+def initialize_unset(model: Gemma4AudioEncoder) -> None:
+    """Gives each variable a loader left without a value its initializer's value, as a normal
+    build would have (e.g. the clip bounds of a checkpoint without clipped linears)."""
+    for variable in model.variables:
+        if variable._value is None:  # see weight_map.set_value
+            variable._deferred_initialize()
 
 
 def _audio_weight_map(path, config, model, tensors):
@@ -129,41 +121,6 @@ def _audio_weight_map(path, config, model, tensors):
             f"{unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}."
         )
     return weight_map
-
-
-def check_hf_checkpoint(path: str, open_file=None) -> dict:
-    """Checks a checkpoint as `load_hf_checkpoint` would, from its headers, reading no tensor.
-
-    Reads `config.json`, the index and the safetensors headers of the shards holding audio
-    tensors; every tensor the encoder needs must be there, floating point, with the shape the
-    configured encoder expects.
-
-    Args:
-        path: str. The checkpoint folder, as named in errors.
-        open_file: callable or None. `open_file(name)` opens the folder's file `name` for binary
-            reading (`CheckpointTensors`). Defaults to local files under `path`.
-
-    Returns:
-        The encoder's constructor arguments (`encoder_config_from_hf`).
-
-    Raises:
-        ValueError: naming the missing, unexpected, mis-shaped or non-float tensor, or the
-            config's problem. FileNotFoundError: no `config.json` or safetensors files.
-    """
-    open_file = open_file or local_opener(path)
-    config = _read_config(path, open_file)
-    encoder_config = encoder_config_from_hf(config)
-    model = shape_only_encoder(**encoder_config)
-    tensors = CheckpointTensors(path, open_file)
-    available = set(tensors.names())
-
-    def header_array(name):
-        if name not in available:
-            raise KeyError(name)
-        return np.broadcast_to(np.zeros((), numpy_dtype(tensors.dtype(name))), tensors.shape(name))
-
-    checked_arrays(_audio_weight_map(path, config, model, tensors), header_array, f"Checkpoint {path!r}")
-    return encoder_config
 
 
 def load_hf_checkpoint(path: str, dtype: str = "float32") -> Gemma4AudioEncoder:
@@ -184,9 +141,8 @@ def load_hf_checkpoint(path: str, dtype: str = "float32") -> Gemma4AudioEncoder:
         ValueError: naming the tensor, when one is missing, unexpected under
             `model.audio_tower.`, of the wrong shape or not floating point.
     """
-    config = _read_config(path, local_opener(path))
-    model = Gemma4AudioEncoder(**encoder_config_from_hf(config), dtype=dtype)
-    model.build()
+    config = read_config(path, local_opener(path))
+    model = shape_only_encoder(**encoder_config_from_hf(config), dtype=dtype)
     tensors = CheckpointTensors(path)
     available = set(tensors.names())
 
@@ -196,4 +152,5 @@ def load_hf_checkpoint(path: str, dtype: str = "float32") -> Gemma4AudioEncoder:
         return tensors.read(name)
 
     assign_weights(_audio_weight_map(path, config, model, tensors), read, f"Checkpoint {path!r}")
+    initialize_unset(model)
     return model

@@ -10,7 +10,7 @@ import json
 import os
 import re
 
-from gemma4_audio_embed.encoder.hf_checkpoint import is_audio_tensor
+from gemma4_audio_embed.encoder.hf_layout import is_audio_tensor
 from gemma4_audio_embed.encoder.safetensors_file import INDEX_FILE
 from gemma4_audio_embed.encoder.safetensors_file import SINGLE_FILE
 

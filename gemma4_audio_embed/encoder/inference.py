@@ -1,4 +1,4 @@
-"""Running a `Gemma4AudioEncoder` for batch inference: compiled forward, seeded default, fingerprint.
+"""Running a `Gemma4AudioEncoder` for batch inference: compiled forward, seeded default, weights digest.
 
 Axis legend: B batch, M mel frames, F mel bins, T tokens, D output width.
 """
@@ -170,13 +170,14 @@ def data_parallel_forward(
         return out.astype("float32")  # [B, T, D]
 
     forward = jax.jit(forward, in_shardings=(replicated, replicated, by_row, by_row), out_shardings=by_row)
-    variables = [*model.trainable_variables, *model.non_trainable_variables]
+    # Keras walks every layer to list them; the variables themselves never change, only their values.
+    trainable, non_trainable = list(model.trainable_variables), list(model.non_trainable_variables)
+    variables = [*trainable, *non_trainable]
     for variable, value in zip(variables, jax.device_put([v.value for v in variables], replicated)):
         variable.assign(value)  # the variable now holds the replicated array: no second copy
 
     def weights():  # a no-op device_put unless another predict function moved the variables since
-        values = [v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables]
-        return jax.device_put(values, replicated)
+        return jax.device_put(([v.value for v in trainable], [v.value for v in non_trainable]), replicated)
 
     def padded(mel, mask):
         extra = -mel.shape[0] % len(devices)
@@ -264,10 +265,12 @@ def default_encoder(seed: int = 0, dtype=None, **config) -> Gemma4AudioEncoder:
     return model
 
 
-def model_fingerprint(model: Gemma4AudioEncoder) -> str:
-    """Hex SHA-256 of the model's configuration and weights (values, shapes, dtypes, order).
+def weights_digest(model: Gemma4AudioEncoder) -> str:
+    """Hex SHA-256 of a built model's configuration and weight values (values, shapes, dtypes, order).
 
-    Independent of layer names, so two processes that build the same model agree.
+    Independent of layer names, so two processes that build the same model agree: a check that
+    two loaders give the same weights. The fingerprint records carry is another: it is made from
+    the weights' files without building the model (`inference.fingerprint`).
     """
     digest = hashlib.sha256()
     config = model.get_config()

@@ -60,12 +60,45 @@ def checked_arrays(weight_map, read, source_label):
     return arrays
 
 
+TRANSPOSE_BLOCK = 256  # rows and columns copied at a time by `c_contiguous`: a block pair fits the L2 cache
+
+
+def c_contiguous(array: np.ndarray) -> np.ndarray:
+    """`array` in C order; a transposed matrix is copied block by block, about twice as fast as NumPy's
+    strided copy of a large one (a Linear kernel of the released size is 4096 x 1024)."""
+    if array.flags.c_contiguous or array.ndim != 2 or not array.flags.f_contiguous:
+        return np.asarray(array, order="C")
+    rows, columns = array.shape
+    out = np.empty((rows, columns), array.dtype)
+    for row in range(0, rows, TRANSPOSE_BLOCK):
+        for column in range(0, columns, TRANSPOSE_BLOCK):
+            block = (slice(row, row + TRANSPOSE_BLOCK), slice(column, column + TRANSPOSE_BLOCK))
+            out[block] = array[block]
+    return out
+
+
+def set_value(variable, array: np.ndarray) -> None:
+    """Assigns `array` to a Keras `variable`; one left without a value by a shape-only build
+    (`hf_checkpoint.shape_only_encoder`) takes it as its first value, so no random
+    initialisation is computed only to be overwritten."""
+    import keras
+
+    if variable._value is None:  # no public API gives an uninitialized variable its first value
+        # Contiguous, as `assign` would copy it into a fresh variable's storage (a transposed view
+        # would otherwise stay strided on PyTorch).
+        variable._initialize(keras.ops.convert_to_tensor(c_contiguous(array), dtype=variable.dtype))
+        variable._initializer = None
+    else:
+        variable.assign(array)
+
+
 def assign_weights(weight_map, read, source_label):
     """Set every variable of `weight_map` from `read(name) -> np.ndarray`.
 
     Every variable is checked (`checked_arrays`) before any is assigned, so a failed load
-    leaves the model untouched.
+    leaves the model untouched. Variables without a value yet (a shape-only build) get theirs
+    here (`set_value`).
     """
     arrays = checked_arrays(weight_map, read, source_label)
     for source, array in zip(weight_map, arrays):
-        source.variable.assign(array.astype(np.float32))
+        set_value(source.variable, array.astype(np.float32, copy=False))

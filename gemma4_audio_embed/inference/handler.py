@@ -14,7 +14,6 @@ from typing import Any
 from typing import NamedTuple
 
 import numpy as np
-from apache_beam.ml.inference.base import ModelHandler
 
 from gemma4_audio_embed.backends import KERAS_BACKENDS
 from gemma4_audio_embed.backends import encoder_module
@@ -26,6 +25,8 @@ from gemma4_audio_embed.batching.row_packing import packed_batch
 from gemma4_audio_embed.encoder.config import COMPUTE_DTYPES
 from gemma4_audio_embed.encoder.config import OUTPUT_LAYERS
 from gemma4_audio_embed.encoder.config import check_choice
+from gemma4_audio_embed.inference.beam_ml import ModelHandler
+from gemma4_audio_embed.inference.local_cache import enable_jax_compilation_cache
 from gemma4_audio_embed.inference.model_sources import ModelSource
 from gemma4_audio_embed.metrics import NAMESPACE
 from gemma4_audio_embed.reprs import ConfigRepr
@@ -36,7 +37,7 @@ class ClipEmbedding(NamedTuple):
 
     Attributes:
         embedding: `float32 [Tv, O]`, the clip's valid tokens.
-        model_fingerprint: str. Hex SHA-256 of the encoder's config and weights.
+        model_fingerprint: str. The model's fingerprint (`ModelSource.fingerprint`).
         devices: dict. `{"count": int, "kind": str}`: the devices the batch ran on.
     """
 
@@ -49,16 +50,22 @@ class LoadedEncoder:
     """A built encoder with its compiled forward pass and fingerprint; what `load_model` returns.
 
     Only methods are used on it, so it also works through Beam's cross-process model proxy.
+
+    Args:
+        encoder: the `encoder` package, imported under the worker's Keras backend.
+        model: Gemma4AudioEncoder. The built model.
+        output_layer: str. `"lm"` or `"tower"`.
+        fingerprint: str. The model fingerprint its records carry (`ModelSource.fingerprint`).
     """
 
-    def __init__(self, encoder, model, output_layer: str):
+    def __init__(self, encoder, model, output_layer: str, fingerprint: str):
         self._predict = encoder.make_predict_fn(model, output_layer=output_layer)
         # Made when the first batch of samples arrives (ComputeFeatures with features on the device).
         self._predict_from_samples = None
         self._make_from_samples = lambda: encoder.make_predict_fn(
             model, output_layer=output_layer, features_on_device=True
         )
-        self._fingerprint = encoder.model_fingerprint(model)
+        self._fingerprint = fingerprint
         self._geometry = PackingGeometry(model.frames_per_token, model.packing_gap_frames)
 
     def fingerprint(self) -> str:
@@ -103,6 +110,10 @@ class EncoderModelHandler(ConfigRepr, ModelHandler[np.ndarray, ClipEmbedding, Lo
             result before the final norm and projection. Defaults to `"lm"`.
         share_across_processes: bool. Load one model per machine and share it between SDK
             processes (Beam's `large_model`). Defaults to False.
+        model_fingerprint: str or None. The fingerprint the launch computed
+            (`ModelSource.fingerprint`); the worker computes it again from the files it loads and
+            stops when they differ, so no record names weights it was not made with. None
+            checks nothing. Defaults to None.
 
     Call arguments (`run_inference`):
         batch: list of `float32 [Mv_b, F]`, valid frames of the clips of one batch, or of
@@ -114,7 +125,8 @@ class EncoderModelHandler(ConfigRepr, ModelHandler[np.ndarray, ClipEmbedding, Lo
         fingerprint and the devices.
 
     Raises:
-        ValueError: in `load_model`, when the loaded model's packing geometry is not the plan's.
+        ValueError: in `load_model`, when the loaded model's packing geometry is not the plan's,
+            or its files' fingerprint is not `model_fingerprint`.
     """
 
     def __init__(
@@ -126,6 +138,7 @@ class EncoderModelHandler(ConfigRepr, ModelHandler[np.ndarray, ClipEmbedding, Lo
         compute_dtype: str = "float32",
         output_layer: str = "lm",
         share_across_processes: bool = False,
+        model_fingerprint: str | None = None,
     ):
         super().__init__(large_model=share_across_processes)
         check_choice("keras_backend", keras_backend, KERAS_BACKENDS)
@@ -137,10 +150,21 @@ class EncoderModelHandler(ConfigRepr, ModelHandler[np.ndarray, ClipEmbedding, Lo
         self.compute_dtype = compute_dtype
         self.output_layer = output_layer
         self.share_across_processes = share_across_processes
+        self.model_fingerprint = model_fingerprint
 
     def load_model(self) -> LoadedEncoder:
         encoder = encoder_module(self.keras_backend)
-        loaded = LoadedEncoder(encoder, self.model_source.load(self.compute_dtype), self.output_layer)
+        if self.keras_backend == "jax":
+            enable_jax_compilation_cache()
+        source = self.model_source.localized()
+        fingerprint = source.fingerprint(self.compute_dtype, self.keras_backend)
+        if self.model_fingerprint is not None and fingerprint != self.model_fingerprint:
+            raise ValueError(
+                f"{self.model_source.describe()} now fingerprints as {fingerprint[:16]}..., but the job was "
+                f"launched with {self.model_fingerprint[:16]}...: its files changed since the launch. "
+                "Launch the job again."
+            )
+        loaded = LoadedEncoder(encoder, source.load(self.compute_dtype), self.output_layer, fingerprint)
         if loaded.packing_geometry() != self.plan.geometry:
             raise ValueError(
                 f"{self.model_source.describe()} packs clips as {loaded.packing_geometry()}, but the batches "

@@ -1,9 +1,11 @@
 """Where the encoder's weights come from: one `ModelSource` value (a checkpoint folder or Hub id, a
 `.keras` file, a keras-hub preset, or seeded random weights) that checks, describes and loads itself.
 
-Each source is checked at launch from its headers (`ModelSource.checked`), and turned into local
-files and a model on a worker (`ModelSource.load`). Checkpoint folders and `.keras` files may be local or on any Beam
-filesystem (`gs://`); on `gs://` the launch checks read only the files' headers.
+Each source is checked at launch from its headers (`ModelSource.checked`), fingerprinted from its
+files (`ModelSource.fingerprint`, no model built), and turned into local files and a model on a
+worker (`ModelSource.localized`, `ModelSource.load`). Checkpoint folders and `.keras` files may be
+local or on any Beam filesystem (`gs://`); on `gs://` the launch checks read only the files'
+headers. keras-hub presets have a module of their own (`inference.keras_hub_presets`).
 
 Check and load after `backends.encoder_module(backend)` has imported the encoder under its
 Keras backend: they import from it, and from keras-hub, inside. `encoder_config` reads only
@@ -22,11 +24,15 @@ from apache_beam.io.filesystems import FileSystems
 
 from gemma4_audio_embed.encoder.config import ENCODER_ARGS
 from gemma4_audio_embed.encoder.config import encoder_config_from_hf
+from gemma4_audio_embed.inference.keras_hub_presets import check_keras_hub_preset
+from gemma4_audio_embed.inference.keras_hub_presets import keras_hub_audio_config
+from gemma4_audio_embed.inference.keras_hub_presets import keras_hub_preset_utils
+from gemma4_audio_embed.inference.keras_hub_presets import keras_hub_weight_files
+from gemma4_audio_embed.inference.keras_hub_presets import load_keras_hub_preset
 
 # Bytes per ranged read of a gs:// file during launch checks: a safetensors header, a zip's
 # directory and its config.json take a few such reads; Beam's default would fetch 16 MiB.
 HEADER_READ_BYTES = 1 << 16
-KERAS_HUB_EXTRA = "pip install gemma4-audio-embed[keras-hub]"
 
 
 def _is_local(path: str) -> bool:
@@ -73,9 +79,9 @@ def check_hf_checkpoint(source: str) -> str:
     Raises:
         ValueError or OSError: saying what is missing or wrong.
     """
-    from gemma4_audio_embed.encoder.hf_checkpoint import check_hf_checkpoint as check_folder
     from gemma4_audio_embed.encoder.hf_hub import hub_checkpoint
     from gemma4_audio_embed.encoder.hf_hub import hub_commit
+    from gemma4_audio_embed.encoder.hf_layout import check_hf_checkpoint as check_folder
 
     hub_id = _hub_id(source)
     if hub_id is not None:
@@ -94,8 +100,8 @@ def local_hf_checkpoint(source: str) -> str:
     A local folder is itself; a Hub id is its cached snapshot; a remote folder is copied to a
     temporary folder: `config.json`, the index and only the shards holding audio tensors.
     """
-    from gemma4_audio_embed.encoder.hf_checkpoint import is_audio_tensor
     from gemma4_audio_embed.encoder.hf_hub import hub_checkpoint
+    from gemma4_audio_embed.encoder.hf_layout import is_audio_tensor
     from gemma4_audio_embed.encoder.safetensors_file import INDEX_FILE
     from gemma4_audio_embed.encoder.safetensors_file import CheckpointTensors
 
@@ -177,105 +183,6 @@ def load_keras_file(source: str, compute_dtype: str):
     recast.build()
     recast.set_weights(model.get_weights())
     return recast
-
-
-def _keras_hub_preset_utils():
-    try:
-        from keras_hub.src.utils import preset_utils
-    except ImportError:
-        raise ImportError(f"keras-hub is not installed; install the extra: {KERAS_HUB_EXTRA}") from None
-    return preset_utils
-
-
-def _keras_hub_audio_config(preset: str) -> dict:
-    """The serialized keras-hub `Gemma4AudioEncoder` in a preset's backbone `config.json`."""
-    preset_utils = _keras_hub_preset_utils()
-    config = preset_utils.load_json(preset, preset_utils.CONFIG_FILE)
-    audio = config.get("config", {}).get("audio_encoder")
-    if not audio:
-        raise ValueError(
-            f"keras-hub preset {preset!r} has no audio encoder: its config.json "
-            f"({config.get('class_name', 'no class_name')}) has no audio_encoder; only Gemma 4 "
-            "E2B/E4B presets carry one."
-        )
-    return audio
-
-
-def check_keras_hub_preset(preset: str) -> None:
-    """Checks `--keras_hub_preset`: keras-hub is installed, the preset's backbone has an audio
-    encoder whose configuration ours takes, and, for a local folder, its weights file is there.
-
-    Reads only `config.json` (a preset name or Kaggle handle downloads just that file).
-
-    Raises:
-        ImportError: keras-hub is missing (the message names the extra to install).
-        ValueError or OSError: saying what the preset lacks.
-    """
-    from gemma4_audio_embed.encoder.hf_checkpoint import shape_only_encoder
-
-    audio = _keras_hub_audio_config(preset)
-    missing = [key for key in ENCODER_ARGS if key not in audio["config"]]
-    if missing:
-        raise ValueError(f"keras-hub preset {preset!r}: its audio encoder config lacks {missing}.")
-    shape_only_encoder(**{key: audio["config"][key] for key in ENCODER_ARGS})
-    preset_utils = _keras_hub_preset_utils()
-    if os.path.isdir(preset) and not (
-        os.path.exists(os.path.join(preset, preset_utils.MODEL_WEIGHTS_FILE))
-        or os.path.exists(os.path.join(preset, preset_utils.SHARDED_MODEL_WEIGHTS_CONFIG_FILE))
-    ):
-        raise FileNotFoundError(
-            f"keras-hub preset folder {preset!r} has no {preset_utils.MODEL_WEIGHTS_FILE} "
-            f"or {preset_utils.SHARDED_MODEL_WEIGHTS_CONFIG_FILE}."
-        )
-
-
-def _keras_hub_weights_store(preset: str, audio_path: str):
-    """A Keras weights store over the preset's weights: the single file, or the shards holding
-    the audio encoder's variables (and shard 0, which Keras opens first)."""
-    from keras.src.saving import saving_lib  # no public API loads one layer's weights from a file
-
-    preset_utils = _keras_hub_preset_utils()
-    if preset_utils.check_file_exists(preset, preset_utils.MODEL_WEIGHTS_FILE):
-        return saving_lib.H5IOStore(preset_utils.get_file(preset, preset_utils.MODEL_WEIGHTS_FILE), mode="r")
-    index = preset_utils.get_file(preset, preset_utils.SHARDED_MODEL_WEIGHTS_CONFIG_FILE)
-    with open(index) as f:
-        weight_map = json.load(f)["weight_map"]
-    shards = {"model_00000.weights.h5"}
-    for path, files in weight_map.items():
-        if path.lstrip("/").startswith(audio_path + "/"):
-            shards.update(files if isinstance(files, list) else [files])
-    for shard in sorted(shards):
-        preset_utils.get_file(preset, shard)
-    return saving_lib.ShardedH5IOStore(index, mode="r")
-
-
-def load_keras_hub_preset(preset: str, compute_dtype: str):
-    """Our encoder with the weights of a keras-hub preset's audio encoder (`from_keras_hub`).
-
-    Builds keras-hub's `Gemma4AudioEncoder` alone from the preset's config and loads only its
-    variables from the backbone's weights (HDF5 reads just the datasets under the encoder's
-    group; of sharded weights, only the shards holding them are fetched). The language model
-    is never built.
-    """
-    import keras
-    import numpy as np
-    from keras.src.saving import saving_lib
-
-    from gemma4_audio_embed.encoder.keras_hub_weights import from_keras_hub
-
-    audio = _keras_hub_audio_config(preset)
-    kh_encoder = keras.saving.deserialize_keras_object(audio)
-    kh_encoder(np.zeros((1, 8, kh_encoder.input_feat_size), "float32"), np.ones((1, 8), bool))  # builds it
-    # Keras files a functional model's layers under their snake-cased class names.
-    audio_path = f"layers/{_keras_hub_preset_utils().to_snake_case(type(kh_encoder).__name__)}"
-    store = _keras_hub_weights_store(preset, audio_path)
-    try:
-        saving_lib._load_state(
-            kh_encoder, weights_store=store, assets_store=None, inner_path=audio_path, visited_saveables=set()
-        )
-    finally:
-        store.close()
-    return from_keras_hub(kh_encoder, dtype=compute_dtype)
 
 
 MODEL_SOURCE_KINDS = ("hf_checkpoint", "weights", "keras_hub_preset")  # as the flags name them
@@ -360,28 +267,83 @@ class ModelSource:
             check_keras_hub_preset(self.value)
         return self
 
+    def _hf_folder(self) -> str:
+        """The checkpoint folder of an `hf_checkpoint` source: itself, or a Hub id's cached snapshot."""
+        hub_id = _hub_id(self.value)
+        if hub_id is None:
+            return self.value
+        from gemma4_audio_embed.encoder.hf_hub import hub_checkpoint
+
+        return hub_checkpoint(*hub_id)
+
     def encoder_config(self) -> dict:
         """The `Gemma4AudioEncoder` arguments the source holds (missing ones are the release's), from
         `config.json` alone; `{}` for random weights."""
         if self.kind == "hf_checkpoint":
-            folder = self.value
-            hub_id = _hub_id(folder)
-            if hub_id is not None:
-                from gemma4_audio_embed.encoder.hf_hub import hub_checkpoint
-
-                folder = hub_checkpoint(*hub_id)
-            with _folder_opener(folder)("config.json") as f:
+            with _folder_opener(self._hf_folder())("config.json") as f:
                 return encoder_config_from_hf(json.load(f))
         if self.kind == "weights":
             return _keras_file_config(self.value)
         if self.kind == "keras_hub_preset":
-            audio = _keras_hub_audio_config(self.value)["config"]
+            audio = keras_hub_audio_config(self.value)["config"]
             return {key: audio[key] for key in ENCODER_ARGS if key in audio}
         return {}
 
+    def weight_files(self) -> dict[str, str]:
+        """`{name: local path or URI}` of the files the weights and configuration are read from.
+
+        A checkpoint: `config.json` and the safetensors files holding audio tensors (a Hub id:
+        of its cached snapshot). A `.keras` file: itself. A keras-hub preset: `config.json` and
+        the weights files holding the audio encoder (fetched into keras-hub's cache when the
+        preset is not a local folder). Random weights: none.
+        """
+        if self.kind == "hf_checkpoint":
+            from gemma4_audio_embed.encoder.hf_layout import is_audio_tensor
+            from gemma4_audio_embed.encoder.safetensors_file import CheckpointTensors
+
+            folder = self._hf_folder()
+            tensors = CheckpointTensors(folder, _folder_opener(folder))
+            names = ["config.json"] + tensors.shards([name for name in tensors.names() if is_audio_tensor(name)])
+            return {name: FileSystems.join(folder, name) for name in names}
+        if self.kind == "weights":
+            return {FileSystems.split(self.value)[1]: self.value}
+        if self.kind == "keras_hub_preset":
+            preset_utils = keras_hub_preset_utils()
+            config = preset_utils.get_file(self.value, preset_utils.CONFIG_FILE)
+            return {preset_utils.CONFIG_FILE: config} | keras_hub_weight_files(self.value)
+        return {}
+
+    def fingerprint(self, compute_dtype: str, keras_backend: str) -> str:
+        """The model fingerprint of this source (`inference.fingerprint.model_fingerprint`), built from
+        the SHA-256 of its `weight_files` (each hashed once and cached) and its configuration; no
+        model is built. Random weights are named by their seed and Keras backend instead.
+
+        Raises:
+            ValueError or OSError: when a file cannot be read.
+        """
+        from gemma4_audio_embed.inference.fingerprint import file_sha256
+        from gemma4_audio_embed.inference.fingerprint import model_fingerprint
+
+        if self.is_random:
+            weights = {"random": {"seed": self.value, "keras_backend": keras_backend}}
+        else:
+            weights = {"files": {name: file_sha256(uri) for name, uri in self.weight_files().items()}}
+        return model_fingerprint(encoder_config=self.encoder_config(), compute_dtype=compute_dtype, weights=weights)
+
+    def localized(self) -> "ModelSource":
+        """The same source as local files, what a worker loads: a remote checkpoint's config, index
+        and audio shards and a remote `.keras` file are copied to a temporary folder, a Hub id
+        becomes its cached snapshot folder; presets (keras-hub fetches them) and random weights
+        stay as they are."""
+        if self.kind == "hf_checkpoint":
+            return ModelSource(self.kind, local_hf_checkpoint(self.value))
+        if self.kind == "weights":
+            return ModelSource(self.kind, local_keras_file(self.value))
+        return self
+
     def load(self, compute_dtype: str):
         """The `Gemma4AudioEncoder` in `compute_dtype`; remote files are copied to a local temporary
-        folder first, a checkpoint's only as far as its audio tensors go."""
+        folder first (`localized`), a checkpoint's only as far as its audio tensors go."""
         from gemma4_audio_embed.encoder import default_encoder
         from gemma4_audio_embed.encoder import load_hf_checkpoint
 

@@ -1,22 +1,48 @@
-"""`gemma4-embed` (also `python -m gemma4_audio_embed`): launch a job, wait for it and print its summary; or `verify`."""
+"""`gemma4-embed` (also `python -m gemma4_audio_embed`): launch a job, show its progress, print a short summary; or `verify`, `report`."""
 
+import contextlib
 import json
-import logging
 import sys
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from gemma4_audio_embed.pipeline import console
+from gemma4_audio_embed.pipeline.dead_letter_reasons import dead_letters
+from gemma4_audio_embed.pipeline.dead_letter_reasons import top_reasons
 from gemma4_audio_embed.pipeline.launch import prepare
 from gemma4_audio_embed.pipeline.launch import submit
 from gemma4_audio_embed.pipeline.options import PROG
 from gemma4_audio_embed.pipeline.options import EmbedOptions
 from gemma4_audio_embed.pipeline.options import LaunchError
 from gemma4_audio_embed.pipeline.options import output_layout
+from gemma4_audio_embed.pipeline.progress import BarDisplay
+from gemma4_audio_embed.pipeline.progress import LineDisplay
+from gemma4_audio_embed.pipeline.progress import display_for
+from gemma4_audio_embed.pipeline.progress import watch
+
+CLOSING_DEAD_LETTERS = 100_000  # dead letters read for the closing lines' reasons (the report reads all)
+
+
+def _closing_lines(summary: dict, pattern: str) -> list[str]:
+    read = 0
+
+    def counted(entries):
+        nonlocal read
+        for entry in entries:
+            read += 1
+            yield entry
+
+    reasons = top_reasons(counted(dead_letters(pattern, limit=CLOSING_DEAD_LETTERS))) if summary["dead_letters"] else []
+    return console.closing_lines(summary, reasons, read, CLOSING_DEAD_LETTERS)
 
 
 def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
-    """Launches the embedding job (`pipeline.launch`), waits for it, and prints the summary it wrote.
+    """Launches the embedding job (`pipeline.launch`), shows its progress until it ends, and prints a short summary.
+
+    Progress goes to stderr: a bar on a terminal, else a line every 30 s (`pipeline.progress`);
+    none with `--quiet`. The closing lines go to stdout (none with `--quiet`); the full summary
+    is the file the job wrote, `<output>-summary.json`.
 
     Args:
         argv: list of str. Command-line flags (`EmbedOptions` and any Beam flags); None reads
@@ -32,31 +58,50 @@ def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     options = prepare(argv, default_runner=test_pipeline is None)
-    result = submit(options, wait=True, test_pipeline=test_pipeline)
-    layout = output_layout(options.view_as(EmbedOptions))
-    with FileSystems.open(layout.summary) as f:
-        summary = json.loads(f.read())
-    print(json.dumps(summary, indent=2, sort_keys=True))
-    print(f"Records: {summary['outputs']['records']}  Summary: {layout.summary}")
+    embed = options.view_as(EmbedOptions)
+    if embed.quiet:
+        display = None
+    else:
+        display = LineDisplay(sys.stderr) if embed.verbose else display_for(sys.stderr)
+    redirect = contextlib.nullcontext()
+    if isinstance(display, BarDisplay):  # log lines above the bar, not through it
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        redirect = logging_redirect_tqdm()
+    with redirect:
+        result = watch(lambda: submit(options, wait=False, test_pipeline=test_pipeline), display)
+    layout = output_layout(embed)
+    if not embed.quiet:
+        with FileSystems.open(layout.summary) as f:
+            summary = json.loads(f.read())
+        print("\n".join(_closing_lines(summary, layout.dead_letter_glob) + [f"Summary: {layout.summary}"]))
     return result
 
 
 def main(argv=None) -> None:
-    """Console script `gemma4-embed` and `python -m gemma4_audio_embed`; `gemma4-embed verify OUTPUT_PREFIX` checks a finished output.
+    """Console script `gemma4-embed` and `python -m gemma4_audio_embed`; `gemma4-embed verify OUTPUT_PREFIX` checks a
+    finished output, `gemma4-embed report OUTPUT_PREFIX` writes its HTML report.
 
     A `LaunchError` is printed as one line, `gemma4-embed: error: <message>`, with exit status 2
-    (argparse's convention); errors while the job runs keep Beam's behaviour.
+    (argparse's convention); errors while the job runs keep Beam's behaviour. Unless `--verbose`,
+    native libraries' start-up lines are dropped from stderr (`console.NativeStderrFilter`) and
+    each distinct warning is logged once.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["verify"]:
         from gemma4_audio_embed.pipeline import verify
 
         sys.exit(verify.main(argv[1:]))
-    logging.getLogger().setLevel(logging.INFO)
-    for chatty in ("httpx", "httpx2"):  # huggingface_hub's HTTP clients log every request at INFO
-        logging.getLogger(chatty).setLevel(logging.WARNING)
-    try:
-        run(argv)
-    except LaunchError as error:
-        print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
-        sys.exit(2)
+    if argv[:1] == ["report"]:
+        from gemma4_audio_embed.pipeline.report import cli as report
+
+        sys.exit(report.main(argv[1:]))
+    level = console.verbosity(argv)
+    filtered = level != console.VERBOSE and console.is_process_stderr(sys.stderr)
+    with console.NativeStderrFilter() if filtered else contextlib.nullcontext():
+        console.configure_logging(level)
+        try:
+            run(argv)
+        except LaunchError as error:
+            print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
+            sys.exit(2)

@@ -3,13 +3,13 @@
 import time
 
 import apache_beam as beam
-from apache_beam.ml.inference.base import KeyedModelHandler
-from apache_beam.ml.inference.base import RunInference
 
 from gemma4_audio_embed.audio.decode import DecodeAudio
 from gemma4_audio_embed.batching.batch_plan import BatchPlan
 from gemma4_audio_embed.batching.features import ComputeFeatures
 from gemma4_audio_embed.batching.pack_clips import PackClips
+from gemma4_audio_embed.inference.beam_ml import KeyedModelHandler
+from gemma4_audio_embed.inference.beam_ml import RunInference
 from gemma4_audio_embed.inference.handler import EncoderModelHandler
 from gemma4_audio_embed.inference.model_sources import ModelSource
 from gemma4_audio_embed.inputs.dead_letter import DEAD_LETTER_TAG
@@ -43,8 +43,11 @@ def batch_plan(options: EmbedOptions, source: ModelSource) -> BatchPlan:
     )
 
 
-def encoder_handler(options: EmbedOptions, plan: BatchPlan) -> EncoderModelHandler:
-    """The job's `EncoderModelHandler`: the model `options` name, batched by `plan`."""
+def encoder_handler(
+    options: EmbedOptions, plan: BatchPlan, model_fingerprint: str | None = None
+) -> EncoderModelHandler:
+    """The job's `EncoderModelHandler`: the model `options` name, batched by `plan`; its workers check
+    the files they load against `model_fingerprint` (the launch's), when given."""
     return EncoderModelHandler(
         model_source=model_source(options),
         plan=plan,
@@ -52,6 +55,7 @@ def encoder_handler(options: EmbedOptions, plan: BatchPlan) -> EncoderModelHandl
         compute_dtype=options.compute_dtype,
         output_layer=options.output_layer,
         share_across_processes=share_model_across_processes(options),
+        model_fingerprint=model_fingerprint,
     )
 
 
@@ -153,7 +157,11 @@ def build_graph(pipeline: beam.Pipeline, options: EmbedOptions, launch_time: flo
     embeddings, inference_failed = (
         packed.main
         | "Embed"
-        >> RunInference(KeyedModelHandler(encoder_handler(options, plan)).with_no_batching()).with_exception_handling()
+        >> RunInference(
+            KeyedModelHandler(
+                encoder_handler(options, plan, source.fingerprint(options.compute_dtype, backend))
+            ).with_no_batching()
+        ).with_exception_handling()
     )
     records, output_failed, encode_tally = _split(
         embeddings | "EncodeRecords" >> _handled(EncodeRecord(options.output_dtype))

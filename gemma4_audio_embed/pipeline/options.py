@@ -116,7 +116,7 @@ class EmbedOptions(PipelineOptions):
 
     `--input` and `--output` are required; `check_embed_options` says so at launch rather than
     argparse, because Beam parses every registered options class wherever options are built.
-    The flags come in four argparse groups, which `--help` prints in turn.
+    The flags come in five argparse groups, which `--help` prints in turn.
     """
 
     @classmethod
@@ -125,6 +125,7 @@ class EmbedOptions(PipelineOptions):
         model = parser.add_argument_group("model")
         output = parser.add_argument_group("output")
         runtime = parser.add_argument_group("batching and runtime")
+        shown = parser.add_argument_group("console")
         inputs.add_argument(
             "--input",
             help="Required. Input files: a glob or a comma-separated list of globs/paths, local or "
@@ -316,6 +317,20 @@ class EmbedOptions(PipelineOptions):
             const=False,
             help="Load one encoder in every SDK process, even where several share a machine.",
         )
+        shown.add_argument(
+            "--quiet",
+            action="store_true",
+            default=False,
+            help="Print only warnings and errors: no progress, no closing summary (the summary file is written as "
+            "always). Default: off.",
+        )
+        shown.add_argument(
+            "--verbose",
+            action="store_true",
+            default=False,
+            help="Log the job's and Beam's INFO lines and every native library's start-up lines; progress as "
+            "lines. Default: off.",
+        )
 
 
 def flag_parser(prog: str = PROG) -> argparse.ArgumentParser:
@@ -434,6 +449,8 @@ def check_embed_options(options: EmbedOptions) -> None:
             "--dedup and --skip_existing do not combine: a resumed run cannot see the audio of the inputs "
             "done before, so it would embed again what the first run listed as duplicates."
         )
+    if options.quiet and options.verbose:
+        raise LaunchError("--quiet and --verbose contradict each other; give at most one.")
     if options.max_metadata_bytes <= 0:
         raise LaunchError(f"--max_metadata_bytes must be positive. Received: {options.max_metadata_bytes}")
 

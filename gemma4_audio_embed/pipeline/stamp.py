@@ -14,8 +14,8 @@ import time
 from apache_beam.io.filesystems import FileSystems
 
 from gemma4_audio_embed.audio import decode as decode_audio
-from gemma4_audio_embed.backends import encoder_module
 from gemma4_audio_embed.constants import SAMPLE_RATE
+from gemma4_audio_embed.encoder.log_mel_frontend import LogMelFrontend
 from gemma4_audio_embed.outputs.atomic import write_atomically
 from gemma4_audio_embed.outputs.layout import OutputLayout
 from gemma4_audio_embed.outputs.resume import completed_record_files
@@ -29,10 +29,10 @@ PACKAGE = "gemma4-audio-embed"
 
 
 def launch_fingerprint(options: EmbedOptions) -> str:
-    """The model fingerprint the workers will write, from the model built once on the launcher."""
+    """The model fingerprint the workers will write (`ModelSource.fingerprint`): from the SHA-256 of
+    the weights' files as stored, hashed once and cached, and the configuration; no model is built."""
     start = time.monotonic()
-    encoder = encoder_module(keras_backend(options))
-    fingerprint = encoder.model_fingerprint(model_source(options).load(options.compute_dtype))
+    fingerprint = model_source(options).fingerprint(options.compute_dtype, keras_backend(options))
     logging.info("Model fingerprint %s, computed at launch in %.1f s.", fingerprint[:16], time.monotonic() - start)
     return fingerprint
 
@@ -43,7 +43,7 @@ def output_stamp(options: EmbedOptions, fingerprint: str) -> dict:
         version = importlib.metadata.version(PACKAGE)
     except importlib.metadata.PackageNotFoundError:
         version = "unknown"
-    frontend = encoder_module(keras_backend(options)).LogMelFrontend().get_config()
+    frontend = LogMelFrontend().get_config()
     return {
         "model_fingerprint": fingerprint,
         "frontend": {

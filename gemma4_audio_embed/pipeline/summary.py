@@ -23,6 +23,7 @@ from gemma4_audio_embed.metrics import REPEATED_AUDIO
 from gemma4_audio_embed.metrics import REPEATED_IDS
 from gemma4_audio_embed.metrics import SETTINGS
 from gemma4_audio_embed.metrics import TOKENS_EMBEDDED
+from gemma4_audio_embed.metrics import audio_properties
 from gemma4_audio_embed.metrics import summed_tallies
 from gemma4_audio_embed.outputs.atomic import write_atomically
 from gemma4_audio_embed.outputs.dead_letters import STAGES
@@ -61,7 +62,9 @@ def run_summary(counts: dict, wall_seconds: float, outputs: dict[str, str], mode
         already done (`--skip_existing`), clips, `repeated_audio` (clips whose decoded window
         equals that of a clip with a smaller key; with `--dedup` they are not embedded), records,
         dead letters (all and per stage), audio hours and tokens written, wall time and
-        audio-seconds embedded per wall-second.
+        audio-seconds embedded per wall-second, and `inputs_by_audio`: the inputs the decoder
+        opened by container format, sample rate (Hz) and channels, e.g.
+        `{"format": {"wav": 3}, "sample_rate": {"16000": 3}, "channels": {"1": 3}}`.
     """
     audio_seconds = counts.get(AUDIO_SAMPLES_EMBEDDED, 0) / SAMPLE_RATE
     return {
@@ -78,6 +81,7 @@ def run_summary(counts: dict, wall_seconds: float, outputs: dict[str, str], mode
         "tokens": counts.get(TOKENS_EMBEDDED, 0),
         "wall_seconds": wall_seconds,
         "audio_seconds_per_second": audio_seconds / wall_seconds if wall_seconds > 0 else 0.0,
+        "inputs_by_audio": audio_properties(counts),
         "model": model,
         "outputs": outputs,
         **(settings or {}),

@@ -188,6 +188,32 @@ def test_decode_audio_dofn_streams_files_and_decodes_bytes(tmp_path):
         )
 
 
+def test_decode_audio_tallies_every_input_it_is_done_with_and_what_each_opened_as():
+    dofn = DecodeAudio(max_clip_seconds=1.0)
+    dofn.setup()
+    dofn.start_bundle()
+    stereo = EncodedAudio("a.wav", "a.wav", audio_bytes(tone(1.5, 22050, channels=2), 22050))  # 2 windows
+    flac = EncodedAudio("b.flac", "b.flac", audio_bytes(tone(0.5), 16000, format="FLAC"))
+    samples = EncodedAudio("c", "c.tfrecord", None, samples=tone(0.5, 8000), sample_rate=8000)
+    for item in (stereo, flac, samples):
+        list(dofn.process(item))
+    with pytest.raises(ValueError, match="Cannot decode d.wav"):
+        list(dofn.process(EncodedAudio("d.wav", "d.wav", b"not audio")))
+    tally = dict(output.value.value for output in dofn.finish_bundle())
+    assert tally == {
+        "clips_read": 4,
+        "inputs_decoded": 4,  # the failed one too
+        "audio_format:wav": 1,
+        "audio_format:flac": 1,
+        "audio_format:samples": 1,
+        "audio_sample_rate:22050": 1,
+        "audio_sample_rate:16000": 1,
+        "audio_sample_rate:8000": 1,
+        "audio_channels:2": 1,
+        "audio_channels:1": 2,
+    }
+
+
 # (id, container, codec, rate, channels, muxer options): what FFmpeg writes, our decoder reads.
 LOSSLESS_FORMATS = [
     ("wav_pcm16", "wav", "pcm_s16le", 16000, 1, None),

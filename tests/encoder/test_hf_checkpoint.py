@@ -21,11 +21,15 @@ from hf_oracle import reference_outputs
 from testbed import TEST_DATA
 from transformers.models.gemma4.feature_extraction_gemma4 import Gemma4AudioFeatureExtractor
 
+from gemma4_audio_embed.encoder import Gemma4AudioEncoder
 from gemma4_audio_embed.encoder import LogMelFrontend
 from gemma4_audio_embed.encoder import load_hf_checkpoint
+from gemma4_audio_embed.encoder.config import encoder_config_from_hf
 from gemma4_audio_embed.encoder.convert import main as convert_main
-from gemma4_audio_embed.encoder.hf_checkpoint import check_hf_checkpoint
+from gemma4_audio_embed.encoder.hf_checkpoint import hf_weight_map
 from gemma4_audio_embed.encoder.hf_checkpoint import shape_only_encoder
+from gemma4_audio_embed.encoder.hf_layout import check_hf_checkpoint
+from gemma4_audio_embed.encoder.hf_layout import hf_audio_shapes
 from gemma4_audio_embed.encoder.safetensors_file import CheckpointTensors
 
 
@@ -67,6 +71,25 @@ def test_tiny_checkpoint_matches_transformers_on_speech(tiny_checkpoint):
     error = relative_error(ours[:, : reference.shape[1]], reference[:, : ours.shape[1]], ours_mask)
     print(f"tiny checkpoint, lm output: max |diff| / max |ref| = {error:.2e}")
     assert error <= 1e-4
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_loading_sets_each_variable_once_to_the_value_a_built_model_would_get(tiny_checkpoint, dtype):
+    folder, _ = tiny_checkpoint
+    loaded = load_hf_checkpoint(str(folder), dtype=dtype)  # built without values, then each set once
+    config = json.loads((folder / "config.json").read_text())
+    built = Gemma4AudioEncoder(**encoder_config_from_hf(config), dtype=dtype)
+    built.build()  # random values, then overwritten
+    tensors = CheckpointTensors(str(folder))
+    for source in hf_weight_map(built):
+        source.variable.assign(source.transform(tensors.read(source.name)).astype(np.float32))
+    assert [v.path.split("/", 1)[1] for v in loaded.weights] == [v.path.split("/", 1)[1] for v in built.weights]
+    for ours, theirs in zip(loaded.weights, built.weights):
+        assert (tuple(ours.value.shape), ours.dtype) == (tuple(theirs.shape), theirs.dtype), ours.path
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(keras.ops.cast(ours.value, "float32")),
+            keras.ops.convert_to_numpy(keras.ops.cast(theirs.value, "float32")),
+        )
 
 
 def test_tiny_checkpoint_tower_output_matches_transformers_last_hidden_state(tiny_checkpoint):
@@ -179,9 +202,9 @@ QPROJ = "model.audio_tower.layers.1.self_attn.q_proj.linear.weight"
             lambda t: t.update({"model.audio_tower.layers.0.extra.weight": np.ones(3, "float32")}),
             "does not know: \\['model.audio_tower.layers.0.extra.weight'\\]",
         ),
-        (
+        (  # the loader names the shape after conversion, the header check the shape as stored
             lambda t: t.update({QPROJ: np.ones((64, 32), "float32")}),
-            f"'{QPROJ}' has shape \\(32, 64\\) after conversion; the encoder expects \\(64, 64\\)",
+            f"'{QPROJ}' has shape \\((32, 64\\) after conversion|64, 32\\) as stored); the encoder expects \\(64, 64\\)",
         ),
         (lambda t: t.update({QPROJ: np.ones((64, 64), "int32")}), f"'{QPROJ}' must be floating point; got dtype int32"),
     ],
@@ -194,6 +217,21 @@ def test_bad_checkpoints_raise_errors_naming_the_tensor(tiny_checkpoint, tmp_pat
         load_hf_checkpoint(bad)
     with pytest.raises(ValueError, match=message):  # the same error from the headers alone
         check_hf_checkpoint(bad)
+
+
+@pytest.mark.parametrize(
+    "config, use_clip",
+    [({}, True), ({"hidden_size": 64, "num_heads": 2, "num_layers": 2, "output_proj_dims": 48}, False)],
+    ids=["release", "tiny-without-clip-bounds"],
+)
+def test_the_plain_layout_is_the_weight_map_of_a_built_encoder(config, use_clip):
+    # hf_layout lists the tensors without Keras; each must be what the loader maps to a variable.
+    shapes = hf_audio_shapes(config, use_clipped_linears=use_clip)
+    weight_map = hf_weight_map(shape_only_encoder(**config), use_clipped_linears=use_clip)
+    assert list(shapes) == [source.name for source in weight_map]
+    for source in weight_map:
+        stored = np.broadcast_to(np.zeros((), "float32"), shapes[source.name])
+        assert tuple(source.transform(stored).shape) == tuple(source.variable.shape), source.name
 
 
 def test_check_reads_only_headers_and_allocates_no_encoder(tiny_checkpoint, tmp_path):
@@ -231,7 +269,7 @@ def test_convert_cli_bakes_a_keras_file_with_the_same_outputs(tiny_checkpoint, t
     folder, _ = tiny_checkpoint
     output = tmp_path / "audio_encoder.keras"
     assert convert_main(["--hf_checkpoint", str(folder), "--output", str(output)]) == 0
-    assert "fingerprint" in capsys.readouterr().out
+    assert "weights digest" in capsys.readouterr().out
     features, mask = np.ones((1, 40, 128), "float32"), np.arange(40)[None] < 33
     np.testing.assert_array_equal(
         keras.ops.convert_to_numpy(keras.saving.load_model(output)(features, mask)),

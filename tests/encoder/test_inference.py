@@ -1,4 +1,4 @@
-"""Specifications of the inference helpers: TensorFlow compilation, seeded default encoder, fingerprint."""
+"""Specifications of the inference helpers: TensorFlow compilation, seeded default encoder, weights digest."""
 
 import glob
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gemma4_audio_embed.encoder import default_encoder
-from gemma4_audio_embed.encoder import model_fingerprint
+from gemma4_audio_embed.encoder import weights_digest
 from gemma4_audio_embed.encoder.inference import forward_memory_bytes
 from gemma4_audio_embed.encoder.inference import tensorflow_default_jit_compile
 from gemma4_audio_embed.encoder.inference import tensorflow_function
@@ -26,15 +26,15 @@ def test_default_encoder_differs_across_seeds():
 
 
 def test_fingerprint_is_stable_across_rebuilds_and_layer_names():
-    assert model_fingerprint(default_encoder(seed=3, **TINY)) == model_fingerprint(default_encoder(seed=3, **TINY))
+    assert weights_digest(default_encoder(seed=3, **TINY)) == weights_digest(default_encoder(seed=3, **TINY))
 
 
 def test_fingerprint_changes_when_one_weight_or_the_config_changes():
     model = default_encoder(seed=3, **TINY)
-    before = model_fingerprint(model)
+    before = weights_digest(model)
     model.non_trainable_weights[0].assign(1.0)
-    assert model_fingerprint(model) != before
-    assert model_fingerprint(default_encoder(seed=3, **{**TINY, "logit_cap": 40.0})) != before
+    assert weights_digest(model) != before
+    assert weights_digest(default_encoder(seed=3, **{**TINY, "logit_cap": 40.0})) != before
 
 
 def test_tensorflow_does_not_compile_the_whole_graph_with_xla_on_a_cpu():

@@ -160,6 +160,24 @@ class TestHandCheckable:
         assert mask.dtype == bool and mask.shape == (frontend.num_frames(num_samples),)
         assert mask.sum() == frontend.num_valid_frames(num_samples)
 
+    def test_features_equal_the_dense_filterbank_product_bit_for_bit(self, speech):
+        # The filters are applied as sparse runs; the features must be those of `spectrum @ filters`.
+        frontend = LogMelFrontend()
+        rng = np.random.default_rng(0)
+        clips = [speech] + [
+            (rng.uniform(1e-3, 1) * rng.standard_normal(n)).astype(np.float32) for n in (161, 4000, 33333)
+        ]
+        for waveform in clips:
+            num_samples = waveform.shape[0]
+            padded = np.zeros(frontend.left_padding + frontend._padded_length(num_samples), np.float32)
+            padded[frontend.left_padding : frontend.left_padding + num_samples] = waveform
+            windows = np.lib.stride_tricks.sliding_window_view(padded, frontend.frame_length)
+            frames = windows[:: frontend.hop_length][: frontend.num_frames(num_samples)] * frontend.window
+            spectrum = np.abs(np.fft.rfft(frames, n=frontend.fft_length, axis=-1))  # [M, K]
+            dense = np.log(spectrum @ frontend.mel_filters + frontend.mel_floor)  # [M, F]
+            features, mask = frontend(waveform)
+            np.testing.assert_array_equal(features, np.where(mask[:, None], dense, 0.0).astype(np.float32))
+
     def test_mask_is_a_prefix_of_valid_frames(self, speech):
         _, mask = LogMelFrontend()(speech_of_length(speech, 16160))
         np.testing.assert_array_equal(mask, np.arange(101) < 100)

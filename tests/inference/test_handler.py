@@ -16,8 +16,9 @@ from apache_beam.ml.inference.base import RunInference
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that
 from apache_beam.testing.util import equal_to
+from fingerprints import files_fingerprint
+from testbed import TINY_ENCODER_CONFIG
 
-from gemma4_audio_embed import encoder
 from gemma4_audio_embed.batching.batch_plan import BatchPlan
 from gemma4_audio_embed.batching.row_packing import RELEASE_GEOMETRY
 from gemma4_audio_embed.batching.row_packing import PackingGeometry
@@ -44,6 +45,10 @@ def _direct(model, features, output_layer="lm"):
     mask = np.ones((1, features.shape[0]), bool)
     outputs = model(features[None], mask, output_layer=output_layer)  # [1, T, O]
     return keras.ops.convert_to_numpy(outputs)[0]
+
+
+def _tiny_fingerprint(tiny_encoder_path, compute_dtype="float32"):
+    return files_fingerprint({"tiny.keras": tiny_encoder_path}, TINY_ENCODER_CONFIG, compute_dtype)
 
 
 def _relative_error(actual, expected):
@@ -79,7 +84,7 @@ def test_run_inference_equals_direct_calls_per_clip(tiny_encoder_path, tiny_mode
     for features, result in zip(batch, results):
         assert result.embedding.shape == (math.ceil(features.shape[0] / 4), width)
         assert result.embedding.dtype == np.float32
-        assert result.model_fingerprint == encoder.model_fingerprint(tiny_model)
+        assert result.model_fingerprint == _tiny_fingerprint(tiny_encoder_path)
         assert result.devices["count"] == 1
         assert _relative_error(result.embedding, _direct(tiny_model, features, output_layer)) <= 1e-5
 
@@ -100,7 +105,7 @@ def test_bfloat16_compute_recasts_saved_float32_weights(tiny_encoder_path, tiny_
     loaded = handler.load_model()
     features = _features(240, 0)
     (result,) = handler.run_inference([features], loaded)
-    assert result.model_fingerprint != encoder.model_fingerprint(tiny_model)  # bfloat16 weights hash differently
+    assert result.model_fingerprint == _tiny_fingerprint(tiny_encoder_path, "bfloat16")  # the dtype is in it
     assert 0 < _relative_error(result.embedding, _direct(tiny_model, features)) < 0.05
 
 
@@ -142,4 +147,11 @@ def test_weights_on_gcs_are_copied_to_a_local_file(tiny_encoder_path, tiny_model
         plan=PLAN,
         keras_backend=keras.backend.backend(),
     )
-    assert handler.load_model().fingerprint() == encoder.model_fingerprint(tiny_model)
+    assert handler.load_model().fingerprint() == _tiny_fingerprint(tiny_encoder_path)  # the same bytes
+
+
+def test_the_launch_fingerprint_is_checked_against_the_files_the_worker_loads(tiny_encoder_path):
+    launched = _tiny_fingerprint(tiny_encoder_path)
+    assert _handler(tiny_encoder_path, model_fingerprint=launched).load_model().fingerprint() == launched
+    with pytest.raises(ValueError, match="its files changed since the launch"):
+        _handler(tiny_encoder_path, model_fingerprint="0" * 64).load_model()

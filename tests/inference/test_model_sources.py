@@ -17,6 +17,7 @@ import sys
 import numpy as np
 import pytest
 import safetensors.numpy
+from fingerprints import files_fingerprint
 from hub_server import HubServer
 from synthetic_audio import tone
 from synthetic_audio import write_audio
@@ -24,8 +25,9 @@ from testbed import REPO_ROOT
 from testbed import TINY_ENCODER_CONFIG
 
 from gemma4_audio_embed import records
-from gemma4_audio_embed.encoder.hf_checkpoint import is_audio_tensor
+from gemma4_audio_embed.encoder.hf_layout import is_audio_tensor
 from gemma4_audio_embed.encoder.safetensors_file import INDEX_FILE
+from gemma4_audio_embed.inference import keras_hub_presets
 from gemma4_audio_embed.inference import model_sources
 from gemma4_audio_embed.pipeline.cli import run
 
@@ -69,10 +71,11 @@ def _records(output):
     return found, summary
 
 
-def _assert_same_records(found, expected):
+def _assert_same_records(found, expected, same_files=True):
+    """The same embeddings; with `same_files` (the same bytes, wherever they were) the same fingerprint."""
     assert [record.key for record in found] == [record.key for record in expected]
     for ours, theirs in zip(found, expected):
-        assert ours.model_fingerprint == theirs.model_fingerprint  # identical weights
+        assert (ours.model_fingerprint == theirs.model_fingerprint) == same_files
         np.testing.assert_allclose(ours.embedding, theirs.embedding, rtol=1e-6, atol=1e-7)
 
 
@@ -176,7 +179,10 @@ def test_keras_hub_preset_gives_the_records_of_its_encoder_moved_by_from_keras_h
     run(["--input", clip, "--output", outputs["weights"], "--weights", moved, *FAST_FLAGS])
     found, summary = _records(outputs["keras_hub_preset"])
     assert summary["model"] == f"keras_hub_preset {preset}"
-    _assert_same_records(found, _records(outputs["weights"])[0])
+    _assert_same_records(found, _records(outputs["weights"])[0], same_files=False)  # a preset is other files
+    preset_files = {name: f"{preset}/{name}" for name in ("config.json", "model.weights.h5")}
+    preset_config = model_sources.ModelSource("keras_hub_preset", preset).encoder_config()
+    assert {record.model_fingerprint for record in found} == {files_fingerprint(preset_files, preset_config)}
 
     # Sharded weights (the 4000 x 32 token embedding fills a shard of its own): the shards
     # without audio-encoder variables may be absent.
@@ -193,8 +199,8 @@ def test_keras_hub_preset_gives_the_records_of_its_encoder_moved_by_from_keras_h
     assert unread  # the test would prove nothing otherwise
     for shard in unread:
         (sharded / shard).unlink()
-    loaded = model_sources.load_keras_hub_preset(str(sharded), "float32")
-    assert encoder.model_fingerprint(loaded) == encoder.model_fingerprint(keras.saving.load_model(moved))
+    loaded = keras_hub_presets.load_keras_hub_preset(str(sharded), "float32")
+    assert encoder.weights_digest(loaded) == encoder.weights_digest(keras.saving.load_model(moved))
 
 
 def test_keras_hub_preset_without_keras_hub_names_the_extra(monkeypatch, tmp_path, clip, capsys):
@@ -218,13 +224,53 @@ def _upload(path, uri):
         f.write(pathlib.Path(path).read_bytes())
 
 
-def test_gcs_checkpoint_needs_and_copies_only_its_audio_shard(sharded_checkpoint, tiny_encoder_path, gcs_bucket):
+def test_a_checkpoint_is_fingerprinted_by_its_config_and_audio_shards_only(sharded_checkpoint, tmp_path):
+    source = model_sources.ModelSource("hf_checkpoint", str(sharded_checkpoint))
+    files = {name: sharded_checkpoint / name for name in ("config.json", AUDIO_SHARD)}
+    assert source.weight_files() == {name: str(path) for name, path in files.items()}
+    config = source.encoder_config()
+    assert source.fingerprint("float32", "jax") == files_fingerprint(files, config)
+    other = tmp_path / "other"  # the language-model shards gone, the audio shard's bytes as they were
+    other.mkdir()
+    for name in ("config.json", INDEX_FILE, AUDIO_SHARD):
+        shutil.copy(sharded_checkpoint / name, other / name)
+    assert model_sources.ModelSource("hf_checkpoint", str(other)).fingerprint("float32", "jax") == files_fingerprint(
+        files, config
+    )
+
+
+def test_the_launch_checks_and_fingerprints_a_checkpoint_without_keras_or_a_backend(sharded_checkpoint, tmp_path):
+    code = f"""
+import sys
+from gemma4_audio_embed.pipeline.launch import prepare
+prepare(["--input", {str(sharded_checkpoint / "config.json")!r}, "--output", {str(tmp_path / "o")!r},
+         "--hf_checkpoint", {str(sharded_checkpoint)!r}, "--keras_backend", "tensorflow"])
+print(sorted(name for name in ("keras", "tensorflow", "jax", "torch") if name in sys.modules))
+"""
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert json.loads((tmp_path / "o-stamp.json").read_text())["model_fingerprint"] == model_sources.ModelSource(
+        "hf_checkpoint", str(sharded_checkpoint)
+    ).fingerprint("float32", "tensorflow")
+
+
+def test_gcs_checkpoint_needs_and_copies_only_its_audio_shard(
+    sharded_checkpoint, tiny_encoder_path, gcs_bucket, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # where hashes of remote files are cached
     folder = f"{gcs_bucket}/ckpt"
     for name in ["config.json", INDEX_FILE, AUDIO_SHARD]:  # the language-model shards stay behind
         _upload(sharded_checkpoint / name, f"{folder}/{name}")
     assert model_sources.check_hf_checkpoint(folder) == folder
     local = model_sources.local_hf_checkpoint(folder)
     assert sorted(os.listdir(local)) == sorted(["config.json", INDEX_FILE, AUDIO_SHARD])
+    local_fingerprint = model_sources.ModelSource("hf_checkpoint", str(sharded_checkpoint)).fingerprint(
+        "float32", "jax"
+    )
+    assert model_sources.ModelSource("hf_checkpoint", folder).fingerprint("float32", "jax") == local_fingerprint
+    assert len(list((tmp_path / "xdg").rglob("*.json"))) == 2  # config.json and the shard, hashed once
     _upload(tiny_encoder_path, f"{gcs_bucket}/tiny.keras")
     model_sources.check_keras_file(f"{gcs_bucket}/tiny.keras")
     with pytest.raises(ValueError, match=f"puts .* in {AUDIO_SHARD}, whose header lacks it"):

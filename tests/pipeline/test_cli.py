@@ -17,6 +17,7 @@ import pytest
 import soundfile
 import soxr
 from accounting import accounted_outputs
+from fingerprints import files_fingerprint
 from synthetic_audio import audio_bytes
 from synthetic_audio import ffmpeg_encoded
 from synthetic_audio import ffmpeg_reference
@@ -27,6 +28,7 @@ from synthetic_audio import write_manifest
 from synthetic_audio import write_parquet
 from synthetic_audio import write_tar
 from synthetic_audio import write_tfrecord
+from testbed import TINY_ENCODER_CONFIG
 
 from gemma4_audio_embed import encoder
 from gemma4_audio_embed import records
@@ -68,10 +70,10 @@ def _reference_waveform(data: bytes) -> np.ndarray:
     return mono if rate == 16000 else soxr.resample(mono, rate, 16000, quality="HQ")
 
 
-def _check_against_direct_calls(found, tiny_model, waveforms):
+def _check_against_direct_calls(found, tiny_model, waveforms, tiny_encoder_path):
     """Each record equals the encoder called eagerly on its whole clip, valid tokens only."""
     frontend = encoder.LogMelFrontend()
-    fingerprint = encoder.model_fingerprint(tiny_model)
+    fingerprint = files_fingerprint({"tiny.keras": tiny_encoder_path}, TINY_ENCODER_CONFIG)
     for record in found:
         waveform = waveforms[record.key]
         features, mask = frontend(waveform)
@@ -146,7 +148,7 @@ def test_each_input_format_end_to_end(tmp_path, tiny_encoder_path, tiny_model, i
     assert [record.num_tokens for record in found] == [
         _expected_tokens(w.shape[0]) for _, w in sorted(waveforms.items())
     ]
-    _check_against_direct_calls(found, tiny_model, waveforms)
+    _check_against_direct_calls(found, tiny_model, waveforms, tiny_encoder_path)
     _check_tf_data_parses(output, found)
     tokens = sum(record.num_tokens for record in found)  # 33 + 53 = 86
     assert (summary["inputs"], summary["clips"], summary["records"], summary["dead_letters"]) == (2, 2, 2, 0)
@@ -207,7 +209,7 @@ def test_ffmpeg_formats_as_files_and_as_bytes_in_every_container(tmp_path, tiny_
     found, dead, summary = _read_outputs(output)
     assert dead == []
     assert [record.key for record in found] == sorted(waveforms)
-    _check_against_direct_calls(found, tiny_model, waveforms)
+    _check_against_direct_calls(found, tiny_model, waveforms, tiny_encoder_path)
     assert summary["inputs"] == 4 * len(encoded)
 
 
@@ -224,7 +226,7 @@ def test_seventy_second_file_gives_three_windows(tmp_path, tiny_encoder_path, ti
     ]
     assert [r.num_tokens for r in found] == [750, 750, 250]  # floor(479999 / 160) = 2999 -> 750; 999 -> 250
     windows = {f"{path}@{index}": samples[480000 * index : 480000 * (index + 1)] for index in range(3)}
-    _check_against_direct_calls(found, tiny_model, windows)
+    _check_against_direct_calls(found, tiny_model, windows, tiny_encoder_path)
     assert summary["audio_hours"] == pytest.approx(70 / 3600)
 
 
@@ -446,7 +448,7 @@ def _check_help(text):
     assert {"--input", "--output", "--keras_hub_preset", "--no_share_model_across_processes"} <= set(flags)
     missing = [flag for flag in flags if flag not in text]
     assert missing == []
-    for group in ("inputs:", "model:", "output:", "batching and runtime:"):
+    for group in ("inputs:", "model:", "output:", "batching and runtime:", "console:"):
         assert f"\n{group}\n" in text
     assert "(default: 30.0)" in text and "(default: float32)" in text
     assert text.rstrip().splitlines()[-1] == "Beam's runner flags pass through: --runner, --project, --region, ..."
@@ -575,3 +577,40 @@ def test_launch_errors_are_one_line_exit_2_and_start_nothing(
     assert "Traceback" not in captured.err + captured.out
     assert not [record for record in caplog.records if record.name.startswith("apache_beam")]
     assert not (tmp_path / "out").exists()
+
+
+def test_the_console_shows_no_native_start_up_lines_and_closes_with_what_was_done(tmp_path, tiny_encoder_path):
+    import os
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_audio(folder / "a.wav", CLIP_A, 16000)
+    (folder / "b.flac").write_bytes(audio_bytes(CLIP_B, 22050, format="FLAC"))
+    (folder / "c.wav").write_bytes(b"RIFF, but not audio")
+    output = str(tmp_path / "out" / "e")
+    flags = ["--input", str(folder / "*"), "--output", output, "--weights", str(tiny_encoder_path)]
+    # TensorFlow, the default backend, is the one that prints start-up lines on its own.
+    done = _python_m_pipeline(*flags, *FAST_FLAGS, env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+    assert done.returncode == 0, done.stderr
+    # Without a terminal, progress is a line every 30 s; nothing else reaches stderr.
+    assert [line for line in done.stderr.splitlines() if not line.startswith("gemma4-embed: ")] == []
+    summary = json.loads(pathlib.Path(f"{output}-summary.json").read_text())
+    assert (summary["records"], summary["dead_letters"]) == (2, 1)
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(
+        f"Embedded 2 clips ({summary['audio_hours']:.2f} h of audio, 86 tokens) from 3 inputs in "
+    )
+    assert lines[1:3] == [
+        "Dead letters: 1 (decode 1).",
+        "  decode: 1x InputError: Cannot decode <input> as audio: [Errno N] Invalid data found when processing "
+        f"input: '…' e.g. {folder / 'c.wav'}",
+    ]
+    assert lines[-1] == f"Summary: {output}-summary.json"
+    assert f"Records: {output}-*-of-*.tfrecord" in lines
+
+
+def test_quiet_prints_nothing_and_the_summary_file_is_written(tmp_path, tiny_encoder_path, capsys):
+    wav = write_audio(tmp_path / "a.wav", CLIP_A, 16000)
+    output, _ = _run(tmp_path, tiny_encoder_path, str(wav), "--quiet")
+    assert capsys.readouterr().out == ""
+    assert json.loads(pathlib.Path(f"{output}-summary.json").read_text())["records"] == 1

@@ -30,8 +30,10 @@ import soundfile
 import soxr
 from accounting import accounted_outputs
 from apache_beam.metrics.metric import MetricsFilter
+from fingerprints import files_fingerprint
 from synthetic_audio import tone
 from synthetic_audio import write_audio
+from testbed import TINY_ENCODER_CONFIG
 
 from gemma4_audio_embed import encoder
 from gemma4_audio_embed.metrics import NAMESPACE
@@ -221,7 +223,7 @@ def test_job_runs_on_portable_runner_with_external_worker_pool(tmp_path, tiny_en
         assert record.num_tokens == math.ceil(((waveform.shape[0] - 1) // 160) / 4)
         embedding = embedding[: record.num_tokens]
         assert np.linalg.norm(record.embedding - embedding) / np.linalg.norm(embedding) <= 1e-5
-        assert record.model_fingerprint == encoder.model_fingerprint(model)
+        assert record.model_fingerprint == files_fingerprint({"tiny.keras": tiny_encoder_path}, TINY_ENCODER_CONFIG)
     (dead_letter,) = dead
     assert dead_letter["stage"] == "decode" and dead_letter["key"].endswith("not_audio.wav")
 

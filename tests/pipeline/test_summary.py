@@ -22,6 +22,11 @@ def test_run_summary_arithmetic():
         "dead_letters_features": 1,
         "audio_samples_embedded": 16000 * 7200,  # 2 h at 16 kHz
         "tokens_embedded": 180000,
+        "audio_format:wav": 7,
+        "audio_format:mp3": 2,
+        "audio_sample_rate:16000": 6,
+        "audio_sample_rate:44100": 3,
+        "audio_channels:1": 9,
     }
     summary = run_summary(counts, wall_seconds=60.0, outputs={"records": "o-*"}, model="m")
     assert (summary["inputs"], summary["clips"], summary["records"], summary["dead_letters"]) == (
@@ -40,6 +45,16 @@ def test_run_summary_arithmetic():
     assert summary["audio_hours"] == 2.0
     assert summary["audio_seconds_per_second"] == 120.0  # 7200 s of audio in 60 s
     assert (summary["tokens"], summary["model"], summary["outputs"]) == (180000, "m", {"records": "o-*"})
+    assert summary["inputs_by_audio"] == {
+        "format": {"mp3": 2, "wav": 7},
+        "sample_rate": {"16000": 6, "44100": 3},
+        "channels": {"1": 9},
+    }
+    assert run_summary({}, wall_seconds=1.0, outputs={}, model="m")["inputs_by_audio"] == {
+        "format": {},
+        "sample_rate": {},
+        "channels": {},
+    }
 
 
 def _summary_of(tallies, tmp_path, written=()):
