@@ -132,3 +132,13 @@ def test_a_summary_that_miscounts_inputs_or_dead_letters_fails(damaged):
         for line in violations
     )
     assert any(line.startswith("VIOLATION accounting: the summary counts 4 inputs") for line in violations)
+
+
+def test_leftovers_of_a_killed_run_and_a_held_lock_are_violations(damaged):
+    (damaged.parent / "emb.temp-20261205T081500Z-3fa2c1" / "spill").mkdir(parents=True)
+    (damaged.parent / "emb-summary.json.tmp-0123456789abcdef0123456789abcdef").write_text("{")
+    (damaged.parent / "emb-lock.json").write_text(json.dumps({"run_id": "20261205T081500Z-3fa2c1"}))
+    violations = _violations(damaged)
+    leftovers = [line for line in violations if line.startswith("VIOLATION leftovers: 2 temporary")]
+    assert len(leftovers) == 1 and "emb.temp-20261205T081500Z-3fa2c1" in leftovers[0]
+    assert any(line.startswith("VIOLATION lock: ") and "20261205T081500Z-3fa2c1" in line for line in violations)
