@@ -46,7 +46,13 @@ SHORT_SECONDS = 2.0
 BLOCK_SECONDS = 600  # the long file is generated and written 10 minutes at a time (38 MB of float32)
 DEFAULT_CASES = "short:1000,short:5000,short:20000,long:10,long:10:skip"
 # The tiny encoder of tests/conftest.py, made as wide as E2B's output.
-TINY_ENCODER = {"hidden_size": 32, "num_heads": 2, "num_layers": 2, "sscp_conv_channels": [8, 4], "output_proj_dims": 48}
+TINY_ENCODER = {
+    "hidden_size": 32,
+    "num_heads": 2,
+    "num_layers": 2,
+    "sscp_conv_channels": [8, 4],
+    "output_proj_dims": 48,
+}
 MAKE_ENCODER = (
     "import json, sys; from gemma4_audio_embed import encoder; "
     "encoder.default_encoder(seed=1, **json.loads(sys.argv[2])).save(sys.argv[1])"
@@ -213,7 +219,8 @@ def main() -> int:
     report = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {psutil.virtual_memory().total / GIB:.1f} GiB",
         "code": f"{args.code_root} at {commit.stdout.strip() or '?'}",
-        "runner": "FnApiRunner" + (f", multi_processing x{args.direct_num_workers}" if args.direct_num_workers > 1 else ""),
+        "runner": "FnApiRunner"
+        + (f", multi_processing x{args.direct_num_workers}" if args.direct_num_workers > 1 else ""),
         "encoder": config,
         "cases": rows,
         "spread_gib": round(max(peaks) - min(peaks), 2) if peaks else None,

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from accounting import accounted_outputs
 from apache_beam.runners.portability.fn_api_runner import worker_handlers
-from conftest import TINY_ENCODER_CONFIG
 from synthetic_audio import tone
 from synthetic_audio import write_audio
+from testbed import TINY_ENCODER_CONFIG
 
 from gemma4_audio_embed.pipeline.cli import run
 

@@ -22,6 +22,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from record_bytes import record_bytes_by_key
 from synthetic_audio import tone
 from synthetic_audio import write_audio
+from testbed import REPO_ROOT
 
 from gemma4_audio_embed.outputs.layout import OutputLayout
 from gemma4_audio_embed.outputs.lock import OutputLock
@@ -30,7 +31,6 @@ from gemma4_audio_embed.pipeline.cli import main
 from gemma4_audio_embed.pipeline.cli import run
 from gemma4_audio_embed.records import record_file_payloads
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 FAST_FLAGS = ["--runner", "FnApiRunner", "--bucket_seconds", "4"]
 NUM_CLIPS = 6
 
