@@ -154,7 +154,12 @@ def test_a_record_lost_on_the_way_fails_the_run_naming_it_and_leaves_the_old_out
     argv = _argv(corpus, copied, tiny_encoder_path, "--num_shards", "2", "--overwrite")
     with pytest.raises(Exception, match=r"the encoder step made 6 records, the files written hold 5; missing keys: /"):
         run(argv, test_pipeline=_LossyPipeline(runner="FnApiRunner", argv=argv))
-    assert _files(copied.parent) == before  # the check failed before anything moved
+    after = _files(copied.parent)
+    new_files = sorted(set(after) - set(before))  # the failed run's own dead letters (none here), kept by run id
+    assert len(new_files) == 1 and new_files[0].startswith("emb-dead-letter-") and after[new_files[0]] == b""
+    run_id = json.loads(before["emb-summary.json"])["run_id"]
+    assert run_id not in new_files[0]
+    assert {name: after[name] for name in before} == before  # the check failed before anything moved
     assert not (copied.parent / "emb-lock.json").exists()
     assert [path.name for path in copied.parent.iterdir() if path.is_dir()] != []  # its staged files, for a look
 
