@@ -57,6 +57,59 @@ def gcs_bucket(monkeypatch):
     server.stop()
 
 
+@pytest.fixture
+def gcs_preconditions(gcs_bucket, monkeypatch):
+    """`gcs_bucket`, with the emulator honouring `ifGenerationMatch` on uploads and deletes, as GCS does.
+
+    The emulator ignores generation preconditions; the output lock (`outputs/lock.py`) relies on
+    them, so this fixture answers 412 Precondition Failed when the object's generation (0: none)
+    is not the one asked for. Check and write happen under one lock, as they are atomic in GCS.
+    """
+    import threading
+    from http import HTTPStatus
+
+    from gcp_storage_emulator import server
+    from gcp_storage_emulator.exceptions import NotFound
+    from gcp_storage_emulator.handlers import objects
+
+    atomic = threading.Lock()
+
+    def generation(storage, bucket_name, object_id) -> str:
+        try:
+            return str(storage.get_file_obj(bucket_name, object_id)["generation"])
+        except NotFound:
+            return "0"
+
+    def guarded(original, object_id_of):
+        def handler(request, response, storage, *args, **kwargs):
+            with atomic:
+                wanted = request.query.get("ifGenerationMatch")
+                object_id = object_id_of(request)
+                if wanted and generation(storage, request.params["bucket_name"], object_id) != wanted[0]:
+                    response.status = HTTPStatus.PRECONDITION_FAILED
+                    response.json({"error": {"code": 412, "message": "Precondition Failed"}})
+                    return
+                return original(request, response, storage, *args, **kwargs)
+
+        return handler
+
+    def uploaded_name(request):
+        if "name" in request.query:
+            return request.query["name"][0]
+        return request.data["meta"].get("name") if isinstance(request.data, dict) else None
+
+    replacements = {
+        objects.insert: guarded(objects.insert, uploaded_name),
+        objects.delete: guarded(objects.delete, lambda request: request.params["object_id"]),
+    }
+    for _, handlers in server.HANDLERS:
+        for method, handler in list(handlers.items()):
+            if handler in replacements:
+                monkeypatch.setitem(handlers, method, replacements[handler])
+    monkeypatch.setattr(objects, "insert", replacements[objects.insert])
+    return gcs_bucket
+
+
 # Modules whose tests compare against transformers or keras-hub, and fixtures that are such oracles.
 _ORACLE_MODULES = {
     "test_hf_checkpoint.py",
@@ -75,6 +128,7 @@ _NOT_E2E = {
     "test_progress.py",
     "test_console.py",
     "test_dead_letter_reasons.py",
+    "test_local_runner.py",
 }
 _E2E_FIXTURES = {"image_weights", "embedded_corpus"}  # the Flex Template's local run; the training tests' job run
 _E2E_MODULES = {"test_finetune_examples.py"}  # each example embeds its corpus in a subprocess
@@ -90,5 +144,5 @@ def pytest_collection_modifyitems(items):
         in_e2e_folder = item.path.parent.name in _E2E_FOLDERS and module not in _NOT_E2E
         if in_e2e_folder or module in _E2E_MODULES or fixtures & _E2E_FIXTURES:
             item.add_marker(pytest.mark.e2e)
-        if "gcs_bucket" in fixtures or module in _EMULATOR_MODULES:
+        if fixtures & {"gcs_bucket", "gcs_preconditions"} or module in _EMULATOR_MODULES:
             item.add_marker(pytest.mark.emulator)

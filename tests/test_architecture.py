@@ -12,7 +12,7 @@ import pytest
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "gemma4_audio_embed"
 # Lower layers first; a module may import its own layer and the layers before it, never a later one.
 LAYERS = (
-    {"constants", "reprs", "tfrecord", "tf_example", "metrics"},
+    {"constants", "reprs", "tfrecord", "tf_example", "metrics", "retries"},
     {"encoder", "backends"},  # backends imports the encoder under the chosen Keras backend
     {"inputs"},
     {"audio"},

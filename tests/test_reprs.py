@@ -7,11 +7,13 @@ from gemma4_audio_embed.batching.batch_plan import BatchPlan
 from gemma4_audio_embed.batching.features import ComputeFeatures
 from gemma4_audio_embed.batching.pack_clips import PackClips
 from gemma4_audio_embed.batching.row_packing import RELEASE_GEOMETRY
+from gemma4_audio_embed.inference.clip_failures import SeparateFailedClips
 from gemma4_audio_embed.inputs.read import MatchInputs
 from gemma4_audio_embed.inputs.read import ReadInputs
 from gemma4_audio_embed.outputs.encode import EncodeRecord
 from gemma4_audio_embed.outputs.layout import OutputLayout
 from gemma4_audio_embed.outputs.resume import SkipCompletedInputs
+from gemma4_audio_embed.outputs.spill import SpillRecords
 from gemma4_audio_embed.outputs.writer import WriteRecords
 
 PLAN = BatchPlan(lengths=(336, 3024), max_batch_frames=8192, geometry=RELEASE_GEOMETRY)
@@ -26,7 +28,12 @@ PLAN = BatchPlan(lengths=(336, 3024), max_batch_frames=8192, geometry=RELEASE_GE
         (ComputeFeatures(keras_backend="jax"), "ComputeFeatures(keras_backend='jax', min_clip_seconds=0.0"),
         (PackClips(PLAN), "PackClips(plan=BatchPlan(lengths=(336, 3024), max_batch_frames=8192"),
         (EncodeRecord("bfloat16"), "EncodeRecord(output_dtype='bfloat16')"),
-        (WriteRecords(OutputLayout("o/x"), num_shards=4), "WriteRecords(layout=OutputLayout(prefix='o/x'"),
+        (
+            WriteRecords(layout=OutputLayout("o/x"), run_id="r", num_shards=4),
+            "WriteRecords(layout=OutputLayout(prefix='o/x'",
+        ),
+        (SpillRecords("o/x.temp-r/spill"), "SpillRecords(folder='o/x.temp-r/spill')"),
+        (SeparateFailedClips(), "SeparateFailedClips()"),
         (SkipCompletedInputs(OutputLayout("o/x"), frozenset({"a", "b"})), "completed=<2 files>)"),
     ],
 )

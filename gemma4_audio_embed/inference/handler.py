@@ -3,12 +3,14 @@
 It keeps only plain settings (a `ModelSource`, a `BatchPlan`, dtypes); the Keras model is built
 in `load_model`, once per worker process (or once per machine with `share_across_processes`).
 Wrap it in Beam's `KeyedModelHandler` to carry each clip's `ClipInfo`, and call
-`with_no_batching()`: `PackClips` makes the batches under the same plan.
+`with_no_batching()`: `PackClips` makes the batches under the same plan. A batch that fails is
+retried by halves, so a fault costs one clip (`inference.clip_failures`).
 
 Axis legend: R rows, Mv valid mel frames, M row length, F mel bins, T tokens, Tv valid
 tokens, O output width.
 """
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 from typing import NamedTuple
@@ -26,10 +28,12 @@ from gemma4_audio_embed.encoder.config import COMPUTE_DTYPES
 from gemma4_audio_embed.encoder.config import OUTPUT_LAYERS
 from gemma4_audio_embed.encoder.config import check_choice
 from gemma4_audio_embed.inference.beam_ml import ModelHandler
+from gemma4_audio_embed.inference.clip_failures import ClipFailure
 from gemma4_audio_embed.inference.local_cache import enable_jax_compilation_cache
 from gemma4_audio_embed.inference.model_sources import ModelSource
 from gemma4_audio_embed.metrics import NAMESPACE
 from gemma4_audio_embed.reprs import ConfigRepr
+from gemma4_audio_embed.retries import retried
 
 
 class ClipEmbedding(NamedTuple):
@@ -99,6 +103,11 @@ class EncoderModelHandler(ConfigRepr, ModelHandler[np.ndarray, ClipEmbedding, Lo
     through the compiled forward pass (on JAX, spread over every local device), and cut back to
     each clip's valid tokens, which equal the clip's tokens run alone.
 
+    A transient failure of a batch (a device out of memory, an I/O error; `retries.is_transient`)
+    is retried a bounded number of times; a batch that still fails is run again as two halves,
+    and so on down to single clips, so only a clip that fails alone is lost: its result is a
+    `ClipFailure` with its own error, which `SeparateFailedClips` makes a dead letter.
+
     Args:
         model_source: ModelSource. Where the weights come from.
         plan: BatchPlan. Row lengths, budget and packing geometry, as given to `PackClips`; with
@@ -121,8 +130,8 @@ class EncoderModelHandler(ConfigRepr, ModelHandler[np.ndarray, ClipEmbedding, Lo
         model: LoadedEncoder from `load_model`.
 
     Returns:
-        One `ClipEmbedding` per clip: `float32 [Tv_b, O]` valid-token embeddings, the model
-        fingerprint and the devices.
+        One result per clip: a `ClipEmbedding` (`float32 [Tv_b, O]` valid-token embeddings, the
+        model fingerprint and the devices), or a `ClipFailure` for a clip that fails alone.
 
     Raises:
         ValueError: in `load_model`, when the loaded model's packing geometry is not the plan's,
@@ -177,7 +186,34 @@ class EncoderModelHandler(ConfigRepr, ModelHandler[np.ndarray, ClipEmbedding, Lo
         batch: Sequence[np.ndarray],
         model: LoadedEncoder,
         inference_args: dict[str, Any] | None = None,
-    ) -> list[ClipEmbedding]:
+    ) -> list:
+        results = [None] * len(batch)
+        self._embed_or_split(batch, list(range(len(batch))), model, results)
+        return results
+
+    def _embed_or_split(self, batch: Sequence[np.ndarray], positions: list, model, results: list) -> None:
+        """Fills `results[p]` for the clips `batch[p]`, `p` in `positions`: all at once, else by halves."""
+        clips = [batch[position] for position in positions]
+        try:
+            embedded = retried(lambda: self._embedded(clips, model), what=f"embedding a batch of {len(clips)} clips")
+        except Exception as error:  # noqa: BLE001 - any failure: find the clip it belongs to
+            if len(positions) == 1:
+                results[positions[0]] = ClipFailure.of(error)
+                return
+            logging.warning(
+                "A batch of %d clips failed (%s: %s); embedding it again by halves.",
+                len(clips),
+                type(error).__name__,
+                error,
+            )
+            half = len(positions) // 2
+            self._embed_or_split(batch, positions[:half], model, results)
+            self._embed_or_split(batch, positions[half:], model, results)
+            return
+        for position, result in zip(positions, embedded):
+            results[position] = result
+
+    def _embedded(self, batch: Sequence[np.ndarray], model: LoadedEncoder) -> list[ClipEmbedding]:
         geometry = self.plan.geometry
         budget = None if self.plan.max_batch_frames == AUTO else self.plan.max_batch_frames
         mel, mask, placements = packed_batch(batch, self.plan.lengths, budget, geometry)

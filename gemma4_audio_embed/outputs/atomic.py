@@ -12,7 +12,7 @@ import uuid
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-TEMPORARY_MARK = ".tmp-"  # `<final name>.tmp-<uuid4 hex>`: what a sweep of leftovers looks for
+from gemma4_audio_embed.outputs.layout import TEMPORARY_MARK
 
 
 def temporary_path(path: str) -> str:

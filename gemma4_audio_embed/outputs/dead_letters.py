@@ -88,25 +88,32 @@ class FormatDeadLetters(ConfigRepr, TallyingDoFn):
 
 
 class WriteDeadLetters(ConfigRepr, beam.PTransform):
-    """Writes `{stage: dead letters}` to `OutputLayout.dead_letter_glob`, `<output>-dead-letter-SSSSS-of-NNNNN.jsonl`.
+    """Writes `{stage: dead letters}` to this run's `<output>-dead-letter-<run>-SSSSS-of-NNNNN.jsonl`.
 
     The input is a dict from stage name to a PCollection of Beam dead letters. One shard is
-    written (an empty one when nothing failed), so a reader always finds the file.
+    written (an empty one when nothing failed), so a reader always finds the file; every run
+    writes its own, so a rerun keeps the earlier runs' files.
 
     Args:
         layout: OutputLayout. The job's outputs.
+        run_id: str. This run's id (`OutputLayout.dead_letter_prefix`).
 
     Returns:
         `(names of the files written, tally)`.
     """
 
-    def __init__(self, layout: OutputLayout):
+    def __init__(self, layout: OutputLayout, run_id: str):
         super().__init__()
         self.layout = layout
+        self.run_id = run_id
 
     def expand(self, dead_letters_by_stage):
         formatted = [
-            pcoll
+            (
+                pcoll
+                if not isinstance(pcoll, (list, tuple))
+                else pcoll | f"Flatten{stage.capitalize()}" >> beam.Flatten()
+            )
             | f"Format{stage.capitalize()}"
             >> beam.ParDo(FormatDeadLetters(stage)).with_outputs(TALLY_TAG, main="lines")
             for stage, pcoll in dead_letters_by_stage.items()
@@ -114,7 +121,8 @@ class WriteDeadLetters(ConfigRepr, beam.PTransform):
         written = (
             [outputs.lines for outputs in formatted]
             | "Flatten" >> beam.Flatten()
-            | "Write" >> beam.io.WriteToText(self.layout.dead_letter_prefix, file_name_suffix=".jsonl", num_shards=1)
+            | "Write"
+            >> beam.io.WriteToText(self.layout.dead_letter_prefix(self.run_id), file_name_suffix=".jsonl", num_shards=1)
         )
         tally = [outputs[TALLY_TAG] for outputs in formatted] | "FlattenTallies" >> beam.Flatten()
         return written, tally

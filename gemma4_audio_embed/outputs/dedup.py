@@ -70,16 +70,19 @@ class DeduplicateClips(ConfigRepr, beam.PTransform):
     """Keeps one clip per `audio_sha256` and writes the others to `<output>-duplicates-*.jsonl`.
 
     Args:
-        layout: OutputLayout. The job's outputs: the duplicates go to `layout.duplicates_glob`,
-            one shard, empty when no clip repeats, so a reader always finds it.
+        layout: OutputLayout. The job's outputs: the duplicates go to
+            `layout.duplicates_prefix(run_id)`, one shard, empty when no clip repeats, so a reader
+            always finds it.
+        run_id: str. This run's id.
 
     Returns:
         `(kept clips, tally, names of the duplicates files written)`.
     """
 
-    def __init__(self, layout: OutputLayout):
+    def __init__(self, layout: OutputLayout, run_id: str):
         super().__init__()
         self.layout = layout
+        self.run_id = run_id
 
     def expand(self, clips):
         kept, duplicates, tally = (
@@ -89,6 +92,6 @@ class DeduplicateClips(ConfigRepr, beam.PTransform):
             | "KeepSmallestKey" >> beam.ParDo(_KeepSmallestKey()).with_outputs(DUPLICATES_TAG, TALLY_TAG, main="kept")
         )
         written = duplicates | "WriteDuplicates" >> beam.io.WriteToText(
-            self.layout.duplicates_prefix, file_name_suffix=".jsonl", num_shards=1
+            self.layout.duplicates_prefix(self.run_id), file_name_suffix=".jsonl", num_shards=1
         )
         return kept, tally, written

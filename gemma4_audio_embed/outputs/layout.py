@@ -4,19 +4,24 @@
     <output>-index-SSSSS-of-NNNNN.parquet            the index of that shard's records
     <output>-by-input/<sha256(URI)[:32]><suffix>     records of one input file (--skip_existing)
     <output>-by-input/<hash>.index.parquet           their index
-    <output>-dead-letter-SSSSS-of-NNNNN.jsonl        inputs and clips that gave no record
-    <output>-duplicates-SSSSS-of-NNNNN.jsonl         clips not embedded by --dedup
+    <output>-dead-letter-<run>-SSSSS-of-NNNNN.jsonl  inputs and clips of run <run> that gave no record
+    <output>-duplicates-<run>-SSSSS-of-NNNNN.jsonl   clips run <run> did not embed (--dedup)
     <output>-stamp.json                              what made the embeddings (model, front end, dtypes)
     <output>-summary.json                            the run's counts, written by the job's last step
+    <output>-lock.json                               the live run holding the prefix (outputs.lock)
+    <output>.temp-<run>/spill/, .../shards/          a run's spilled records and its shards before they
+                                                     are moved into place; removed when the run ends well
 
-`<suffix>` is `.tfrecord`, `.tfrecord.gz` or `.array_record` (`record_suffix`). No other module
-spells these names.
+`<suffix>` is `.tfrecord`, `.tfrecord.gz` or `.array_record` (`record_suffix`); `<run>` is a run id,
+`YYYYMMDDTHHMMSSZ-<6 hex digits>` (`new_run_id`). No other module spells these names.
 """
 
 import dataclasses
 import hashlib
 import posixpath
 import re
+import secrets
+import time
 
 RECORD_FORMATS = ("tfrecord", "array_record")
 OUTPUT_COMPRESSIONS = ("none", "gzip")
@@ -24,6 +29,13 @@ RECORD_SUFFIXES = (".tfrecord", ".tfrecord.gz", ".array_record")
 INDEX_SUFFIX = ".index.parquet"
 BY_INPUT = "-by-input"
 SHARD_NAME = re.compile(r"-(\d{5})-of-(\d{5})\.")  # where a sharded file's name says SSSSS and NNNNN
+TEMPORARY_MARK = ".tmp-"  # `<final name>.tmp-<uuid4 hex>`: a file being written (outputs.atomic)
+RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
+
+
+def new_run_id() -> str:
+    """A fresh run id: UTC launch time and 6 random hex digits, e.g. `20261205T081500Z-3fa2c1`; ids sort by time."""
+    return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(3)}"
 
 
 def record_suffix(record_format: str, compression: str = "none") -> str:
@@ -103,22 +115,54 @@ class OutputLayout:
         suffixes = "|".join(re.escape(suffix) for suffix in RECORD_SUFFIXES)
         return re.fullmatch(rf"{name}-\d{{5}}-of-\d{{5}}({suffixes})", posixpath.basename(path)) is not None
 
-    # Dead letters and duplicates, each written by Beam's WriteToText as one shard.
-    @property
-    def dead_letter_prefix(self) -> str:
-        return f"{self.prefix}-dead-letter"
+    def is_index_file(self, path: str) -> bool:
+        """Whether `path` is a sharded index file of this prefix."""
+        name = re.escape(posixpath.basename(self.prefix))
+        return re.fullmatch(rf"{name}-index-\d{{5}}-of-\d{{5}}\.parquet", posixpath.basename(path)) is not None
+
+    # Dead letters and duplicates of each run, each written by Beam's WriteToText as one shard.
+    def dead_letter_prefix(self, run_id: str) -> str:
+        return f"{self.prefix}-dead-letter-{run_id}"
 
     @property
     def dead_letter_glob(self) -> str:
-        return f"{self.dead_letter_prefix}-*-of-*.jsonl"
+        """The dead letters of every run (files of earlier layouts, without a run id, too)."""
+        return f"{self.prefix}-dead-letter-*-of-*.jsonl"
 
-    @property
-    def duplicates_prefix(self) -> str:
-        return f"{self.prefix}-duplicates"
+    def duplicates_prefix(self, run_id: str) -> str:
+        return f"{self.prefix}-duplicates-{run_id}"
 
     @property
     def duplicates_glob(self) -> str:
-        return f"{self.duplicates_prefix}-*-of-*.jsonl"
+        return f"{self.prefix}-duplicates-*-of-*.jsonl"
+
+    # What a live run holds, and what a killed one leaves behind.
+    @property
+    def lock(self) -> str:
+        return f"{self.prefix}-lock.json"
+
+    def temp_folder(self, run_id: str) -> str:
+        """Run `run_id`'s temporary folder, beside the prefix (`<output>.temp-<run>`, which no `<output>-*` glob matches)."""
+        return f"{self.prefix}.temp-{run_id}"
+
+    def spill_folder(self, run_id: str) -> str:
+        return f"{self.temp_folder(run_id)}/spill"
+
+    def staging_folder(self, run_id: str) -> str:
+        """Where run `run_id` writes its sharded files before its last step moves them into place."""
+        return f"{self.temp_folder(run_id)}/shards"
+
+    @property
+    def leftover_globs(self) -> tuple[str, ...]:
+        """Globs of what runs leave behind when killed or out of disk: temporary folders, files being
+        written under a temporary name, and the temporary folders of Beam's text sinks."""
+        folder, name = posixpath.split(self.prefix)
+        return (
+            f"{self.prefix}.temp-*",
+            f"{self.prefix}-*{TEMPORARY_MARK}*",
+            f"{self.by_input_folder}/*{TEMPORARY_MARK}*",
+            posixpath.join(folder, f"beam-temp-{name}-*"),
+        )
 
     # One file each.
     @property
@@ -130,6 +174,6 @@ class OutputLayout:
         return f"{self.prefix}-summary.json"
 
     def outputs(self, dedup: bool = False) -> dict[str, str]:
-        """The globs a summary lists: records, dead letters, index and, with `--dedup`, duplicates."""
+        """The globs a summary lists: records, dead letters (of every run), index and, with `--dedup`, duplicates."""
         globs = {"records": self.records_glob, "dead_letters": self.dead_letter_glob, "index": self.index_glob}
         return globs | ({"duplicates": self.duplicates_glob} if dedup else {})

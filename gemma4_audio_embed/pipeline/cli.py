@@ -1,21 +1,19 @@
-"""`gemma4-embed` (also `python -m gemma4_audio_embed`): launch a job, show its progress, print a short summary; or `verify`, `report`."""
+"""`gemma4-embed` (also `python -m gemma4_audio_embed`): launch a job, show its progress, print a short summary; or `verify`, `report`.
+
+`verify` imports only what it reads with (Beam's FileSystems, pyarrow), never the pipeline: the
+pipeline's imports (Beam's RunInference, which imports PyTorch when it is installed; PyAV) load
+native libraries whose threads made `verify` abort at exit now and then (exit 134,
+"terminate called without an active exception") after printing its result. So this module
+imports the launch only when it launches.
+"""
 
 import contextlib
 import json
 import sys
 
-import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
-
 from gemma4_audio_embed.pipeline import console
 from gemma4_audio_embed.pipeline.dead_letter_reasons import dead_letters
 from gemma4_audio_embed.pipeline.dead_letter_reasons import top_reasons
-from gemma4_audio_embed.pipeline.launch import prepare
-from gemma4_audio_embed.pipeline.launch import submit
-from gemma4_audio_embed.pipeline.options import PROG
-from gemma4_audio_embed.pipeline.options import EmbedOptions
-from gemma4_audio_embed.pipeline.options import LaunchError
-from gemma4_audio_embed.pipeline.options import output_layout
 from gemma4_audio_embed.pipeline.progress import BarDisplay
 from gemma4_audio_embed.pipeline.progress import LineDisplay
 from gemma4_audio_embed.pipeline.progress import display_for
@@ -37,7 +35,7 @@ def _closing_lines(summary: dict, pattern: str) -> list[str]:
     return console.closing_lines(summary, reasons, read, CLOSING_DEAD_LETTERS)
 
 
-def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
+def run(argv=None, test_pipeline=None):
     """Launches the embedding job (`pipeline.launch`), shows its progress until it ends, and prints a short summary.
 
     Progress goes to stderr: a bar on a terminal, else a line every 30 s (`pipeline.progress`);
@@ -50,12 +48,19 @@ def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
         test_pipeline: a `TestPipeline` to build on instead of a new `Pipeline`.
 
     Returns:
-        The finished job's `PipelineResult` (its metrics hold the counters).
+        The finished job's `apache_beam.runners.runner.PipelineResult` (its metrics hold the counters).
 
     Raises:
         LaunchError: before any pipeline is built, for a missing, contradictory or malformed
             flag, an `--input` pattern matching nothing, or a model source that is not usable.
     """
+    from apache_beam.io.filesystems import FileSystems
+
+    from gemma4_audio_embed.pipeline.launch import prepare
+    from gemma4_audio_embed.pipeline.launch import submit
+    from gemma4_audio_embed.pipeline.options import EmbedOptions
+    from gemma4_audio_embed.pipeline.options import output_layout
+
     argv = sys.argv[1:] if argv is None else list(argv)
     options = prepare(argv, default_runner=test_pipeline is None)
     embed = options.view_as(EmbedOptions)
@@ -69,7 +74,13 @@ def run(argv=None, test_pipeline=None) -> beam.runners.runner.PipelineResult:
 
         redirect = logging_redirect_tqdm()
     with redirect:
-        result = watch(lambda: submit(options, wait=False, test_pipeline=test_pipeline), display)
+        # wait=True: the launch holds the output's lock, with a heartbeat, until the job ends.
+        submitted = []
+        result = watch(
+            lambda: submit(options, wait=True, test_pipeline=test_pipeline, on_submitted=submitted.append),
+            display,
+            running=lambda: submitted[0] if submitted else None,
+        )
     layout = output_layout(embed)
     if not embed.quiet:
         with FileSystems.open(layout.summary) as f:
@@ -96,6 +107,9 @@ def main(argv=None) -> None:
         from gemma4_audio_embed.pipeline.report import cli as report
 
         sys.exit(report.main(argv[1:]))
+    from gemma4_audio_embed.pipeline.options import PROG
+    from gemma4_audio_embed.pipeline.options import LaunchError
+
     level = console.verbosity(argv)
     filtered = level != console.VERBOSE and console.is_process_stderr(sys.stderr)
     with console.NativeStderrFilter() if filtered else contextlib.nullcontext():

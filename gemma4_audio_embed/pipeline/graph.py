@@ -1,4 +1,4 @@
-"""The job's graph: read -> decode -> features -> batch -> infer -> write -> summarise, with dead letters beside it."""
+"""The job's graph: read -> decode -> features -> batch -> infer -> write -> check -> commit -> summarise, with dead letters beside it."""
 
 import time
 
@@ -10,16 +10,21 @@ from gemma4_audio_embed.batching.features import ComputeFeatures
 from gemma4_audio_embed.batching.pack_clips import PackClips
 from gemma4_audio_embed.inference.beam_ml import KeyedModelHandler
 from gemma4_audio_embed.inference.beam_ml import RunInference
+from gemma4_audio_embed.inference.clip_failures import FAILED_CLIPS_TAG
+from gemma4_audio_embed.inference.clip_failures import SeparateFailedClips
 from gemma4_audio_embed.inference.handler import EncoderModelHandler
 from gemma4_audio_embed.inference.model_sources import ModelSource
 from gemma4_audio_embed.inputs.dead_letter import DEAD_LETTER_TAG
 from gemma4_audio_embed.inputs.read import MatchInputs
 from gemma4_audio_embed.inputs.read import ReadInputs
 from gemma4_audio_embed.metrics import TALLY_TAG
+from gemma4_audio_embed.outputs.commit import CommitOutput
 from gemma4_audio_embed.outputs.dead_letters import WriteDeadLetters
 from gemma4_audio_embed.outputs.dedup import CountRepeatedAudio
 from gemma4_audio_embed.outputs.dedup import DeduplicateClips
 from gemma4_audio_embed.outputs.encode import EncodeRecord
+from gemma4_audio_embed.outputs.layout import new_run_id
+from gemma4_audio_embed.outputs.output_check import CheckOutput
 from gemma4_audio_embed.outputs.resume import SkipCompletedInputs
 from gemma4_audio_embed.outputs.resume import completed_record_files
 from gemma4_audio_embed.outputs.writer import WriteRecords
@@ -29,6 +34,7 @@ from gemma4_audio_embed.pipeline.options import keras_backend
 from gemma4_audio_embed.pipeline.options import model_source
 from gemma4_audio_embed.pipeline.options import output_layout
 from gemma4_audio_embed.pipeline.options import share_model_across_processes
+from gemma4_audio_embed.pipeline.stamp import stamp_json
 from gemma4_audio_embed.pipeline.summary import WriteSummary
 
 
@@ -74,24 +80,33 @@ def _split(outputs) -> tuple:
     return outputs["main"], outputs[DEAD_LETTER_TAG], outputs[TALLY_TAG]
 
 
-def build_graph(pipeline: beam.Pipeline, options: EmbedOptions, launch_time: float | None = None) -> None:
+def build_graph(
+    pipeline: beam.Pipeline, options: EmbedOptions, launch_time: float | None = None, stamp: dict | None = None
+) -> None:
     """Adds the embedding job to `pipeline`, configured by `options`.
 
     Every per-input and per-clip step runs under `with_exception_handling`, so a bad file or
-    clip becomes a dead letter of its stage and never fails the job or its batch-mates.
+    clip becomes a dead letter of its stage and never fails the job or its batch-mates; a
+    failed encoder batch is retried by halves down to the clip that fails alone.
     Decoding runs with `partial=True` so windows of long files stream on as they are cut.
     With `--skip_existing`, inputs whose per-input record file exists are skipped and records
     go to one file per input (`outputs.resume`) instead of sharded files; either way each
-    record file gets its Parquet index beside it (`outputs.writer`). Decoded clips are counted
-    by repeated audio, or with `--dedup` deduplicated, before features. The last step sums
-    every step's tally and writes the summary (`pipeline.summary.WriteSummary`).
+    record file gets its Parquet index beside it (`outputs.writer`), records reaching it
+    through spill files, never a shuffle. Decoded clips are counted by repeated audio, or with
+    `--dedup` deduplicated, before features. The last steps check the files written against
+    every step's tally (`outputs.output_check`), move them into place (`outputs.commit`) and
+    write the summary (`pipeline.summary.WriteSummary`).
 
     Args:
         pipeline: the Beam pipeline to add the steps to.
-        options: EmbedOptions. The job's flags.
+        options: EmbedOptions. The job's flags; `run_id` names the run's files (a new id when
+            unset).
         launch_time: float or None. Epoch seconds at launch, for the summary's wall time;
             None is now.
+        stamp: dict or None. The output stamp, written with a sharded run's files; None when
+            the launch wrote it (`--skip_existing`) or no stamp is wanted.
     """
+    run_id = options.run_id or new_run_id()
     layout = output_layout(options)
     source = model_source(options)
     plan = batch_plan(options, source)
@@ -128,11 +143,10 @@ def build_graph(pipeline: beam.Pipeline, options: EmbedOptions, launch_time: flo
         | "DecodeAudio" >> _handled(DecodeAudio(options.max_clip_seconds), partial=True)
     )
     tallies += [read_tally, decode_tally]
-    written = []
+    duplicates_written = None
     if options.dedup:
-        clips, dedup_tally, duplicates_written = clips | "Deduplicate" >> DeduplicateClips(layout)
+        clips, dedup_tally, duplicates_written = clips | "Deduplicate" >> DeduplicateClips(layout, run_id)
         tallies.append(dedup_tally)
-        written.append(duplicates_written)
     else:
         tallies.append(clips | "CountRepeatedAudio" >> CountRepeatedAudio())
     features, features_failed, features_tally = _split(
@@ -163,29 +177,47 @@ def build_graph(pipeline: beam.Pipeline, options: EmbedOptions, launch_time: flo
             ).with_no_batching()
         ).with_exception_handling()
     )
+    embedded = embeddings | "SeparateFailedClips" >> beam.ParDo(SeparateFailedClips()).with_outputs(
+        FAILED_CLIPS_TAG, main="main"
+    )
     records, output_failed, encode_tally = _split(
-        embeddings | "EncodeRecords" >> _handled(EncodeRecord(options.output_dtype))
+        embedded.main | "EncodeRecords" >> _handled(EncodeRecord(options.output_dtype))
     )
     tallies += [features_tally, packed[TALLY_TAG], encode_tally]
-    written.append(records | "WriteRecords" >> WriteRecords(layout, options.num_shards))
+    written_files = records | "WriteRecords" >> WriteRecords(
+        layout=layout, run_id=run_id, num_shards=options.num_shards
+    )
     dead_letters_written, dead_letter_tally = {
         "read": read_failed,
         "decode": decode_failed,
         "features": features_failed,
-        "inference": inference_failed.failed_inferences,
+        "inference": (inference_failed.failed_inferences, embedded[FAILED_CLIPS_TAG])
+        | "FlattenInferenceFailures" >> beam.Flatten(),
         "output": output_failed,
-    } | "WriteDeadLetters" >> WriteDeadLetters(layout)
+    } | "WriteDeadLetters" >> WriteDeadLetters(layout, run_id)
     tallies.append(dead_letter_tally)
-    written.append(dead_letters_written)
-    _ = (
-        tallies
-        | "FlattenTallies" >> beam.Flatten()
-        | "WriteSummary"
-        >> WriteSummary(
-            path=layout.summary,
-            written=written,
-            outputs=layout.outputs(options.dedup),
-            model=source.describe(),
-            launch_time=time.time() if launch_time is None else launch_time,
-        )
+    tallies = tallies | "FlattenTallies" >> beam.Flatten()
+    checked = tallies | "CheckOutput" >> CheckOutput(
+        written=written_files,
+        keys=records | "RecordKeys" >> beam.Map(lambda item: item[0]["key"]),
+        dead_letter_files=dead_letters_written,
+        duplicates_files=duplicates_written,
+        sharded=not layout.per_input,
+    )
+    committed = checked | "CommitOutput" >> CommitOutput(
+        layout=layout,
+        run_id=run_id,
+        written=written_files,
+        kept=[files for files in (dead_letters_written, duplicates_written) if files is not None]
+        | "KeptFiles" >> beam.Flatten(),
+        stamp_json=None if stamp is None else stamp_json(stamp),
+    )
+    _ = tallies | "WriteSummary" >> WriteSummary(
+        layout=layout,
+        run_id=run_id,
+        committed=committed,
+        dead_letter_files=dead_letters_written,
+        outputs=layout.outputs(options.dedup),
+        model=source.describe(),
+        launch_time=time.time() if launch_time is None else launch_time,
     )

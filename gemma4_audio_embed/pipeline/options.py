@@ -261,6 +261,15 @@ class EmbedOptions(PipelineOptions):
             "and skip inputs whose record file already exists, so a rerun does only what is missing. "
             "Default: off.",
         )
+        output.add_argument(
+            "--overwrite",
+            action="store_true",
+            default=False,
+            help="Replace the complete output of an earlier run at --output. Its files are removed only "
+            "once this run's are all written and checked; until then the old output stays as it was. "
+            "Without it (or --skip_existing) such a launch stops. Default: off.",
+        )
+        output.add_argument("--run_id", default=None, help=argparse.SUPPRESS)  # set by the launch
         runtime.add_argument(
             "--max_batch_frames",
             type=parse_max_batch_frames,
@@ -451,6 +460,11 @@ def check_embed_options(options: EmbedOptions) -> None:
         )
     if options.quiet and options.verbose:
         raise LaunchError("--quiet and --verbose contradict each other; give at most one.")
+    if options.overwrite and options.skip_existing:
+        raise LaunchError(
+            "--overwrite and --skip_existing do not combine: --skip_existing resumes the output at --output, "
+            "--overwrite replaces it."
+        )
     if options.max_metadata_bytes <= 0:
         raise LaunchError(f"--max_metadata_bytes must be positive. Received: {options.max_metadata_bytes}")
 

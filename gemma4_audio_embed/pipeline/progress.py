@@ -178,7 +178,7 @@ def _subtracted(counts: dict, baseline: dict) -> dict:
     return {name: value - baseline.get(name, 0) for name, value in counts.items() if value != baseline.get(name, 0)}
 
 
-def watch(start_job: Callable, display, launch_time: float | None = None):
+def watch(start_job: Callable, display, launch_time: float | None = None, running: Callable | None = None):
     """Runs `start_job()` in a thread, showing its progress on `display` until it ends.
 
     Args:
@@ -187,6 +187,9 @@ def watch(start_job: Callable, display, launch_time: float | None = None):
             either way `watch` waits for the job's end.
         display: `BarDisplay`, `LineDisplay` or None (nothing shown).
         launch_time: float or None. Epoch seconds the elapsed time counts from; None is now.
+        running: callable or None. Returns the submitted job's `PipelineResult` (None before it
+            is submitted), for a `start_job` that returns only when the job ends; its counters
+            are the progress of a job that runs elsewhere.
 
     Returns:
         The finished job's `PipelineResult`.
@@ -214,9 +217,10 @@ def watch(start_job: Callable, display, launch_time: float | None = None):
 
     def current() -> Progress | None:
         counts = _subtracted(LIVE_COUNTS.snapshot(), baseline)
-        if not counts and "result" in outcome:  # the job runs elsewhere: its counters
+        job = outcome.get("result") or (running() if running else None)
+        if not counts and job is not None:  # the job runs elsewhere: its counters
             try:
-                counts = counter_values(outcome["result"].metrics())
+                counts = counter_values(job.metrics())
             except Exception:  # a runner that cannot report yet
                 counts = {}
         if not counts:

@@ -1,9 +1,11 @@
 """The output stamp, `<output>-stamp.json`: what makes a run's embeddings what they are.
 
-A run writes it at launch, before any record, so an interrupted run's output is stamped too. A
-`--skip_existing` rerun into an output whose stamp differs (another model, compute dtype,
-output layer or dtype, front end, window length or package version) would mix embeddings of
-two kinds in one dataset, so it stops at launch with a LaunchError naming each difference.
+A `--skip_existing` run writes it at launch, before any record, so an interrupted run's output
+is stamped too; a sharded run writes it with its files, when they move into place
+(`outputs.commit`). A `--skip_existing` rerun into an output whose stamp differs (another
+model, compute dtype, output layer or dtype, front end, window length or package version) would
+mix embeddings of two kinds in one dataset, so it stops at launch with a LaunchError naming each
+difference.
 """
 
 import importlib.metadata
@@ -90,31 +92,42 @@ def stamp_differences(found: dict, expected: dict, prefix: str = "") -> list[str
     return differences
 
 
-def check_and_write_stamp(options: EmbedOptions, stamp: dict) -> None:
-    """Raises LaunchError when a `--skip_existing` run would resume an output of another stamp; else stamps it.
+def stamp_json(stamp: dict) -> str:
+    """The stamp file's text: indented, sorted JSON and a newline."""
+    return json.dumps(stamp, indent=2, sort_keys=True) + "\n"
+
+
+def check_stamp(options: EmbedOptions, stamp: dict) -> None:
+    """Raises LaunchError when a `--skip_existing` run would resume an output of another stamp,
+    sharded records, or records without a stamp.
 
     Args:
         options: EmbedOptions. The run's flags.
         stamp: dict. This run's stamp (`output_stamp`).
     """
+    if not options.skip_existing:
+        return
     layout = output_layout(options)
-    if options.skip_existing:
-        if FileSystems.match([layout.sharded_records_glob])[0].metadata_list:
-            raise LaunchError(
-                f"--skip_existing: {options.output} holds sharded records of a run without --skip_existing, "
-                "which a resumed run cannot see; it would embed every input again. Use a new --output."
-            )
-        found = read_stamp(layout)
-        if found is None and completed_record_files(layout):
-            raise LaunchError(
-                f"--skip_existing: {options.output} holds records but no stamp {layout.stamp}, "
-                "so nothing says which model wrote them. Write to a new --output, or delete the old records."
-            )
-        if found is not None and found != stamp:
-            raise LaunchError(
-                f"--skip_existing: {options.output} was written with another setup than this run's, and "
-                "resuming would mix two kinds of embeddings. Differences (output's -> this run's): "
-                + "; ".join(stamp_differences(found, stamp))
-                + ". Use the original flags and model, or a new --output."
-            )
-    write_atomically(layout.stamp, (json.dumps(stamp, indent=2, sort_keys=True) + "\n").encode())
+    if FileSystems.match([layout.sharded_records_glob])[0].metadata_list:
+        raise LaunchError(
+            f"--skip_existing: {options.output} holds sharded records of a run without --skip_existing, "
+            "which a resumed run cannot see; it would embed every input again. Use a new --output."
+        )
+    found = read_stamp(layout)
+    if found is None and completed_record_files(layout):
+        raise LaunchError(
+            f"--skip_existing: {options.output} holds records but no stamp {layout.stamp}, "
+            "so nothing says which model wrote them. Write to a new --output, or delete the old records."
+        )
+    if found is not None and found != stamp:
+        raise LaunchError(
+            f"--skip_existing: {options.output} was written with another setup than this run's, and "
+            "resuming would mix two kinds of embeddings. Differences (output's -> this run's): "
+            + "; ".join(stamp_differences(found, stamp))
+            + ". Use the original flags and model, or a new --output."
+        )
+
+
+def write_stamp(layout: OutputLayout, stamp: dict) -> None:
+    """Writes `stamp` to `layout.stamp`, atomically."""
+    write_atomically(layout.stamp, stamp_json(stamp).encode())

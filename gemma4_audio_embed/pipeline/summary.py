@@ -2,14 +2,17 @@
 
 Each step tallies what it sees (`metrics.Tally`); `WriteSummary` sums the tallies inside the
 graph and writes the summary once every record, index, dead-letter and duplicates file is
-written. So the summary is complete on any runner, launched with or without waiting (the
-Flex Template submits and leaves), and `verify` can hold the files to it.
+written, checked against those counts (`outputs.output_check`) and moved into place
+(`outputs.commit`); then it releases the output lock (`outputs.lock`). So the summary is
+complete on any runner, launched with or without waiting (the Flex Template submits and
+leaves), its presence marks a complete output, and `verify` can hold the files to it.
 """
 
 import json
 import time
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 
 from gemma4_audio_embed.constants import SAMPLE_RATE
 from gemma4_audio_embed.metrics import AUDIO_SAMPLES_EMBEDDED
@@ -27,6 +30,8 @@ from gemma4_audio_embed.metrics import audio_properties
 from gemma4_audio_embed.metrics import summed_tallies
 from gemma4_audio_embed.outputs.atomic import write_atomically
 from gemma4_audio_embed.outputs.dead_letters import STAGES
+from gemma4_audio_embed.outputs.layout import OutputLayout
+from gemma4_audio_embed.outputs.lock import release_run_lock
 from gemma4_audio_embed.reprs import ConfigRepr
 
 
@@ -44,7 +49,15 @@ def worker_settings(totals: dict) -> dict:
     return settings
 
 
-def run_summary(counts: dict, wall_seconds: float, outputs: dict[str, str], model: str, settings: dict = None) -> dict:
+def run_summary(
+    counts: dict,
+    wall_seconds: float,
+    outputs: dict[str, str],
+    model: str,
+    settings: dict = None,
+    run_id: str = None,
+    dead_letter_files: list = (),
+) -> dict:
     """The summary of a finished run.
 
     Args:
@@ -54,6 +67,9 @@ def run_summary(counts: dict, wall_seconds: float, outputs: dict[str, str], mode
         model: str. Where the weights came from (`ModelSource.describe`).
         settings: dict or None. `worker_settings`: the devices the encoder ran on, the batch
             budget and where log-mel ran.
+        run_id: str or None. The run's id.
+        dead_letter_files: list of str. This run's dead-letter files (earlier runs' are kept
+            beside them, under their own run ids).
 
     Returns:
         A JSON-ready dict: inputs (each one has records, dead letters or is among
@@ -84,6 +100,8 @@ def run_summary(counts: dict, wall_seconds: float, outputs: dict[str, str], mode
         "inputs_by_audio": audio_properties(counts),
         "model": model,
         "outputs": outputs,
+        "run_id": run_id,
+        "dead_letter_files": sorted(dead_letter_files),
         **(settings or {}),
     }
 
@@ -94,13 +112,14 @@ def summary_json(summary: dict) -> bytes:
 
 
 class _WriteSummaryFile(beam.DoFn):
-    def __init__(self, path: str, outputs: dict, model: str, launch_time: float):
-        self.path = path
+    def __init__(self, layout: OutputLayout, run_id: str, outputs: dict, model: str, launch_time: float):
+        self.layout = layout
+        self.run_id = run_id
         self.outputs = outputs
         self.model = model
         self.launch_time = launch_time
 
-    def process(self, _, tallies, *written):
+    def process(self, _, tallies, committed, dead_letter_files):
         totals = summed_tallies(tallies)
         summary = run_summary(
             {name: value for name, value in totals.items() if name not in SETTINGS},
@@ -108,19 +127,25 @@ class _WriteSummaryFile(beam.DoFn):
             outputs=self.outputs,
             model=self.model,
             settings=worker_settings(totals),
+            run_id=self.run_id,
+            dead_letter_files=[FileSystems.split(path)[1] for path in dead_letter_files],
         )
-        write_atomically(self.path, summary_json(summary))
+        write_atomically(self.layout.summary, summary_json(summary))
+        release_run_lock(self.layout.lock, self.run_id)
         yield summary
 
 
 class WriteSummary(ConfigRepr, beam.PTransform):
-    """Sums the job's tallies and writes the summary to `path` after every `written` collection is complete.
+    """Sums the job's tallies, writes the summary once the output is committed, and releases the output lock.
 
     Applied to the job's tallies (`metrics.TALLY_TAG` outputs, `(name, value)`), flattened.
 
     Args:
-        path: str. The summary file (`OutputLayout.summary`).
-        written: sequence of PCollections the summary waits for (file names written, counts).
+        layout: OutputLayout. The job's outputs (`summary`, `lock`).
+        run_id: str. This run's id.
+        committed: PCollection of one element, emitted once the output is checked and in place
+            (`outputs.commit.CommitOutput`).
+        dead_letter_files: PCollection of str. This run's dead-letter files, named in the summary.
         outputs: dict. The globs it lists (`OutputLayout.outputs`).
         model: str. `ModelSource.describe()`.
         launch_time: float. Epoch seconds at launch, for `wall_seconds`.
@@ -129,25 +154,35 @@ class WriteSummary(ConfigRepr, beam.PTransform):
         A PCollection of the one summary dict.
     """
 
-    def __init__(self, *, path: str, written, outputs: dict, model: str, launch_time: float):
+    def __init__(
+        self,
+        *,
+        layout: OutputLayout,
+        run_id: str,
+        committed,
+        dead_letter_files,
+        outputs: dict,
+        model: str,
+        launch_time: float,
+    ):
         super().__init__()
-        self.path = path
-        self.written = list(written)
+        self.layout = layout
+        self.run_id = run_id
+        self.committed = committed
+        self.dead_letter_files = dead_letter_files
         self.outputs = outputs
         self.model = model
         self.launch_time = launch_time
 
     def expand(self, tallies):
-        waits = [
-            pcoll | f"Wait{position}" >> beam.combiners.Count.Globally() for position, pcoll in enumerate(self.written)
-        ]
         return (
             tallies.pipeline
             | "Once" >> beam.Create([None])
             | "Write"
             >> beam.ParDo(
-                _WriteSummaryFile(self.path, self.outputs, self.model, self.launch_time),
+                _WriteSummaryFile(self.layout, self.run_id, self.outputs, self.model, self.launch_time),
                 beam.pvalue.AsList(tallies),
-                *[beam.pvalue.AsSingleton(wait) for wait in waits],
+                beam.pvalue.AsSingleton(self.committed),
+                beam.pvalue.AsList(self.dead_letter_files),
             )
         )

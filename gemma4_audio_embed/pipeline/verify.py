@@ -9,7 +9,9 @@ Checks, over every record file of the output (sharded `<output>-SSSSS-of-NNNNN` 
 - the shards are all there (every SSSSS of NNNNN, one NNNNN);
 - the index has one row per record, naming the record's file, tokens and hash;
 - the counts of records and tokens equal the summary's (for sharded output: a `--skip_existing`
-  summary counts only its last run).
+  summary counts only its last run), and the summary's run wrote the dead letters it counts;
+- nothing is left behind: no temporary folder or file of a killed run, no output lock (a lock
+  means a run is writing, or was killed before it could remove it).
 """
 
 import argparse
@@ -23,6 +25,7 @@ import numpy as np
 import pyarrow.parquet
 from apache_beam.io.filesystems import FileSystems
 
+from gemma4_audio_embed.outputs.commit import leftovers
 from gemma4_audio_embed.outputs.layout import RECORD_SUFFIXES
 from gemma4_audio_embed.outputs.layout import SHARD_NAME
 from gemma4_audio_embed.outputs.layout import OutputLayout
@@ -184,6 +187,13 @@ def _verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
         )
     if summary is not None and not per_input:
         _check_accounting(output, summary, by_key, violations)
+    found = leftovers(layout)
+    if found:
+        violations.add("leftovers", f"{len(found)} temporary files or folders of runs: {', '.join(found[:5])}")
+    if FileSystems.exists(layout.lock):
+        with FileSystems.open(layout.lock) as f:
+            holder = f.read().decode(errors="replace").strip()
+        violations.add("lock", f"{layout.lock} is there: a run is writing this output, or was killed ({holder[:300]})")
     table = [
         ("record files", f"{len(files)} ({'per input' if per_input else 'sharded'})"),
         ("records", str(len(by_key))),
@@ -207,7 +217,13 @@ def _jsonl(pattern: str) -> list[dict]:
 def _check_accounting(output: str, summary: dict, by_key: dict, violations: _Violations) -> None:
     """Every input of the summary has records, dead letters or duplicates, or was skipped; no key twice."""
     layout = OutputLayout(output)
-    dead = _jsonl(layout.dead_letter_glob)
+    folder = FileSystems.split(output)[0]
+    runs_files = summary.get("dead_letter_files")  # this run's; older summaries name none
+    dead = (
+        _jsonl(layout.dead_letter_glob)
+        if runs_files is None
+        else [entry for name in runs_files for entry in _jsonl(FileSystems.join(folder, name))]
+    )
     duplicates = _jsonl(layout.duplicates_glob)
     if summary.get("dead_letters") != len(dead):
         violations.add(

@@ -155,3 +155,107 @@ def test_the_launch_fingerprint_is_checked_against_the_files_the_worker_loads(ti
     assert _handler(tiny_encoder_path, model_fingerprint=launched).load_model().fingerprint() == launched
     with pytest.raises(ValueError, match="its files changed since the launch"):
         _handler(tiny_encoder_path, model_fingerprint="0" * 64).load_model()
+
+
+class _FailingOn:
+    """A `LoadedEncoder` that fails every batch holding a clip of `bad_frames` valid frames.
+
+    `error` is raised each time; `transient_failures` first makes that many calls fail with a
+    device out of memory, whatever they hold, as a worker's RESOURCE_EXHAUSTED does."""
+
+    def __init__(self, loaded, bad_frames: int, error: Exception, transient_failures: int = 0):
+        self.loaded = loaded
+        self.bad_frames = bad_frames
+        self.error = error
+        self.transient_failures = transient_failures
+        self.batches = []  # number of rows of every call
+
+    def __getattr__(self, name):
+        return getattr(self.loaded, name)
+
+    def embeddings(self, inputs, mask):
+        self.batches.append(int(mask.any(axis=1).sum()))
+        if self.transient_failures:
+            self.transient_failures -= 1
+            raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 12 MiB")
+        if self.bad_frames in {run for row in mask for run in _runs(row)}:
+            raise self.error
+        return self.loaded.embeddings(inputs, mask)
+
+
+def _runs(row):
+    """Lengths of the runs of True in one mask row: the clips packed in it."""
+    runs, length = [], 0
+    for valid in row.tolist() + [False]:
+        if valid:
+            length += 1
+        elif length:
+            runs.append(length)
+            length = 0
+    return runs
+
+
+def test_a_failing_clip_costs_only_itself_with_its_own_error(tiny_encoder_path, tiny_model, monkeypatch):
+    from gemma4_audio_embed import retries
+    from gemma4_audio_embed.inference.clip_failures import ClipFailure
+
+    monkeypatch.setattr(retries, "BACKOFF_SECONDS", 0.0)
+    handler = _handler(tiny_encoder_path)
+    # Four clips packed as in NUM_FRAMES; the one of 240 frames makes any batch holding it fail.
+    failing = _FailingOn(handler.load_model(), 240, ValueError("clip 240 breaks the encoder"))
+    batch = [_features(num_frames, seed) for seed, num_frames in enumerate(NUM_FRAMES)]
+    results = handler.run_inference(batch, failing)
+    assert [type(result).__name__ for result in results] == ["ClipEmbedding", "ClipFailure"] + ["ClipEmbedding"] * 2
+    failure = results[1]
+    assert isinstance(failure, ClipFailure) and failure.error_type == "ValueError"
+    assert "clip 240 breaks the encoder" in failure.traceback_lines[-1]
+    for index in (0, 2, 3):
+        assert _relative_error(results[index].embedding, _direct(tiny_model, batch[index])) <= 1e-5
+    # 4 clips, then halves [37, 240] and [300, 2990], then [37] and [240] alone: 5 calls, no retry
+    # of the ValueError, which is not transient.
+    assert len(failing.batches) == 5
+
+
+def test_a_transient_failure_is_retried_before_the_batch_is_split(tiny_encoder_path, monkeypatch):
+    from gemma4_audio_embed import retries
+
+    monkeypatch.setattr(retries, "BACKOFF_SECONDS", 0.0)
+    handler = _handler(tiny_encoder_path)
+    flaky = _FailingOn(handler.load_model(), -1, ValueError("never"), transient_failures=2)
+    batch = [_features(num_frames, seed) for seed, num_frames in enumerate(NUM_FRAMES)]
+    results = handler.run_inference(batch, flaky)
+    assert all(type(result).__name__ == "ClipEmbedding" for result in results)
+    assert len(flaky.batches) == 3  # two out-of-memory tries, then the whole batch at once
+
+
+def test_run_inference_with_a_failing_clip_dead_letters_it_alone(tiny_encoder_path, tmp_path, monkeypatch):
+    """The graph's steps: RunInference with the keyed handler, then SeparateFailedClips."""
+    from apache_beam.testing.util import assert_that
+
+    from gemma4_audio_embed.inference.clip_failures import FAILED_CLIPS_TAG
+    from gemma4_audio_embed.inference.clip_failures import SeparateFailedClips
+
+    class _Faulty(EncoderModelHandler):
+        def load_model(self):
+            return _FailingOn(super().load_model(), 240, ValueError("clip 240 breaks the encoder"))
+
+    handler = _Faulty(model_source=ModelSource("weights", str(tiny_encoder_path)), plan=PLAN, keras_backend="jax")
+    batch = [(f"clip{num_frames}", _features(num_frames, seed)) for seed, num_frames in enumerate(NUM_FRAMES)]
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as pipeline:
+        separated = (
+            pipeline
+            | beam.Create([batch])
+            | RunInference(KeyedModelHandler(handler).with_no_batching())
+            | beam.ParDo(SeparateFailedClips()).with_outputs(FAILED_CLIPS_TAG, main="main")
+        )
+        assert_that(
+            separated.main | "Keys" >> beam.Map(lambda keyed: keyed[0]),
+            equal_to(["clip37", "clip300", "clip2990"]),
+            label="embedded",
+        )
+        assert_that(
+            separated[FAILED_CLIPS_TAG]
+            | "Failed" >> beam.Map(lambda dead: (dead[0][0], dead[1][0], dead[1][2][-1].strip())),
+            equal_to([("clip240", "ValueError", "ValueError: clip 240 breaks the encoder")]),
+            label="dead letters",
+        )

@@ -85,15 +85,18 @@ def test_format_dead_letters_rejects_unknown_stage():
         FormatDeadLetters("write")
 
 
+RUN_ID = "20261205T081500Z-3fa2c1"
+
+
 def test_write_dead_letters_writes_one_jsonl_shard_and_counts(tmp_path):
     pipeline = test_pipeline.TestPipeline(runner="FnApiRunner")
     read = pipeline | "Read" >> beam.Create([(FileMetadata("x.tar", 1), ERROR)])
     batch = pipeline | "Batch" >> beam.Create([([(INFO, None), (INFO, None)], ERROR)])
-    _ = {"read": read, "inference": batch} | WriteDeadLetters(OutputLayout(str(tmp_path / "out")))
+    _ = {"read": read, "inference": batch} | WriteDeadLetters(OutputLayout(str(tmp_path / "out")), RUN_ID)
     result = pipeline.run()
     result.wait_until_finish()
     (path,) = tmp_path.glob("out-dead-letter-*.jsonl")
-    assert path.name == "out-dead-letter-00000-of-00001.jsonl"
+    assert path.name == f"out-dead-letter-{RUN_ID}-00000-of-00001.jsonl"
     stages = sorted(json.loads(line)["stage"] for line in path.read_text().splitlines())
     assert stages == ["inference", "inference", "read"]
     counters = {}
@@ -109,5 +112,21 @@ def test_write_dead_letters_writes_one_jsonl_shard_and_counts(tmp_path):
 def test_nothing_failed_still_writes_an_empty_shard(tmp_path):
     with test_pipeline.TestPipeline(runner="FnApiRunner") as pipeline:
         empty = pipeline | beam.Create([])
-        _ = {"decode": empty} | WriteDeadLetters(OutputLayout(str(tmp_path / "out")))
+        _ = {"decode": empty} | WriteDeadLetters(OutputLayout(str(tmp_path / "out")), RUN_ID)
     assert [path.read_text() for path in tmp_path.glob("out-dead-letter-*.jsonl")] == [""]
+
+
+def test_each_run_writes_its_own_dead_letters_beside_earlier_runs(tmp_path):
+    layout = OutputLayout(str(tmp_path / "out"))
+    for run_id, key in (("20260101T000000Z-aaaaaa", "x.tar"), ("20260102T000000Z-bbbbbb", "y.tar")):
+        with test_pipeline.TestPipeline(runner="FnApiRunner") as pipeline:
+            read = pipeline | beam.Create([(FileMetadata(key, 1), ERROR)])
+            _ = {"read": read} | WriteDeadLetters(layout, run_id)
+    found = {path.name: json.loads(path.read_text())["source"] for path in tmp_path.glob("out-dead-letter-*.jsonl")}
+    assert found == {
+        "out-dead-letter-20260101T000000Z-aaaaaa-00000-of-00001.jsonl": "x.tar",
+        "out-dead-letter-20260102T000000Z-bbbbbb-00000-of-00001.jsonl": "y.tar",
+    }
+    assert sorted(tmp_path.glob(layout.dead_letter_glob.rsplit("/", 1)[1])) == sorted(
+        tmp_path.glob("out-dead-letter-*")
+    )

@@ -433,14 +433,14 @@ def test_launch_fails_fast_on_bad_flags(tmp_path):
 
 
 def _embed_flags():
-    """Every flag `EmbedOptions` defines, read from the class."""
+    """Every flag `EmbedOptions` defines for users, read from the class (not the hidden `--run_id` the launch sets)."""
     import argparse
 
     from gemma4_audio_embed.pipeline.options import EmbedOptions
 
     parser = argparse.ArgumentParser(add_help=False)
     EmbedOptions._add_argparse_args(parser)
-    return [flag for action in parser._actions for flag in action.option_strings]
+    return [flag for action in parser._actions if action.help != argparse.SUPPRESS for flag in action.option_strings]
 
 
 def _check_help(text):

@@ -17,10 +17,16 @@ STEPS = [
     "ComputeFeatures",
     "PackClips",
     "Embed",
+    "SeparateFailedClips",
     "EncodeRecords",
     "WriteRecords",
+    "RecordKeys",
+    "FlattenInferenceFailures",
     "WriteDeadLetters",
     "FlattenTallies",
+    "CheckOutput",
+    "KeptFiles",
+    "CommitOutput",
     "WriteSummary",
 ]
 

@@ -66,11 +66,16 @@ def test_rerun_after_deleting_outputs_redoes_only_those_inputs_and_restores_the_
     for path in (paths[1], paths[4]):  # one audio file and the tar shard (2 records)
         pathlib.Path(OutputLayout(output).input_files(str(path))[0]).unlink()
 
+    first_dead_letters = sorted(path.name for path in pathlib.Path(output).parent.glob("emb-dead-letter-*.jsonl"))
     summary = _run(folder, output, tiny_encoder_path)
 
     assert summary["input_files_skipped"] == 3
     assert summary["records"] == 3  # clip1 and the tar's two members, nothing else
     assert _record_bytes(output) == full
+    dead_letters = sorted(path.name for path in pathlib.Path(output).parent.glob("emb-dead-letter-*.jsonl"))
+    assert len(first_dead_letters) == 1 and len(dead_letters) == 2  # every run's dead letters are kept
+    assert summary["dead_letter_files"] == [name for name in dead_letters if name not in first_dead_letters]
+    assert summary["dead_letter_files"][0].startswith(f"emb-dead-letter-{summary['run_id']}-")
 
 
 def test_rerun_of_a_finished_job_does_nothing(corpus, tmp_path, tiny_encoder_path):

@@ -7,6 +7,8 @@ import time
 import apache_beam as beam
 from apache_beam.testing import test_pipeline
 
+from gemma4_audio_embed.outputs.layout import OutputLayout
+from gemma4_audio_embed.outputs.lock import OutputLock
 from gemma4_audio_embed.pipeline.summary import WriteSummary
 from gemma4_audio_embed.pipeline.summary import run_summary
 from gemma4_audio_embed.pipeline.summary import worker_settings
@@ -57,24 +59,47 @@ def test_run_summary_arithmetic():
     }
 
 
-def _summary_of(tallies, tmp_path, written=()):
+RUN_ID = "20261205T081500Z-3fa2c1"
+
+
+def _summary_of(tallies, tmp_path, dead_letter_files=()):
     """Runs `WriteSummary` over `tallies` ((name, value) pairs); returns the summary file's dict."""
-    path = str(tmp_path / "x-summary.json")
+    layout = OutputLayout(str(tmp_path / "x"))
     with test_pipeline.TestPipeline(runner="FnApiRunner") as pipeline:
-        waits = [pipeline | f"Written{index}" >> beam.Create(list(files)) for index, files in enumerate(written)]
         _ = (
             pipeline
-            | beam.Create(list(tallies))
-            | WriteSummary(path=path, written=waits, outputs={"records": "o-*"}, model="m", launch_time=time.time())
+            | "Tallies" >> beam.Create(list(tallies))
+            | WriteSummary(
+                layout=layout,
+                run_id=RUN_ID,
+                committed=pipeline | "Committed" >> beam.Create(["done"]),
+                dead_letter_files=pipeline | "DeadLetterFiles" >> beam.Create(list(dead_letter_files)),
+                outputs={"records": "o-*"},
+                model="m",
+                launch_time=time.time(),
+            )
         )
-    return json.loads(pathlib.Path(path).read_text())
+    return json.loads(pathlib.Path(layout.summary).read_text())
 
 
-def test_the_summary_sums_every_tally_of_the_job(tmp_path):
+def test_the_summary_sums_every_tally_of_the_job_and_names_the_runs_dead_letter_files(tmp_path):
     tallies = [("inputs_read", 2), ("inputs_read", 3), ("clips_embedded", 4), ("dead_letters_decode", 1)]
-    summary = _summary_of(tallies, tmp_path, written=[["a.tfrecord"], []])
+    summary = _summary_of(
+        tallies, tmp_path, dead_letter_files=[f"{tmp_path}/x-dead-letter-{RUN_ID}-00000-of-00001.jsonl"]
+    )
     assert (summary["inputs"], summary["records"], summary["dead_letters_by_stage"]["decode"]) == (5, 4, 1)
-    assert (summary["model"], summary["outputs"]) == ("m", {"records": "o-*"})
+    assert (summary["model"], summary["outputs"], summary["run_id"]) == ("m", {"records": "o-*"}, RUN_ID)
+    assert summary["dead_letter_files"] == [f"x-dead-letter-{RUN_ID}-00000-of-00001.jsonl"]
+
+
+def test_the_summary_step_releases_the_lock_of_its_own_run_only(tmp_path):
+    layout = OutputLayout(str(tmp_path / "x"))
+    OutputLock(layout.lock, RUN_ID).acquire(heartbeat=False)
+    _summary_of([], tmp_path)
+    assert not pathlib.Path(layout.lock).exists()
+    OutputLock(layout.lock, "20261205T090000Z-000000").acquire(heartbeat=False)  # another run's
+    _summary_of([], tmp_path)
+    assert json.loads(pathlib.Path(layout.lock).read_text())["run_id"] == "20261205T090000Z-000000"
 
 
 def test_worker_settings_give_the_one_report_of_all_workers_or_every_distinct_one(tmp_path):

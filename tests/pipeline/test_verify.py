@@ -7,6 +7,7 @@ and damaged once per test.
 import json
 import pathlib
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -132,3 +133,27 @@ def test_a_summary_that_miscounts_inputs_or_dead_letters_fails(damaged):
         for line in violations
     )
     assert any(line.startswith("VIOLATION accounting: the summary counts 4 inputs") for line in violations)
+
+
+def test_leftovers_of_a_killed_run_and_a_held_lock_are_violations(damaged):
+    (damaged.parent / "emb.temp-20261205T081500Z-3fa2c1" / "spill").mkdir(parents=True)
+    (damaged.parent / "emb-summary.json.tmp-0123456789abcdef0123456789abcdef").write_text("{")
+    (damaged.parent / "emb-lock.json").write_text(json.dumps({"run_id": "20261205T081500Z-3fa2c1"}))
+    violations = _violations(damaged)
+    leftovers = [line for line in violations if line.startswith("VIOLATION leftovers: 2 temporary")]
+    assert len(leftovers) == 1 and "emb.temp-20261205T081500Z-3fa2c1" in leftovers[0]
+    assert any(line.startswith("VIOLATION lock: ") and "20261205T081500Z-3fa2c1" in line for line in violations)
+
+
+def test_verify_loads_no_pipeline_module_nor_the_native_libraries_it_pulls_in(good_output):
+    """The cause of `verify`'s occasional abort at exit (134): the pipeline's imports (torch via Beam's RunInference, PyAV)."""
+    probe = (
+        "import sys; from gemma4_audio_embed.pipeline.cli import main\n"
+        "try:\n    main(['verify', sys.argv[1]])\nexcept SystemExit as done:\n    code = done.code\n"
+        "loaded = sorted(name for name in ('torch', 'av', 'keras', 'jax', 'tensorflow', "
+        "'gemma4_audio_embed.pipeline.graph', 'gemma4_audio_embed.pipeline.launch') if name in sys.modules)\n"
+        "print(code, loaded)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, str(good_output)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "0 []"
