@@ -24,6 +24,7 @@ NAMESPACE = "gemma4_embed"
 INPUTS_READ = "inputs_read"  # inputs found: files, tar samples, records, rows, manifest lines, unreadable files
 ENTRIES_SKIPPED = "entries_skipped"  # entries that are no input by convention (`._*` AppleDouble members)
 REPEATED_IDS = "repeated_ids"  # inputs whose id or member name was taken earlier in its file (given a distinct key)
+UNDECODABLE_NAMES = "undecodable_names"  # inputs whose file or member name is not UTF-8 (its bytes %XX in the key)
 CLIPS_READ = "clips_read"  # windows cut from decoded inputs
 REPEATED_AUDIO = "repeated_audio"  # clips whose window another clip with a smaller key has (same audio_sha256)
 CLIPS_EMBEDDED = "clips_embedded"  # records written

@@ -20,7 +20,7 @@ PLAN = BatchPlan(lengths=(336, 3024), max_batch_frames=8192, geometry=RELEASE_GE
 @pytest.mark.parametrize(
     "step, expected",
     [
-        (MatchInputs(["a/*.wav"]), "MatchInputs(patterns=['a/*.wav'])"),
+        (MatchInputs(["a/*.wav"]), "MatchInputs(patterns=['a/*.wav'], input_lists=[], excluded_prefix=None)"),
         (ReadInputs(max_metadata_bytes=10), "ReadInputs(input_format='auto'"),
         (DecodeAudio(max_clip_seconds=10.0), "DecodeAudio(max_clip_seconds=10.0, block_frames=65536)"),
         (ComputeFeatures(keras_backend="jax"), "ComputeFeatures(keras_backend='jax', min_clip_seconds=0.0"),

@@ -86,7 +86,7 @@ def test_reads_each_format_and_dead_letters_bad_entries(tmp_path):
 
 
 def test_a_pattern_that_matches_nothing_fails_the_job(tmp_path):
-    with pytest.raises(Exception, match="Empty match for pattern"):
+    with pytest.raises(Exception, match="matches no file"):
         with test_pipeline.TestPipeline(runner="FnApiRunner") as pipeline:
             _ = pipeline | MatchInputs([str(tmp_path / "*.wav")])
 
