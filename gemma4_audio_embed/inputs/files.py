@@ -16,13 +16,15 @@ Each refusal is a `RefusedPath` (a ValueError) naming the path and why: one dead
 
 import io
 import os
+import re
 import stat
 
-from apache_beam.io.filesystem import CompressedFile
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
-
 from gemma4_audio_embed.inputs.keys import undecodable_escaped
+
+# Beam's file systems are imported only to open a remote or compressed file, so the decoder
+# process (`audio.decode_process`) starts without Beam.
+UNCOMPRESSED = "uncompressed"  # apache_beam's CompressionTypes.UNCOMPRESSED
+_SCHEME = re.compile(r"[a-zA-Z][-a-zA-Z0-9+.]*://")  # as FileSystems.get_scheme finds one
 
 SPECIAL_ROOTS = ("/dev", "/proc", "/sys")  # never read, whatever --allowed_roots says
 _KINDS = (
@@ -40,7 +42,7 @@ class RefusedPath(ValueError):
 
 def is_local(uri: str) -> bool:
     """Whether `uri` is a local path (no `scheme://`)."""
-    return FileSystems.get_scheme(uri) is None
+    return _SCHEME.match(uri) is None
 
 
 def _under(path: str, root: str) -> bool:
@@ -107,7 +109,7 @@ def checked_file(uri: str, roots: tuple[str, ...] = ()) -> str:
     return path
 
 
-def opened_file(uri: str, roots: tuple[str, ...] = (), compression: str = CompressionTypes.UNCOMPRESSED):
+def opened_file(uri: str, roots: tuple[str, ...] = (), compression: str = UNCOMPRESSED):
     """Opens `uri` for binary reading once `checked_file` passes it; never blocks on a special file.
 
     A local file is opened non-blocking at its resolved path and must be, on the open descriptor,
@@ -118,6 +120,8 @@ def opened_file(uri: str, roots: tuple[str, ...] = (), compression: str = Compre
         RefusedPath, FileNotFoundError: see `checked_file`.
     """
     if not is_local(uri):
+        from apache_beam.io.filesystems import FileSystems
+
         confined_path(uri, roots)
         return FileSystems.open(uri, compression_type=compression)
     path = checked_file(uri, roots)
@@ -129,9 +133,14 @@ def opened_file(uri: str, roots: tuple[str, ...] = (), compression: str = Compre
         raise RefusedPath(f"{undecodable_escaped(uri)} changed while it was opened; refused.")
     os.set_blocking(descriptor, True)
     raw = open(descriptor, "rb", closefd=True)
+    if compression == UNCOMPRESSED:
+        return raw
+    from apache_beam.io.filesystem import CompressedFile
+    from apache_beam.io.filesystem import CompressionTypes
+
     if compression == CompressionTypes.AUTO:
         compression = CompressionTypes.detect_compression_type(uri)
-    return raw if compression == CompressionTypes.UNCOMPRESSED else CompressedFile(raw, compression)
+    return raw if compression == UNCOMPRESSED else CompressedFile(raw, compression)
 
 
 class ByteRange(io.RawIOBase):

@@ -6,7 +6,7 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import KeyedModelHandler
 from apache_beam.ml.inference.base import RunInference
 
-from gemma4_audio_embed.audio.decode import DecodeAudio
+from gemma4_audio_embed.audio.decode_audio import DecodeAudio
 from gemma4_audio_embed.batching.batch_plan import BatchPlan
 from gemma4_audio_embed.batching.features import ComputeFeatures
 from gemma4_audio_embed.batching.pack_clips import PackClips

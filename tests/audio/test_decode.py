@@ -15,9 +15,9 @@ from synthetic_audio import ffmpeg_encoded
 from synthetic_audio import ffmpeg_reference
 from synthetic_audio import tone
 
-from gemma4_audio_embed.audio.decode import DecodeAudio
 from gemma4_audio_embed.audio.decode import decoded_clips
 from gemma4_audio_embed.audio.decode import window_samples
+from gemma4_audio_embed.audio.decode_audio import DecodeAudio
 from gemma4_audio_embed.inputs.encoded_audio import EncodedAudio
 
 
