@@ -81,7 +81,7 @@ def confined_path(uri: str, roots: tuple[str, ...] = ()) -> str:
     resolved = os.path.realpath(uri)
     via = "" if resolved == os.path.abspath(uri) else f" (a link to {undecodable_escaped(resolved)})"
     if any(_under(resolved, root) for root in SPECIAL_ROOTS):
-        raise RefusedPath(f"{shown}{via} lies under {'/'.join(SPECIAL_ROOTS)}, which the job never reads.")
+        raise RefusedPath(f"{shown}{via} lies under {', '.join(SPECIAL_ROOTS)}, which the job never reads.")
     if roots and not any(_under(resolved, root) for root in roots if is_local(root)):
         raise RefusedPath(f"{shown}{via} is outside --allowed_roots {list(roots)}; refused unread.")
     return resolved

@@ -87,7 +87,7 @@ def _path_key(metadata: FileMetadata) -> bytes:
     return os.fsencode(path) if FileSystems.get_scheme(path) is None else path.encode()
 
 
-class _MatchFiles(beam.DoFn):
+class _MatchFiles(ConfigRepr, beam.DoFn):
     """`("pattern", glob)` or `("list", uri)` to the FileMetadata of each file it names, but the job's own outputs."""
 
     def __init__(self, excluded_prefix: str | None):
