@@ -63,11 +63,9 @@ def _folder_opener(folder: str):
 
 
 def _is_path_like(source: str) -> bool:
-    """Whether a `--hf_checkpoint` value can only mean a local path: absolute, `./`, `../`, `~`, a
-    backslash, or an `org` part that is an existing local folder (a mistyped path inside it)."""
-    if source.startswith(("/", "./", "../", "~", ".")) or "\\" in source:
-        return True
-    return os.path.isdir(source.split("/", 1)[0])
+    """Whether a `--hf_checkpoint` value can only mean a local path: absolute, `./`, `../`, `~`,
+    or holding a backslash (no Hub id does)."""
+    return source.startswith(("/", "./", "../", "~")) or source in (".", "..") or "\\" in source
 
 
 def _hub_id(source: str):

@@ -73,9 +73,11 @@ class _Prefixed:
 def _array_items(stream, head: bytes, limits: ReadLimits, uri: str) -> Iterator[tuple[int, str, object]]:
     """Yields `(position, label, parsed JSON or its ValueError)` per item of a JSON array, streamed.
 
-    `head` is the text read so far, from the `[`. At most `max_manifest_line_bytes` of text past
-    the items already parsed are held; an item longer than that, or one that does not parse,
-    ends the file (an array cannot be resynchronised), after the items before it.
+    `head` is the text read so far, from the `[`. An item over `max_manifest_line_bytes` or
+    nested deeper than `max_json_depth` is an error of its own; about the cap plus a chunk of
+    text past the items already parsed is held at most, and an item still unparsed past that,
+    or one that does not parse, ends the file (an array cannot be resynchronised), after the
+    items before it.
     """
     decoder, utf8 = json.JSONDecoder(), codecs.getincrementaldecoder("utf-8")("replace")
     text, index, position, done = utf8.decode(head), head.index(b"[") + 1, 0, False
@@ -101,8 +103,12 @@ def _array_items(stream, head: bytes, limits: ReadLimits, uri: str) -> Iterator[
             text, index, done = text[index:] + utf8.decode(chunk, final=not chunk), 0, not chunk
             continue
         position += 1
-        depth = json_depth(text[index:end].encode("utf-8", "surrogatepass"))
-        if depth > limits.max_json_depth:
+        item = text[index:end].encode("utf-8", "surrogatepass")
+        depth = json_depth(item)
+        if len(item) > limits.max_manifest_line_bytes:
+            error = f"it is over {limits.max_manifest_line_bytes} bytes (--max_manifest_line_bytes)."
+            yield position, f"Item {position}", ValueError(error)
+        elif depth > limits.max_json_depth:
             error = f"its JSON nests {depth} deep, over the cap of {limits.max_json_depth} (--max_json_depth)."
             yield position, f"Item {position}", ValueError(error)
         else:

@@ -110,7 +110,12 @@ def tar_shard_inputs(
     with tarfile.open(fileobj=stream, mode="r|*") as tar:
         compressed = compressed or tar.fileobj.comptype != "tar"  # a .tgz Beam does not know by its suffix
         for index, member in enumerate(tar):
-            _checked_size(member, limits, compressed)
+            try:
+                _checked_size(member, limits, compressed)
+            except ValueError:
+                if sample is not None:  # the inputs found before the cap go out first
+                    yield from sample.close(uri, no_audio, with_audio)
+                raise
             if member.isdir():
                 continue
             name, audio = member.name, is_audio_name(member.name)
