@@ -6,13 +6,13 @@ the job. `DecoderProcess` runs the decoder (`audio.decode.input_clips`) in one p
 (`python -m gemma4_audio_embed.audio.decode_process`) that decodes inputs one after the other:
 
 - The parent sends each input (`EncodedAudio`, pickled; encoded bytes travel with it, a file is
-  opened by the child) and receives its clips as they are cut (each one once the next is cut,
-  the last with the end: one message back for a short input), or the error the decoder raised,
-  which the parent raises as its own. A pipe holds a window or two at a time, so an
-  hours-long input streams through it in bounded memory.
+  opened by the child) and receives its clips as they are cut, then the end or the error the
+  decoder raised, which the parent raises as its own. A pipe holds about one window at a time,
+  so an hours-long input streams through it in bounded memory.
 - If the child dies (a signal, an exit) or sends nothing for `stall_seconds`, the input is an
-  `InputError` naming the signal or the stall (one dead letter), and the next input starts a
-  fresh child. The clips sent before the crash stay sent, as a decode error part-way keeps them.
+  `InputError` naming the signal or the stall and the windows sent before it (one dead letter),
+  and the next input starts a fresh child. Those windows stay sent, as a decode error part-way
+  keeps them.
 - The child starts without Beam (it imports only the decoder's modules), with the parent's
   `sys.path`, so it decodes with the very code the parent would.
 
@@ -38,7 +38,7 @@ from gemma4_audio_embed.inputs.encoded_audio import EncodedAudio
 
 STALL_SECONDS = 600.0  # longest wait for the next window of one input before its decoder is stopped
 _LENGTH = struct.Struct("<Q")
-_CLIP, _LAST, _ERROR = "clip", "last", "error"  # a clip, more to come; the last clip (or None) and the end; an error
+_CLIP, _END, _ERROR = "clip", "end", "error"
 
 
 def _write(stream, value) -> None:
@@ -94,16 +94,11 @@ def serve(requests: int, replies) -> None:
             encoded = _read(requests)
         except EOFError:
             return
-        held = None  # each clip is sent when the next is cut, the last with the end: one message for a short input
         try:
             for clip in decoder(encoded, **settings):
-                if held is not None:
-                    _write(replies, (_CLIP, held))
-                held = clip
-            _write(replies, (_LAST, held))
+                _write(replies, (_CLIP, clip))
+            _write(replies, (_END, None))
         except Exception as error:
-            if held is not None:
-                _write(replies, (_CLIP, held))
             _write(replies, (_ERROR, _sendable(error)))
 
 
@@ -158,7 +153,7 @@ class DecoderProcess:
             InputError: the child died while decoding it, or sent nothing for `stall_seconds`.
         """
         self.start()
-        finished = False
+        finished, sent = False, 0
         try:
             try:
                 _write(self._child.stdin, encoded)
@@ -172,24 +167,23 @@ class DecoderProcess:
                     self._stop()
                     finished = True
                     raise InputError(
-                        f"{described(encoded)}: the decoder sent nothing for {self.stall_seconds:g} s; "
-                        "it was stopped and the input is skipped."
+                        f"{described(encoded)}: the decoder sent nothing for {self.stall_seconds:g} s after "
+                        f"{sent} window(s); it was stopped and the rest of the input is skipped."
                     ) from None
                 except (EOFError, pickle.UnpicklingError):
                     how = self._stop()
                     finished = True
                     raise InputError(
-                        f"{described(encoded)}: the decoder process died ({how}) while decoding it; the "
-                        "input is skipped and a fresh decoder goes on with the next."
+                        f"{described(encoded)}: the decoder process died ({how}) after {sent} window(s); the "
+                        "rest of the input is skipped and a fresh decoder goes on with the next."
                     ) from None
                 if kind == _CLIP:
+                    sent += 1
                     yield value
                     continue
                 finished = True
                 if kind == _ERROR:
                     raise value
-                if value is not None:
-                    yield value
                 return
         finally:
             if not finished and self._child is not None:  # abandoned half-way: its replies would be stale

@@ -18,6 +18,7 @@ Axis legend: R samples at the input's rate, C channels.
 """
 
 import contextlib
+import re
 from collections.abc import Iterator
 
 import av
@@ -60,6 +61,7 @@ _SAMPLE_DTYPES = {
     "flt": np.float32,
     "dbl": np.float64,
 }
+_NOT_ON_WHITELIST = re.compile(r"\[(\w+)\] Format not on whitelist")
 _MAX_PLANES_READ = 8  # AV_NUM_DATA_POINTERS: PyAV miscounts the planes of a planar frame with as many channels
 
 
@@ -109,12 +111,13 @@ def _error_log():
 
 
 def _refusal(error: av.FFmpegError, source: str, messages: list) -> InputError:
-    """The error of an input FFmpeg would not open, saying which demuxer it asked for when the allow-list refused it."""
-    refused = [name for _, name, message in messages if "not on whitelist" in message]
+    """The error of an input FFmpeg would not open, saying which demuxer it asked for when the
+    allow-list refused it (from the messages logged, or the last one PyAV quotes: it logs a repeat once)."""
+    logged = [f"[{name}] {message}" for _, name, message in messages] + [str(error)]
+    refused = [found.group(1) for text in logged if (found := _NOT_ON_WHITELIST.search(text))]
     if refused:
-        demuxer = refused[-1]
         return InputError(
-            f"Cannot decode {source} as audio: FFmpeg reads it as {demuxer!r}, which is not one of the audio "
+            f"Cannot decode {source} as audio: FFmpeg reads it as {refused[0]!r}, which is not one of the audio "
             "containers the job opens (a playlist, network description or other meta format is never followed)."
         )
     return InputError(f"Cannot decode {source} as audio: {error}")
