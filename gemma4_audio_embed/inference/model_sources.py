@@ -137,15 +137,12 @@ def _copy(uri: str, path: str) -> None:
             target.write(chunk)
 
 
-def _keras_archive(source: str):
-    """`(config dict, weight shapes)` of a `.keras` archive: its `config.json` and the shape and
-    dtype kind of every dataset of its `model.weights.h5`, read without loading a weight.
+def _keras_archive_member(source: str, read):
+    """`read(archive)` on the zip archive of a `.keras` file, once it holds config.json and model.weights.h5.
 
     Raises:
         ValueError or OSError: saying what the file is instead.
     """
-    import h5py
-
     try:
         with open(source, "rb") if _is_local(source) else _open_remote(source) as f:
             with zipfile.ZipFile(f) as archive:
@@ -154,21 +151,29 @@ def _keras_archive(source: str):
                     raise ValueError(
                         f"{source!r} is not a .keras file: expected config.json and model.weights.h5; found {members[:10]}."
                     )
-                if archive.getinfo("config.json").file_size > MAX_KERAS_CONFIG_BYTES:
-                    raise ValueError(f"{source!r}: its config.json is over {MAX_KERAS_CONFIG_BYTES} bytes.")
-                config = json.loads(archive.read("config.json"))
-                weights = []
-                with archive.open("model.weights.h5") as h5, h5py.File(h5, "r") as stored:
-                    stored.visititems(
-                        lambda _, item: (
-                            weights.append((tuple(item.shape), item.dtype.kind))
-                            if isinstance(item, h5py.Dataset)
-                            else None
-                        )
-                    )
+                return read(archive)
     except zipfile.BadZipFile:
         raise ValueError(f"{source!r} is not a .keras file (not a zip archive, or a truncated one).") from None
-    return config, weights
+
+
+def _read_config(archive: zipfile.ZipFile, source: str):
+    if archive.getinfo("config.json").file_size > MAX_KERAS_CONFIG_BYTES:
+        raise ValueError(f"{source!r}: its config.json is over {MAX_KERAS_CONFIG_BYTES} bytes.")
+    return json.loads(archive.read("config.json"))
+
+
+def _weight_shapes(archive: zipfile.ZipFile) -> list:
+    """`[(shape, dtype kind)]` of every dataset of the archive's `model.weights.h5`, no weight read."""
+    import h5py
+
+    weights = []
+    with archive.open("model.weights.h5") as h5, h5py.File(h5, "r") as stored:
+        stored.visititems(
+            lambda _, item: (
+                weights.append((tuple(item.shape), item.dtype.kind)) if isinstance(item, h5py.Dataset) else None
+            )
+        )
+    return weights
 
 
 def _keras_file_config(source: str) -> dict:
@@ -180,16 +185,20 @@ def _keras_file_config(source: str) -> dict:
     Raises:
         ValueError or OSError: saying what the file is instead.
     """
-    return _checked_keras_config(source, _keras_archive(source)[0])
+    return _checked_keras_config(source, _keras_archive_member(source, lambda archive: _read_config(archive, source)))
 
 
 def _checked_keras_config(source: str, config) -> dict:
-    if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
+    if not isinstance(config, dict):
         raise ValueError(f"{source!r}: its config.json is not a serialized Keras object.")
+    if config.get("class_name") != KERAS_FILE_IDENTITY["class_name"]:
+        raise ValueError(f"{source!r} holds a {config.get('class_name')}, not a Gemma4AudioEncoder.")
     for field, expected in KERAS_FILE_IDENTITY.items():
         if config.get(field) != expected:
             raise ValueError(f"{source!r} holds a {config.get(field)!r} as its {field}, not {expected!r}.")
-    arguments = config["config"]
+    arguments = config.get("config")
+    if not isinstance(arguments, dict):
+        raise ValueError(f"{source!r}: its config.json holds no encoder config.")
     unknown = sorted(set(arguments) - set(ENCODER_ARGS) - set(_KERAS_BASE_ARGS))
     if unknown:
         raise ValueError(f"{source!r}: its encoder config has arguments the encoder does not take: {unknown[:5]}.")
@@ -213,8 +222,8 @@ def check_keras_file(source: str) -> None:
     """
     from gemma4_audio_embed.encoder.hf_checkpoint import shape_only_encoder
 
-    config, weights = _keras_archive(source)
-    model = shape_only_encoder(**_checked_keras_config(source, config))
+    model = shape_only_encoder(**_keras_file_config(source))
+    weights = _keras_archive_member(source, _weight_shapes)
     expected = sorted(tuple(variable.shape) for variable in model.weights)
     found = sorted(shape for shape, _ in weights)
     if found != expected:
