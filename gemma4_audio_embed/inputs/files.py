@@ -12,18 +12,38 @@ link among the matched files. Every file the job reads as input is checked here 
   open descriptor, that it holds the very file it `stat`ed.
 
 Each refusal is a `RefusedPath` (a ValueError) naming the path and why: one dead letter.
+
+A compressed file (`.gz`, `.bz2`, `.xz`, `.zst`, `.deflate`) is decompressed by a reader that
+never inflates more than it is asked for (`decompressed`): Beam's own decompressor inflates
+each 16 MiB it reads whole, so a 1 MB gzip of zeros became 1 GiB in one call.
 """
 
+import bz2
+import gzip
 import io
+import lzma
 import os
 import re
 import stat
+import zlib
 
 from gemma4_audio_embed.inputs.keys import undecodable_escaped
 
 # Beam's file systems are imported only to open a remote or compressed file, so the decoder
 # process (`audio.decode_process`) starts without Beam.
 UNCOMPRESSED = "uncompressed"  # apache_beam's CompressionTypes.UNCOMPRESSED
+AUTO = "auto"  # apache_beam's CompressionTypes.AUTO: decided by suffix
+# Beam's compression types (CompressionTypes) by the suffixes it gives them.
+COMPRESSION_BY_SUFFIX = {
+    ".gz": "gzip",
+    ".bz2": "bzip2",
+    ".deflate": "deflate",
+    ".zst": "zstd",
+    ".zstd": "zstd",
+    ".xz": "lzma",
+    ".lzma": "lzma",
+}
+_ZSTD_MAX_WINDOW = 1 << 31  # as Beam reads zstd
 _SCHEME = re.compile(r"[a-zA-Z][-a-zA-Z0-9+.]*://")  # as FileSystems.get_scheme finds one
 
 SPECIAL_ROOTS = ("/dev", "/proc", "/sys")  # never read, whatever --allowed_roots says
@@ -109,21 +129,81 @@ def checked_file(uri: str, roots: tuple[str, ...] = ()) -> str:
     return path
 
 
+def compression_of(uri: str) -> str:
+    """Beam's compression type of `uri` by its suffix (`gzip`, `bzip2`, ...), else `uncompressed`."""
+    return next((kind for suffix, kind in COMPRESSION_BY_SUFFIX.items() if uri.lower().endswith(suffix)), UNCOMPRESSED)
+
+
+class _ZlibReader(io.RawIOBase):
+    """A zlib (`.deflate`) stream, inflated at most as many bytes as each read asks for."""
+
+    def __init__(self, raw):
+        super().__init__()
+        self._raw, self._inflater, self._pending = raw, zlib.decompressobj(), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while True:
+            if not self._pending:
+                self._pending = self._raw.read(1 << 16)
+                if not self._pending:
+                    data = self._inflater.flush()[: len(buffer)]
+                    buffer[: len(data)] = data
+                    return len(data)
+            data = self._inflater.decompress(self._pending, len(buffer))
+            self._pending = self._inflater.unconsumed_tail
+            if data or self._inflater.eof:
+                buffer[: len(data)] = data
+                return len(data)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def decompressed(raw, compression: str):
+    """`raw` (a binary stream) read through a decompressor of Beam's `compression` type that inflates
+    no more than each read asks for; `raw` itself when `uncompressed`.
+
+    Raises ValueError for an unknown compression type.
+    """
+    if compression == UNCOMPRESSED:
+        return raw
+    if compression == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if compression == "bzip2":
+        return bz2.BZ2File(raw)
+    if compression == "lzma":
+        return lzma.LZMAFile(raw)
+    if compression == "zstd":
+        import zstandard
+
+        return zstandard.ZstdDecompressor(max_window_size=_ZSTD_MAX_WINDOW).stream_reader(raw, read_across_frames=True)
+    if compression == "deflate":
+        return io.BufferedReader(_ZlibReader(raw))
+    raise ValueError(
+        f"Unknown compression {compression!r}; expected one of {sorted(set(COMPRESSION_BY_SUFFIX.values()))}."
+    )
+
+
 def opened_file(uri: str, roots: tuple[str, ...] = (), compression: str = UNCOMPRESSED):
     """Opens `uri` for binary reading once `checked_file` passes it; never blocks on a special file.
 
     A local file is opened non-blocking at its resolved path and must be, on the open descriptor,
-    the regular file `stat` saw; a remote one through Beam's file systems. `compression` (a
-    `CompressionTypes` value; AUTO decides by suffix) wraps the stream in Beam's decompressor.
+    the regular file `stat` saw; a remote one through Beam's file systems. `compression` (Beam's
+    type names; `auto` decides by suffix) reads it through `decompressed`.
 
     Raises:
         RefusedPath, FileNotFoundError: see `checked_file`.
     """
+    compression = compression_of(uri) if compression == AUTO else compression
     if not is_local(uri):
         from apache_beam.io.filesystems import FileSystems
 
         confined_path(uri, roots)
-        return FileSystems.open(uri, compression_type=compression)
+        return decompressed(FileSystems.open(uri, compression_type=UNCOMPRESSED), compression)
     path = checked_file(uri, roots)
     seen = os.stat(path)
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -132,15 +212,7 @@ def opened_file(uri: str, roots: tuple[str, ...] = (), compression: str = UNCOMP
         os.close(descriptor)
         raise RefusedPath(f"{undecodable_escaped(uri)} changed while it was opened; refused.")
     os.set_blocking(descriptor, True)
-    raw = open(descriptor, "rb", closefd=True)
-    if compression == UNCOMPRESSED:
-        return raw
-    from apache_beam.io.filesystem import CompressedFile
-    from apache_beam.io.filesystem import CompressionTypes
-
-    if compression == CompressionTypes.AUTO:
-        compression = CompressionTypes.detect_compression_type(uri)
-    return raw if compression == UNCOMPRESSED else CompressedFile(raw, compression)
+    return decompressed(open(descriptor, "rb", closefd=True), compression)
 
 
 class ByteRange(io.RawIOBase):

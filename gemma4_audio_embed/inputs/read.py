@@ -12,7 +12,6 @@ import posixpath
 from collections.abc import Sequence
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 
@@ -21,7 +20,10 @@ from gemma4_audio_embed.inputs.encoded_audio import EncodedAudio
 from gemma4_audio_embed.inputs.encoded_audio import metadata_json
 from gemma4_audio_embed.inputs.file_match import listed_files
 from gemma4_audio_embed.inputs.file_match import matched_files
+from gemma4_audio_embed.inputs.files import COMPRESSION_BY_SUFFIX
+from gemma4_audio_embed.inputs.files import UNCOMPRESSED
 from gemma4_audio_embed.inputs.files import checked_file
+from gemma4_audio_embed.inputs.files import compression_of
 from gemma4_audio_embed.inputs.files import opened_file
 from gemma4_audio_embed.inputs.files import resolved_roots
 from gemma4_audio_embed.inputs.keys import UniqueKeys
@@ -54,8 +56,7 @@ _FORMATS_BY_EXTENSION = {
     ".json": "manifest",
 }
 MAX_METADATA_BYTES = 1 << 16  # 64 KiB of JSON per input, so per record
-# What Beam's file systems decompress by suffix (CompressionTypes.detect_compression_type).
-COMPRESSION_EXTENSIONS = (".gz", ".bz2", ".deflate", ".zst", ".zstd", ".xz", ".lzma")
+COMPRESSION_EXTENSIONS = tuple(COMPRESSION_BY_SUFFIX)  # what input files are decompressed by
 
 
 def detected_format(uri: str) -> str:
@@ -264,12 +265,8 @@ class ReadInputs(ConfigRepr, TallyingDoFn):
             yield self._with_kept_metadata(found)
             return
         # Tar, TFRecord and manifest files may be compressed (by suffix); Parquet compresses inside.
-        compression = (
-            CompressionTypes.UNCOMPRESSED
-            if input_format == "parquet"
-            else CompressionTypes.detect_compression_type(uri)
-        )
-        compressed = compression != CompressionTypes.UNCOMPRESSED
+        compression = UNCOMPRESSED if input_format == "parquet" else compression_of(uri)
+        compressed = compression != UNCOMPRESSED
         keys = UniqueKeys(uri)
         try:
             with opened_file(uri, self._roots, compression) as stream:

@@ -1,15 +1,19 @@
 """Tests for inputs/files.py: special files refused by `stat` before any open, links resolved, roots enforced."""
 
+import gzip
 import io
 import os
 import socket
 import threading
+import tracemalloc
 
 import pytest
 
+from gemma4_audio_embed.inputs.files import COMPRESSION_BY_SUFFIX
 from gemma4_audio_embed.inputs.files import ByteRange
 from gemma4_audio_embed.inputs.files import RefusedPath
 from gemma4_audio_embed.inputs.files import checked_file
+from gemma4_audio_embed.inputs.files import compression_of
 from gemma4_audio_embed.inputs.files import confined_path
 from gemma4_audio_embed.inputs.files import opened_file
 from gemma4_audio_embed.inputs.files import resolved_roots
@@ -104,3 +108,32 @@ def test_a_byte_range_reads_and_seeks_inside_its_window():
     assert view.seek(-2, io.SEEK_END) == 3 and view.read(10) == b"56"
     view.seek(1)
     assert view.read(2) == b"34" and view.tell() == 3
+
+
+@pytest.mark.parametrize("suffix", sorted(COMPRESSION_BY_SUFFIX))
+def test_compressed_files_are_read_as_beam_reads_them_by_suffix(tmp_path, suffix):
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    compression = CompressionTypes.detect_compression_type(f"x{suffix}")
+    assert compression_of(f"list.jsonl{suffix.upper()}") == COMPRESSION_BY_SUFFIX[suffix] == compression
+    path = str(tmp_path / f"lines{suffix}")
+    with FileSystems.create(path, compression_type=compression) as f:  # Beam's own compressor
+        f.write(b"one\ntwo\n" * 1000)
+    with opened_file(path, compression=compression_of(path)) as f:
+        assert f.read() == b"one\ntwo\n" * 1000
+
+
+def test_a_gzip_bomb_is_inflated_only_as_far_as_it_is_read(tmp_path):
+    path = tmp_path / "bomb.gz"
+    with gzip.open(path, "wb") as f:
+        for _ in range(64):
+            f.write(bytes(1 << 24))  # 1 GiB of zeros in 1 MB
+    tracemalloc.start()
+    try:
+        with opened_file(str(path), compression=compression_of(str(path))) as f:
+            assert len(f.read(1 << 20)) == 1 << 20 and len(f.read(1 << 20)) == 1 << 20
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20  # each read inflates what it asks for; Beam's reader inflated the whole GiB at once
