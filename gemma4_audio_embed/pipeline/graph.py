@@ -119,7 +119,7 @@ def build_graph(pipeline: beam.Pipeline, options: EmbedOptions, launch_time: flo
                 tfrecord_sample_rate=options.tfrecord_sample_rate,
                 metadata_fields=options.metadata_fields,
                 max_metadata_bytes=options.max_metadata_bytes,
-                allowed_roots=options.allowed_roots,
+                allowed_roots=options.allowed_roots or (),
                 limits=read_limits(options),
             ),
             partial=True,
@@ -133,7 +133,7 @@ def build_graph(pipeline: beam.Pipeline, options: EmbedOptions, launch_time: flo
             DecodeAudio(
                 options.max_clip_seconds,
                 sample_rates=(options.min_sample_rate, options.max_sample_rate),
-                allowed_roots=options.allowed_roots,
+                allowed_roots=options.allowed_roots or (),
             ),
             partial=True,
         )

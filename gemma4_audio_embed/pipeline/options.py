@@ -149,10 +149,10 @@ class EmbedOptions(PipelineOptions):
         inputs.add_argument(
             "--allowed_roots",
             type=_names_list,
-            default=(),
+            default=None,
             help="Comma-separated folders (and gs:// prefixes) every file read must lie under once links are "
             "resolved: the paths manifests, Parquet rows and symbolic links name, and the inputs. /dev, /proc, "
-            "/sys, FIFOs, sockets and devices are refused always. Default: any path.",
+            "/sys, FIFOs, sockets and devices are refused always. Default: none, any path.",
         )
         inputs.add_argument(
             "--input_format",
