@@ -16,7 +16,9 @@
 
 Reports per case: exit status, records, dead letters (from the summary, or the files when
 there is none), bytes of dead letters, peak RSS and wall time, as JSON lines and a Markdown
-table. The long inputs' figures include the record writer.
+table. The long inputs' figures include the record writer; with `--decode_only` a case runs
+the decoder alone instead (`audio.decode.input_clips` over the file in a child process, the
+windows counted as records), which separates the decoder's memory from the rest of the job.
 
     pip install -e '.[bench]'
     python bench/hostile.py --cases bombs,others             # this checkout
@@ -205,6 +207,17 @@ GROUPS = {
 }
 
 
+# The decoder alone over one file: its windows counted into a summary-like file.
+DECODE_ONLY = """
+import json, sys
+from gemma4_audio_embed.audio.decode import input_clips
+from gemma4_audio_embed.inputs.encoded_audio import EncodedAudio
+path, output = sys.argv[1:]
+windows = sum(1 for _ in input_clips(EncodedAudio(path, path, None), max_clip_seconds=30.0))
+open(output + "-summary.json", "w").write(json.dumps({"records": windows, "dead_letters": 0}))
+"""
+
+
 class TreeMemory(threading.Thread):
     """Samples the summed RSS of a process and its descendants; kills the tree past `kill_bytes`."""
 
@@ -252,12 +265,15 @@ def _dead_letters(output: str):
 
 
 def run_case(name: str, pattern: str, args, weights: str) -> dict:
-    output = str(pathlib.Path(args.workdir) / "out" / args.label / name / "emb")
+    output = str(pathlib.Path(args.workdir) / "out" / args.label.replace(" ", "_") / name / "emb")
+    pathlib.Path(output).parent.mkdir(parents=True, exist_ok=True)
     for stale in glob.glob(f"{output}-*"):
         if os.path.isfile(stale):
             os.remove(stale)
     command = [sys.executable, "-m", "gemma4_audio_embed", "--input", pattern, "--output", output]
     command += ["--weights", weights, "--runner", "FnApiRunner", "--bucket_seconds", "4"]
+    if args.decode_only:
+        command = [sys.executable, "-c", DECODE_ONLY, pattern, output]
     env = {**os.environ, "PYTHONPATH": str(pathlib.Path(args.code).resolve()), "KERAS_BACKEND": "jax"}
     start = time.monotonic()
     job = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=args.workdir)
@@ -305,8 +321,9 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=0.05, help="Seconds between RSS samples.")
     parser.add_argument("--kill_gib", type=float, default=6.0, help="Kill a job whose process tree passes this RSS.")
     parser.add_argument("--timeout", type=float, default=600.0, help="Kill a job that runs longer (seconds).")
+    parser.add_argument("--decode_only", action="store_true", help="Run the decoder alone on each case, not the job.")
     args = parser.parse_args()
-    args.label = args.label or pathlib.Path(args.code).resolve().name
+    args.label = (args.label or pathlib.Path(args.code).resolve().name) + (" decode only" if args.decode_only else "")
     folder = pathlib.Path(args.workdir)
     folder.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(REPO_ROOT / "tests"))
