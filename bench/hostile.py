@@ -124,6 +124,12 @@ def seven_one_ogg(folder):
     return str(path)
 
 
+def good_wav(folder):
+    path = folder / "good.wav"
+    soundfile.write(path, np.random.default_rng(0).standard_normal(48000).astype(np.float32) * 0.1, 16000)
+    return str(path)
+
+
 def sdp_wav(folder):
     path = folder / "sdp.wav"
     path.write_text("v=0\no=- 0 0 IN IP4 127.0.0.1\ns=x\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 5004 RTP/AVP 0\n")
@@ -172,6 +178,7 @@ def silence(folder, hours):
 
 
 CASES = {
+    "good_wav_3s": good_wav,  # the job's own footprint, for comparison
     "tar_gz_1gib_member": tar_gz_bomb,
     "jsonl_gz_2gib_line": jsonl_gz_bomb,
     "wav_declaring_1hz": one_hertz_wav,
@@ -189,6 +196,7 @@ CASES = {
 }
 GROUPS = {
     "bombs": [
+        "good_wav_3s",
         "tar_gz_1gib_member",
         "jsonl_gz_2gib_line",
         "wav_declaring_1hz",
@@ -328,7 +336,7 @@ def main() -> int:
     folder.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(REPO_ROOT / "tests"))
     os.environ.setdefault("KERAS_BACKEND", "jax")
-    from conftest import TINY_ENCODER_CONFIG
+    from testbed import TINY_ENCODER_CONFIG
 
     from gemma4_audio_embed import encoder
 
