@@ -30,6 +30,7 @@ INPUTS_READ = "inputs_read"  # inputs found: files, tar samples, records, rows, 
 ENTRIES_SKIPPED = "entries_skipped"  # entries that are no input by convention (`._*` AppleDouble members)
 REPEATED_IDS = "repeated_ids"  # inputs whose id or member name was taken earlier in its file (given a distinct key)
 INPUTS_DECODED = "inputs_decoded"  # inputs the decode step is done with, decoded or failed (the job's progress)
+UNDECODABLE_NAMES = "undecodable_names"  # inputs whose file or member name is not UTF-8 (its bytes %XX in the key)
 CLIPS_READ = "clips_read"  # windows cut from decoded inputs
 REPEATED_AUDIO = "repeated_audio"  # clips whose window another clip with a smaller key has (same audio_sha256)
 CLIPS_EMBEDDED = "clips_embedded"  # records written

@@ -7,6 +7,7 @@ the record writer both use this module.
 
 import struct
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import google_crc32c
 
@@ -24,8 +25,29 @@ def tfrecord_frame(payload: bytes) -> bytes:
     return length + struct.pack("<I", _masked_crc(length)) + payload + struct.pack("<I", _masked_crc(payload))
 
 
-def tfrecord_payloads(stream, name: str = "<stream>") -> Iterator[bytes]:
+class OversizedRecord(NamedTuple):
+    """A record whose (checksummed) length is over the reader's cap: skipped unread, in place of its payload.
+
+    Attributes:
+        index: int. Its position in the stream, from 0.
+        length: int. The bytes its length field declares.
+    """
+
+    index: int
+    length: int
+
+
+_SKIP_BYTES = 1 << 20  # read at a time while skipping an oversized record
+
+
+def tfrecord_payloads(
+    stream, name: str = "<stream>", max_length: int | None = None
+) -> Iterator[bytes | OversizedRecord]:
     """Yields the records of a TFRecord stream (already decompressed), checking every crc32c.
+
+    With `max_length`, a record whose length field says more is yielded as an `OversizedRecord`
+    and skipped `_SKIP_BYTES` at a time, never held: its length is checked before anything is
+    allocated for it.
 
     Raises ValueError naming `name` and the record index on a truncated or corrupt record.
     """
@@ -39,6 +61,17 @@ def tfrecord_payloads(stream, name: str = "<stream>") -> Iterator[bytes]:
         (length,) = struct.unpack("<Q", header[:8])
         if struct.unpack("<I", header[8:])[0] != _masked_crc(header[:8]):
             raise ValueError(f"{name}: record {index} has a corrupt length header (crc32c mismatch).")
+        if max_length is not None and length > max_length:
+            remaining = length + 4
+            while remaining and (skipped := len(stream.read(min(remaining, _SKIP_BYTES)))):
+                remaining -= skipped
+            if remaining:
+                raise ValueError(
+                    f"{name}: record {index} is truncated ({length + 4 - remaining} of {length + 4} bytes)."
+                )
+            yield OversizedRecord(index, length)
+            index += 1
+            continue
         body = stream.read(length + 4)
         if len(body) < length + 4:
             raise ValueError(f"{name}: record {index} is truncated ({len(body)} of {length + 4} bytes).")

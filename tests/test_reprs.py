@@ -2,7 +2,7 @@
 
 import pytest
 
-from gemma4_audio_embed.audio.decode import DecodeAudio
+from gemma4_audio_embed.audio.decode_audio import DecodeAudio
 from gemma4_audio_embed.batching.batch_plan import BatchPlan
 from gemma4_audio_embed.batching.features import ComputeFeatures
 from gemma4_audio_embed.batching.pack_clips import PackClips
@@ -22,9 +22,12 @@ PLAN = BatchPlan(lengths=(336, 3024), max_batch_frames=8192, geometry=RELEASE_GE
 @pytest.mark.parametrize(
     "step, expected",
     [
-        (MatchInputs(["a/*.wav"]), "MatchInputs(patterns=['a/*.wav'])"),
+        (MatchInputs(["a/*.wav"]), "MatchInputs(patterns=['a/*.wav'], input_lists=[], excluded_prefix=None)"),
         (ReadInputs(max_metadata_bytes=10), "ReadInputs(input_format='auto'"),
-        (DecodeAudio(max_clip_seconds=10.0), "DecodeAudio(max_clip_seconds=10.0, block_frames=65536)"),
+        (
+            DecodeAudio(max_clip_seconds=10.0),
+            "DecodeAudio(max_clip_seconds=10.0, block_frames=65536, sample_rates=(1000, 768000)",
+        ),
         (ComputeFeatures(keras_backend="jax"), "ComputeFeatures(keras_backend='jax', min_clip_seconds=0.0"),
         (PackClips(PLAN), "PackClips(plan=BatchPlan(lengths=(336, 3024), max_batch_frames=8192"),
         (EncodeRecord("bfloat16"), "EncodeRecord(output_dtype='bfloat16')"),

@@ -4,10 +4,19 @@ Only the index is parsed up front, and a shard's header when one of its tensors 
 a tensor's bytes are read when asked for, so loading the audio tower never touches the language
 model's gigabytes, nor opens the shards that hold only them. BF16 is widened to
 float32 exactly (a bfloat16 is the upper 16 bits of a float32).
+
+A downloaded checkpoint is checked before it is trusted: the index's shard names must be plain
+file names inside the folder (no absolute path, no `..`), every file opened must be a regular
+file (a FIFO would block the launch), and a tensor's entry must hold its shape's bytes inside
+the file (`CheckpointTensors.entry`), so a truncated download or a bogus offset is one error
+naming the tensor, found from the headers. No message quotes the bytes of a file.
 """
 
 import json
+import math
 import os
+import posixpath
+import stat
 import struct
 
 import numpy as np
@@ -38,6 +47,8 @@ def numpy_dtype(safetensors_dtype):
 
 
 _MAX_HEADER_BYTES = 100_000_000  # the format's own bound on the JSON header
+_MAX_INDEX_BYTES = 64 << 20  # an index lists tensor names: a few MB for the largest models
+_ITEM_BYTES = {"BF16": 2, **{name: np.dtype(dtype).itemsize for name, dtype in _NUMPY_DTYPES.items()}}
 
 
 def _read_header(f):
@@ -47,7 +58,7 @@ def _read_header(f):
         raise ValueError(f"Not a safetensors file: {len(prefix)} bytes, fewer than the 8-byte header length.")
     (length,) = struct.unpack("<Q", prefix)
     if length > _MAX_HEADER_BYTES:
-        raise ValueError(f"Not a safetensors file: its header length field says {length} bytes.")
+        raise ValueError(f"Not a safetensors file: its header length field is over {_MAX_HEADER_BYTES} bytes.")
     text = f.read(length)
     if len(text) < length:
         raise ValueError(f"Truncated safetensors header: {len(text)} of {length} bytes.")
@@ -61,11 +72,35 @@ def _read_header(f):
     return 8 + length, header
 
 
+def checked_file_name(name, folder) -> str:
+    """`name` when it is a plain relative file name inside a checkpoint folder; else ValueError.
+
+    An index names its shards; a hostile one could name `../../etc/passwd` or `/dev/zero`.
+    """
+    if (
+        not isinstance(name, str)
+        or not name
+        or name.startswith(("/", "~"))
+        or "\\" in name
+        or "\0" in name
+        or ".." in posixpath.normpath(name).split("/")
+    ):
+        raise ValueError(f"{folder!r}: its index names a shard {name!r} outside the checkpoint folder; refused.")
+    return name
+
+
 def local_opener(folder):
-    """`open_file(name)` opening the local file `name` of `folder` for binary reading."""
+    """`open_file(name)` opening the local file `name` of `folder` for binary reading.
+
+    Refuses a name outside the folder (`checked_file_name`) and anything but a regular file
+    (a FIFO or device would block or never end), found by `stat` before it is opened.
+    """
 
     def open_file(name):
-        return open(os.path.join(folder, name), "rb")
+        path = os.path.join(folder, checked_file_name(name, folder))
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ValueError(f"{path!r} is not a regular file (a FIFO, device or folder); refused.")
+        return open(path, "rb")
 
     return open_file
 
@@ -92,10 +127,18 @@ class CheckpointTensors:
         self._open = open_file or local_opener(folder)
         try:
             with self._open(INDEX_FILE) as f:
+                if f.seek(0, os.SEEK_END) > _MAX_INDEX_BYTES:
+                    raise ValueError(f"{folder!r}: its {INDEX_FILE} is over {_MAX_INDEX_BYTES} bytes.")
+                f.seek(0)
                 self._shard_of = json.load(f)["weight_map"]
         except FileNotFoundError:
             self._shard_of = None
-        self._headers = {}  # shard -> (data offset, header)
+        if self._shard_of is not None:
+            if not isinstance(self._shard_of, dict):
+                raise ValueError(f"{folder!r}: the weight_map of its {INDEX_FILE} is not a JSON object.")
+            for shard in self._shard_of.values():
+                checked_file_name(shard, folder)
+        self._headers = {}  # shard -> (data offset, header, file size)
         if self._shard_of is None:
             try:
                 self._header(SINGLE_FILE)
@@ -107,15 +150,41 @@ class CheckpointTensors:
     def _header(self, shard):
         if shard not in self._headers:
             with self._open(shard) as f:
-                self._headers[shard] = _read_header(f)
-        return self._headers[shard]
+                offset, header = _read_header(f)
+                self._headers[shard] = (offset, header, f.seek(0, os.SEEK_END))
+        return self._headers[shard][:2]
 
     def _entry(self, name):
         shard = self._shard_of[name] if self._shard_of is not None else SINGLE_FILE
         offset, header = self._header(shard)
         if name not in header:
             raise ValueError(f"{self._folder!r}: the index puts {name!r} in {shard}, whose header lacks it.")
+        self._check_entry(name, shard, header[name])
         return shard, offset, header[name]
+
+    def _check_entry(self, name, shard, entry):
+        """Raises ValueError unless `entry` names a known dtype, a shape, and exactly the shape's bytes
+        inside the shard as it is on disk (a truncated download fails here, from the headers)."""
+        where = f"{self._folder!r}: tensor {name!r} of {shard}"
+        if not isinstance(entry, dict) or entry.get("dtype") not in _ITEM_BYTES:
+            raise ValueError(f"{where} has no dtype of {sorted(_ITEM_BYTES)}.")
+        shape, offsets = entry.get("shape"), entry.get("data_offsets")
+        if not (isinstance(shape, list) and all(isinstance(size, int) and size >= 0 for size in shape)):
+            raise ValueError(f"{where} has no shape (a list of sizes).")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(v, int) for v in offsets)):
+            raise ValueError(f"{where} has no data_offsets [begin, end].")
+        begin, end = offsets
+        size = math.prod(shape) * _ITEM_BYTES[entry["dtype"]]
+        if not 0 <= begin <= end or end - begin != size:
+            raise ValueError(
+                f"{where}: its data_offsets [{begin}, {end}] do not hold its {entry['dtype']} {shape} ({size} bytes)."
+            )
+        data_offset, _, file_size = self._headers[shard]
+        if data_offset + end > file_size:
+            raise ValueError(
+                f"{where} ends at byte {data_offset + end}, past the end of the file ({file_size} bytes): "
+                "the shard is truncated (an interrupted download?)."
+            )
 
     def names(self):
         if self._shard_of is not None:

@@ -23,6 +23,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from gemma4_audio_embed.encoder.config import ENCODER_ARGS
+from gemma4_audio_embed.encoder.config import checked_encoder_config
 from gemma4_audio_embed.encoder.config import encoder_config_from_hf
 from gemma4_audio_embed.inference.keras_hub_presets import check_keras_hub_preset
 from gemma4_audio_embed.inference.keras_hub_presets import keras_hub_audio_config
@@ -33,6 +34,15 @@ from gemma4_audio_embed.inference.keras_hub_presets import load_keras_hub_preset
 # Bytes per ranged read of a gs:// file during launch checks: a safetensors header, a zip's
 # directory and its config.json take a few such reads; Beam's default would fetch 16 MiB.
 HEADER_READ_BYTES = 1 << 16
+# What a `.keras` file of our encoder says of itself: Keras' serialization of Gemma4AudioEncoder.
+KERAS_FILE_IDENTITY = {
+    "module": "gemma4_audio_embed.encoder.gemma4_audio_encoder",
+    "class_name": "Gemma4AudioEncoder",
+    "registered_name": "gemma4_audio_embed>Gemma4AudioEncoder",
+}
+KERAS_DTYPE_POLICIES = ("float32", "bfloat16", "float16", "mixed_bfloat16", "mixed_float16")
+_KERAS_BASE_ARGS = ("name", "trainable", "dtype")  # what every Keras layer's config adds to ours
+MAX_KERAS_CONFIG_BYTES = 1 << 20  # a .keras config.json of the encoder is about 1 KB
 
 
 def _is_local(path: str) -> bool:
@@ -58,9 +68,15 @@ def _folder_opener(folder: str):
     return lambda name: _open_remote(FileSystems.join(folder, name))
 
 
+def _is_path_like(source: str) -> bool:
+    """Whether a `--hf_checkpoint` value can only mean a local path: absolute, `./`, `../`, `~`,
+    or holding a backslash (no Hub id does)."""
+    return source.startswith(("/", "./", "../", "~")) or source in (".", "..") or "\\" in source
+
+
 def _hub_id(source: str):
-    """`(repo_id, revision)` when `source` names a Hub repo rather than an existing folder."""
-    if not _is_local(source) or os.path.exists(source):
+    """`(repo_id, revision)` when `source` names a Hub repo rather than a local path (`_is_path_like`)."""
+    if not _is_local(source) or os.path.exists(source) or _is_path_like(source):
         return None
     from gemma4_audio_embed.encoder.hf_hub import parse_hub_id
 
@@ -89,7 +105,8 @@ def check_hf_checkpoint(source: str) -> str:
         check_folder(folder)
         return f"{hub_id[0]}@{hub_commit(folder)}"
     if _is_local(source) and not os.path.isdir(source):
-        raise FileNotFoundError(f"No checkpoint folder {source!r}, and it is not a Hub id org/name[@revision].")
+        why = "a local path, so no Hub request is made" if _is_path_like(source) else "not a Hub id org/name[@revision]"
+        raise FileNotFoundError(f"No checkpoint folder {source!r}, and it is {why}.")
     check_folder(source, _folder_opener(source))
     return source
 
@@ -126,8 +143,8 @@ def _copy(uri: str, path: str) -> None:
             target.write(chunk)
 
 
-def _keras_file_config(source: str) -> dict:
-    """The `Gemma4AudioEncoder` arguments in a `.keras` file's `config.json`, read from its zip directory.
+def _keras_archive_member(source: str, read):
+    """`read(archive)` on the zip archive of a `.keras` file, once it holds config.json and model.weights.h5.
 
     Raises:
         ValueError or OSError: saying what the file is instead.
@@ -136,30 +153,93 @@ def _keras_file_config(source: str) -> dict:
         with open(source, "rb") if _is_local(source) else _open_remote(source) as f:
             with zipfile.ZipFile(f) as archive:
                 members = archive.namelist()
-                config = json.loads(archive.read("config.json")) if "config.json" in members else None
+                if "config.json" not in members or "model.weights.h5" not in members:
+                    raise ValueError(
+                        f"{source!r} is not a .keras file: expected config.json and model.weights.h5; found {members[:10]}."
+                    )
+                return read(archive)
     except zipfile.BadZipFile:
-        raise ValueError(f"{source!r} is not a .keras file (not a zip archive).") from None
-    if config is None or "model.weights.h5" not in members:
-        raise ValueError(
-            f"{source!r} is not a .keras file: expected config.json and model.weights.h5; found {members}."
+        raise ValueError(f"{source!r} is not a .keras file (not a zip archive, or a truncated one).") from None
+
+
+def _read_config(archive: zipfile.ZipFile, source: str):
+    if archive.getinfo("config.json").file_size > MAX_KERAS_CONFIG_BYTES:
+        raise ValueError(f"{source!r}: its config.json is over {MAX_KERAS_CONFIG_BYTES} bytes.")
+    return json.loads(archive.read("config.json"))
+
+
+def _weight_shapes(archive: zipfile.ZipFile) -> list:
+    """`[(shape, dtype kind)]` of every dataset of the archive's `model.weights.h5`, no weight read."""
+    import h5py
+
+    weights = []
+    with archive.open("model.weights.h5") as h5, h5py.File(h5, "r") as stored:
+        stored.visititems(
+            lambda _, item: (
+                weights.append((tuple(item.shape), item.dtype.kind)) if isinstance(item, h5py.Dataset) else None
+            )
         )
-    if config.get("class_name") != "Gemma4AudioEncoder":
+    return weights
+
+
+def _keras_file_config(source: str) -> dict:
+    """The `Gemma4AudioEncoder` arguments in a `.keras` file's `config.json`, read from its zip directory.
+
+    The config must say it is our encoder, in Keras' own words (`KERAS_FILE_IDENTITY`), with a
+    known dtype policy and sizes within bounds (`checked_encoder_config`).
+
+    Raises:
+        ValueError or OSError: saying what the file is instead.
+    """
+    return _checked_keras_config(source, _keras_archive_member(source, lambda archive: _read_config(archive, source)))
+
+
+def _checked_keras_config(source: str, config) -> dict:
+    if not isinstance(config, dict):
+        raise ValueError(f"{source!r}: its config.json is not a serialized Keras object.")
+    if config.get("class_name") != KERAS_FILE_IDENTITY["class_name"]:
         raise ValueError(f"{source!r} holds a {config.get('class_name')}, not a Gemma4AudioEncoder.")
-    return {key: config["config"][key] for key in ENCODER_ARGS if key in config["config"]}
+    for field, expected in KERAS_FILE_IDENTITY.items():
+        if config.get(field) != expected:
+            raise ValueError(f"{source!r} holds a {config.get(field)!r} as its {field}, not {expected!r}.")
+    arguments = config.get("config")
+    if not isinstance(arguments, dict):
+        raise ValueError(f"{source!r}: its config.json holds no encoder config.")
+    unknown = sorted(set(arguments) - set(ENCODER_ARGS) - set(_KERAS_BASE_ARGS))
+    if unknown:
+        raise ValueError(f"{source!r}: its encoder config has arguments the encoder does not take: {unknown[:5]}.")
+    dtype = arguments.get("dtype", "float32")
+    policy = dtype.get("config", {}).get("name") if isinstance(dtype, dict) else dtype
+    if policy not in KERAS_DTYPE_POLICIES or (isinstance(dtype, dict) and dtype.get("class_name") != "DTypePolicy"):
+        raise ValueError(f"{source!r}: its dtype policy must be one of {KERAS_DTYPE_POLICIES}. Received: {dtype!r}")
+    return checked_encoder_config({key: arguments[key] for key in ENCODER_ARGS if key in arguments})
 
 
 def check_keras_file(source: str) -> None:
-    """Checks that `--weights` is a `.keras` archive of a `Gemma4AudioEncoder` with weights.
+    """Checks that `--weights` is a `.keras` archive of a `Gemma4AudioEncoder` with its weights.
 
-    Reads the zip's directory and `config.json` (on `gs://`, by ranged reads) and builds the
-    configuration's encoder shape-only; no weight is read.
+    Reads the zip's directory, `config.json` (checked: `_keras_file_config`) and the shapes of
+    `model.weights.h5`'s datasets (on `gs://`, by ranged reads), and builds the configuration's
+    encoder shape-only: the stored weights must be floating point and have the shapes of its
+    variables, one for one. No weight is read.
 
     Raises:
         ValueError or OSError: saying what the file is instead.
     """
     from gemma4_audio_embed.encoder.hf_checkpoint import shape_only_encoder
 
-    shape_only_encoder(**_keras_file_config(source))
+    model = shape_only_encoder(**_keras_file_config(source))
+    weights = _keras_archive_member(source, _weight_shapes)
+    expected = sorted(tuple(variable.shape) for variable in model.weights)
+    found = sorted(shape for shape, _ in weights)
+    if found != expected:
+        missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+        raise ValueError(
+            f"{source!r}: its model.weights.h5 holds {len(found)} weights, the encoder it configures "
+            f"{len(expected)}; shapes missing: {missing[:3]}, unexpected: {extra[:3]}."
+        )
+    if any(kind != "f" for _, kind in weights):
+        raise ValueError(f"{source!r}: its model.weights.h5 holds weights that are not floating point.")
 
 
 def local_keras_file(source: str) -> str:

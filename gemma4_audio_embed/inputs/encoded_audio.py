@@ -15,7 +15,8 @@ class EncodedAudio(NamedTuple):
     Either `data` holds the encoded file (a tar member, TFRecord feature or Parquet cell in any
     format FFmpeg reads), or `samples` holds audio already decoded (a Parquet `{array,
     sampling_rate}` cell, a TFRecord sample list), or both are None and the audio is streamed
-    from `source` when decoded, so that long files are never held whole in memory.
+    from `source` when decoded (from its `byte_range` when set: a large member of an
+    uncompressed tar), so that long files are never held whole in memory.
 
     Attributes:
         key: str. The input key.
@@ -29,6 +30,8 @@ class EncodedAudio(NamedTuple):
         metadata: dict or None. The input's own fields (a manifest's `text`, a Parquet
             column, a WebDataset `.txt` member, a TFRecord feature), JSON-ready, carried to
             every record of the input. None means none. Defaults to None.
+        byte_range: `(offset, size)` in bytes, or None. Where the encoded file sits inside
+            `source` when it is streamed from part of it. Defaults to None (all of `source`).
     """
 
     key: str
@@ -39,6 +42,7 @@ class EncodedAudio(NamedTuple):
     samples: np.ndarray | None = None
     sample_rate: int | None = None
     metadata: dict | None = None
+    byte_range: tuple[int, int] | None = None
 
 
 def metadata_json(metadata: dict | None) -> str:

@@ -4,6 +4,11 @@ Every step that can fail on one input or clip runs under Beam's `with_exception_
 whose dead letters are `(element, (exception type, repr, traceback lines))`. Readers that find
 a bad entry inside a good file emit the same form themselves (`dead_letter`). Each becomes
 one JSON object per input or clip, with `source`, `key`, `input_key`, `stage` and `error`.
+
+An entry is bounded whatever the input: `error` keeps its first `MAX_ERROR_CHARS` characters,
+`traceback` its first and last `MAX_TRACEBACK_CHARS // 2`, and of the failures in one bundle
+that share an input file, stage and error type (200k manifest lines naming missing files),
+only the first `TRACEBACKS_PER_CAUSE` carry a traceback: the others say which one does.
 """
 
 import json
@@ -14,7 +19,9 @@ from apache_beam.io.filesystem import FileMetadata
 from gemma4_audio_embed.audio.clips import Clip
 from gemma4_audio_embed.audio.clips import ClipInfo
 from gemma4_audio_embed.inputs.encoded_audio import EncodedAudio
+from gemma4_audio_embed.inputs.keys import input_file
 from gemma4_audio_embed.inputs.keys import key_part
+from gemma4_audio_embed.inputs.keys import undecodable_escaped
 from gemma4_audio_embed.inputs.sources import BadInput
 from gemma4_audio_embed.metrics import DEAD_LETTERS
 from gemma4_audio_embed.metrics import TALLY_TAG
@@ -23,6 +30,19 @@ from gemma4_audio_embed.outputs.layout import OutputLayout
 from gemma4_audio_embed.reprs import ConfigRepr
 
 STAGES = ("read", "decode", "features", "inference", "output")
+MAX_ERROR_CHARS = 1000
+MAX_TRACEBACK_CHARS = 4000
+TRACEBACKS_PER_CAUSE = 3
+
+
+def _capped(text: str, limit: int, keep_tail: bool = False) -> str:
+    """`text` cut to about `limit` characters, saying how much was cut (its head, or head and tail)."""
+    if len(text) <= limit:
+        return text
+    cut = len(text) - limit
+    if keep_tail:
+        return f"{text[: limit // 2]}[... {cut} characters cut ...]{text[-(limit // 2) :]}"
+    return f"{text[:limit]}[... {cut} characters cut]"
 
 
 def _clip_fields(info: ClipInfo) -> dict:
@@ -38,10 +58,10 @@ def _clip_fields(info: ClipInfo) -> dict:
 def _affected(element) -> list[dict]:
     """The inputs or clips a failed element stands for, as JSON fields."""
     if isinstance(element, (EncodedAudio, BadInput)):
-        return [{"source": element.source, "key": element.key, "input_key": element.key}]
+        return [{"source": undecodable_escaped(element.source), "key": element.key, "input_key": element.key}]
     if isinstance(element, FileMetadata):
         key = key_part(element.path)
-        return [{"source": element.path, "key": key, "input_key": key}]
+        return [{"source": undecodable_escaped(element.path), "key": key, "input_key": key}]
     if isinstance(element, Clip):
         return [_clip_fields(element.info)]
     if isinstance(element, tuple) and element and isinstance(element[0], ClipInfo):  # (ClipInfo, features or result)
@@ -60,9 +80,9 @@ def dead_letter_entries(stage: str, dead_letter_element) -> list[dict]:
         {
             **fields,
             "stage": stage,
-            "error": error,
+            "error": _capped(undecodable_escaped(error), MAX_ERROR_CHARS),
             "error_type": type_name,
-            "traceback": "".join(traceback_lines),
+            "traceback": _capped(undecodable_escaped("".join(traceback_lines)), MAX_TRACEBACK_CHARS, keep_tail=True),
         }
         for fields in _affected(element)
     ]
@@ -80,10 +100,19 @@ class FormatDeadLetters(ConfigRepr, TallyingDoFn):
             raise ValueError(f"`stage` must be one of {STAGES}. Received: stage={stage!r}")
         self.stage = stage
 
+    def start_bundle(self):
+        super().start_bundle()
+        self._first_of_cause = {}  # (input file, error type) -> [key of its first entry, entries so far]
+
     def process(self, element):
         for entry in dead_letter_entries(self.stage, element):
             self.tally.add(DEAD_LETTERS)
             self.tally.add(f"{DEAD_LETTERS}_{self.stage}")
+            cause = (input_file(entry["input_key"] or ""), entry["error_type"])
+            first = self._first_of_cause.setdefault(cause, [entry["key"], 0])
+            first[1] += 1
+            if first[1] > TRACEBACKS_PER_CAUSE:
+                entry["traceback"] = f"(as for {first[0]}: the same error type from the same input file)"
             yield json.dumps(entry, sort_keys=True)
 
 

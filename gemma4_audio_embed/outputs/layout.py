@@ -75,6 +75,11 @@ class OutputLayout:
         if self.suffix not in RECORD_SUFFIXES:
             raise ValueError(f"`suffix` must be one of {RECORD_SUFFIXES}. Received: {self.suffix!r}")
 
+    @property
+    def owned_prefix(self) -> str:
+        """What every path this layout names starts with, `<output>-`: the job never reads such a file as input."""
+        return f"{self.prefix}-"
+
     # Records and their index.
     def shard_files(self, shard: int, num_shards: int) -> tuple[str, str]:
         """`(record file, index file)` of shard `shard` of `num_shards`."""
@@ -83,7 +88,7 @@ class OutputLayout:
 
     def input_files(self, source: str) -> tuple[str, str]:
         """`(record file, index file)` of input file `source` (`--skip_existing`): named by sha256 of its URI."""
-        digest = hashlib.sha256(source.encode()).hexdigest()[:32]
+        digest = hashlib.sha256(source.encode("utf-8", "surrogateescape")).hexdigest()[:32]  # names are bytes
         return f"{self.by_input_folder}/{digest}{self.suffix}", f"{self.by_input_folder}/{digest}{INDEX_SUFFIX}"
 
     @property

@@ -4,7 +4,7 @@ import time
 
 import apache_beam as beam
 
-from gemma4_audio_embed.audio.decode import DecodeAudio
+from gemma4_audio_embed.audio.decode_audio import DecodeAudio
 from gemma4_audio_embed.batching.batch_plan import BatchPlan
 from gemma4_audio_embed.batching.features import ComputeFeatures
 from gemma4_audio_embed.batching.pack_clips import PackClips
@@ -33,6 +33,7 @@ from gemma4_audio_embed.pipeline.options import input_patterns
 from gemma4_audio_embed.pipeline.options import keras_backend
 from gemma4_audio_embed.pipeline.options import model_source
 from gemma4_audio_embed.pipeline.options import output_layout
+from gemma4_audio_embed.pipeline.options import read_limits
 from gemma4_audio_embed.pipeline.options import share_model_across_processes
 from gemma4_audio_embed.pipeline.stamp import stamp_json
 from gemma4_audio_embed.pipeline.summary import WriteSummary
@@ -112,7 +113,11 @@ def build_graph(
     plan = batch_plan(options, source)
     backend = keras_backend(options)
     tallies = []
-    files = pipeline | "MatchInputs" >> MatchInputs(input_patterns(options))
+    files = pipeline | "MatchInputs" >> MatchInputs(
+        input_patterns(options),
+        input_lists=[options.input_list] if options.input_list else [],
+        excluded_prefix=layout.owned_prefix,
+    )
     if options.skip_existing:
         skipped = files | "SkipCompletedInputs" >> _with_tally(
             SkipCompletedInputs(layout, completed_record_files(layout))
@@ -133,6 +138,8 @@ def build_graph(
                 tfrecord_sample_rate=options.tfrecord_sample_rate,
                 metadata_fields=options.metadata_fields,
                 max_metadata_bytes=options.max_metadata_bytes,
+                allowed_roots=options.allowed_roots or (),
+                limits=read_limits(options),
             ),
             partial=True,
         )
@@ -140,7 +147,15 @@ def build_graph(
     clips, decode_failed, decode_tally = _split(
         inputs
         | "ReshuffleInputs" >> beam.Reshuffle()
-        | "DecodeAudio" >> _handled(DecodeAudio(options.max_clip_seconds), partial=True)
+        | "DecodeAudio"
+        >> _handled(
+            DecodeAudio(
+                options.max_clip_seconds,
+                sample_rates=(options.min_sample_rate, options.max_sample_rate),
+                allowed_roots=options.allowed_roots or (),
+            ),
+            partial=True,
+        )
     )
     tallies += [read_tally, decode_tally]
     duplicates_written = None

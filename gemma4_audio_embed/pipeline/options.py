@@ -13,6 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.options.pipeline_options import _BeamArgumentParser
 
+from gemma4_audio_embed.audio.decode import SAMPLE_RATE_RANGE
 from gemma4_audio_embed.audio.decode import window_samples
 from gemma4_audio_embed.backends import KERAS_BACKENDS
 from gemma4_audio_embed.batching.batch_budget import AUTO
@@ -24,8 +25,16 @@ from gemma4_audio_embed.constants import SAMPLE_RATE
 from gemma4_audio_embed.encoder.config import COMPUTE_DTYPES
 from gemma4_audio_embed.encoder.config import OUTPUT_LAYERS
 from gemma4_audio_embed.inference.model_sources import ModelSource
+from gemma4_audio_embed.inputs.file_match import GLOB_CHARACTERS
+from gemma4_audio_embed.inputs.file_match import matched_files
+from gemma4_audio_embed.inputs.file_match import pattern_regex
+from gemma4_audio_embed.inputs.files import is_local
+from gemma4_audio_embed.inputs.files import resolved_roots
+from gemma4_audio_embed.inputs.limits import DEFAULT_READ_LIMITS
+from gemma4_audio_embed.inputs.limits import ReadLimits
 from gemma4_audio_embed.inputs.read import INPUT_FORMATS
 from gemma4_audio_embed.inputs.read import MAX_METADATA_BYTES
+from gemma4_audio_embed.inputs.read import normalized_path
 from gemma4_audio_embed.outputs.layout import OUTPUT_COMPRESSIONS
 from gemma4_audio_embed.outputs.layout import RECORD_FORMATS
 from gemma4_audio_embed.outputs.layout import OutputLayout
@@ -128,8 +137,23 @@ class EmbedOptions(PipelineOptions):
         shown = parser.add_argument_group("console")
         inputs.add_argument(
             "--input",
-            help="Required. Input files: a glob or a comma-separated list of globs/paths, local or "
-            "gs://. A pattern that matches nothing stops the launch.",
+            help="Required (or --input_list). Input files: a glob or a comma-separated list of globs/paths, "
+            "local or gs://. A pattern that matches nothing stops the launch.",
+        )
+        inputs.add_argument(
+            "--input_list",
+            default=None,
+            help="A file (local or gs://) listing input paths, one per line, each taken literally: the way in "
+            "for names with commas, brackets or asterisks. Relative paths are resolved against its folder. "
+            "Default: none.",
+        )
+        inputs.add_argument(
+            "--allowed_roots",
+            type=_names_list,
+            default=None,
+            help="Comma-separated folders (and gs:// prefixes) every file read must lie under once links are "
+            "resolved: the paths manifests, Parquet rows and symbolic links name, and the inputs. /dev, /proc, "
+            "/sys, FIFOs, sockets and devices are refused always. Default: none, any path.",
         )
         inputs.add_argument(
             "--input_format",
@@ -172,6 +196,34 @@ class EmbedOptions(PipelineOptions):
             "encoded bytes, or paths.",
         )
         inputs.add_argument("--parquet_id_column", default="id", help="Parquet inputs: optional id column.")
+        caps = {
+            "max_manifest_line_bytes": "Bytes of one manifest entry (a JSONL line or a JSON array item); a longer "
+            "line is a dead letter and the lines after it are read.",
+            "max_json_depth": "Nesting depth of one JSON value (a manifest entry, a tar .json member); a deeper "
+            "one is a dead letter of its entry.",
+            "max_member_bytes": "Bytes of a tar member read into memory; a larger audio member of an "
+            "uncompressed tar is streamed from the tar, of a compressed tar a dead letter.",
+            "max_cell_bytes": "Bytes of one Parquet audio cell; a larger cell is a dead letter of its row.",
+            "max_record_bytes": "Bytes of one TFRecord record, checked from its length before it is read; a "
+            "larger record is a dead letter.",
+            "max_decompressed_bytes": "Bytes decompressed from one compressed input file (.gz, .tgz, .zst, ...); "
+            "past it the rest of the file is a dead letter.",
+        }
+        for name, meaning in caps.items():
+            inputs.add_argument(f"--{name}", type=int, default=getattr(DEFAULT_READ_LIMITS, name), help=meaning)
+        inputs.add_argument(
+            "--min_sample_rate",
+            type=int,
+            default=SAMPLE_RATE_RANGE[0],
+            help="Lowest sample rate in Hz an input may declare; a lower one is a dead letter (a header "
+            "declaring 1 Hz would be upsampled 16000 times).",
+        )
+        inputs.add_argument(
+            "--max_sample_rate",
+            type=int,
+            default=SAMPLE_RATE_RANGE[1],
+            help="Highest sample rate in Hz an input may declare; a higher one is a dead letter.",
+        )
         model.add_argument(
             "--hf_checkpoint",
             default=None,
@@ -365,6 +417,11 @@ def input_patterns(options: EmbedOptions) -> list[str]:
     return [pattern.strip() for pattern in (options.input or "").split(",") if pattern.strip()]
 
 
+def read_limits(options: EmbedOptions) -> ReadLimits:
+    """The readers' caps the `--max_*` read flags set (`inputs.limits.ReadLimits`)."""
+    return ReadLimits(**{name: getattr(options, name) for name in ReadLimits._fields})
+
+
 def keras_backend(options: EmbedOptions) -> str:
     """`--keras_backend`, else `$KERAS_BACKEND` at launch, else `"tensorflow"` (Keras' default)."""
     return options.keras_backend or os.environ.get("KERAS_BACKEND") or "tensorflow"
@@ -417,10 +474,11 @@ def output_layout(options: EmbedOptions) -> OutputLayout:
 
 def check_embed_options(options: EmbedOptions) -> None:
     """Raises `LaunchError` naming the flag when a flag is missing, contradictory or out of range."""
-    if not input_patterns(options):
-        raise LaunchError("--input is required: a glob or comma-separated list of input files.")
+    if not input_patterns(options) and not options.input_list:
+        raise LaunchError("--input is required: a glob or comma-separated list of input files (or --input_list).")
     if not options.output:
         raise LaunchError("--output is required: the prefix of the output files.")
+    check_output_prefix(options.output)
     model_source(options)
     if keras_backend(options) not in KERAS_BACKENDS:
         raise LaunchError(f"$KERAS_BACKEND must be one of {KERAS_BACKENDS}. Received: {keras_backend(options)!r}")
@@ -467,16 +525,77 @@ def check_embed_options(options: EmbedOptions) -> None:
         )
     if options.max_metadata_bytes <= 0:
         raise LaunchError(f"--max_metadata_bytes must be positive. Received: {options.max_metadata_bytes}")
+    try:
+        read_limits(options).checked()
+        resolved_roots(options.allowed_roots)
+    except ValueError as error:
+        raise LaunchError(str(error).replace("`", "--", 1).replace("`", "", 1)) from error
+    if not 0 < options.min_sample_rate <= options.max_sample_rate:
+        raise LaunchError(
+            "--min_sample_rate and --max_sample_rate must satisfy 0 < min <= max. "
+            f"Received: {options.min_sample_rate}, {options.max_sample_rate}"
+        )
+
+
+def check_output_prefix(output: str) -> None:
+    """Raises `LaunchError` for an `--output` that is no file-name prefix: empty or blank, a
+    folder (`dir/`, an existing folder), the root, or a bucket without a name in it."""
+    name = output.rstrip("/").rsplit("/", 1)[-1]
+    if not output.strip() or output != output.strip():
+        raise LaunchError(f"--output must be a file-name prefix without surrounding spaces. Received: {output!r}")
+    if output.endswith("/") or name in ("", ".", "..") or (is_local(output) and os.path.isdir(output)):
+        raise LaunchError(
+            f"--output {output!r} names a folder; it is the prefix of file names: give one inside it, "
+            f"e.g. --output {output.rstrip('/') or ''}/embeddings."
+        )
+    if not is_local(output) and "/" not in output.split("://", 1)[1].rstrip("/"):
+        raise LaunchError(
+            f"--output {output!r} is a bucket; give a prefix inside it, e.g. {output.rstrip('/')}/embeddings."
+        )
 
 
 def check_inputs_exist(options: EmbedOptions) -> None:
-    """Raises `LaunchError` for an `--input` pattern that matches no file, before a job is launched."""
-    patterns = input_patterns(options)
-    for pattern, match in zip(patterns, FileSystems.match(patterns)):
-        if not match.metadata_list:
+    """Raises `LaunchError` for an `--input` pattern that matches no file, an `--input_list` that
+    does not exist, a local input outside `--allowed_roots`, or a pattern that would match the
+    job's own output files, before a job is launched."""
+    roots = resolved_roots(options.allowed_roots)
+    for pattern in input_patterns(options):
+        if not matched_files(pattern):
             raise LaunchError(f"--input pattern {pattern!r} matches no file.")
-        if FileSystems.get_scheme(pattern) is None and os.path.isdir(pattern):
+        if is_local(pattern) and os.path.isdir(pattern):
             raise LaunchError(f"--input {pattern!r} is a folder; to read the files in it, give {pattern.rstrip('/')}/*")
+        fixed = (
+            os.path.realpath(GLOB_CHARACTERS.split(normalized_path(pattern), maxsplit=1)[0])
+            if is_local(pattern)
+            else pattern
+        )
+        if roots and not any(fixed == root or fixed.startswith(root.rstrip("/") + "/") for root in roots):
+            raise LaunchError(f"--input {pattern!r} lies outside --allowed_roots {list(options.allowed_roots)}.")
+    if options.input_list and not FileSystems.exists(options.input_list):
+        raise LaunchError(f"--input_list {options.input_list!r} does not exist.")
+    if options.output:
+        check_output_outside_inputs(options)
+
+
+def check_output_outside_inputs(options: EmbedOptions) -> None:
+    """Raises `LaunchError` when an `--input` pattern would match a file the job writes: the next
+    run would read this run's records, dead letters or summary back as audio."""
+    layout = output_layout(options)
+    written = [
+        *layout.shard_files(0, 1),
+        layout.stamp,
+        layout.summary,
+        f"{layout.dead_letter_prefix}-00000-of-00001.jsonl",
+        *layout.input_files("input"),
+    ]
+    for pattern in input_patterns(options):
+        regex = pattern_regex(normalized_path(pattern))
+        caught = [path for path in written if regex.match(normalized_path(path))]
+        if caught:
+            raise LaunchError(
+                f"--input pattern {pattern!r} matches the job's own output files (e.g. {caught[0]}); put --output "
+                "where no input pattern reaches."
+            )
 
 
 def flags_table() -> str:

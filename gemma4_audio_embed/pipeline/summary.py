@@ -26,6 +26,7 @@ from gemma4_audio_embed.metrics import REPEATED_AUDIO
 from gemma4_audio_embed.metrics import REPEATED_IDS
 from gemma4_audio_embed.metrics import SETTINGS
 from gemma4_audio_embed.metrics import TOKENS_EMBEDDED
+from gemma4_audio_embed.metrics import UNDECODABLE_NAMES
 from gemma4_audio_embed.metrics import audio_properties
 from gemma4_audio_embed.metrics import summed_tallies
 from gemma4_audio_embed.outputs.atomic import write_atomically
@@ -74,7 +75,8 @@ def run_summary(
     Returns:
         A JSON-ready dict: inputs (each one has records, dead letters or is among
         `entries_skipped`, e.g. `._*` AppleDouble tar members), `repeated_ids` (inputs whose
-        id or member name repeats in its file, given distinct keys), input files skipped as
+        id or member name repeats in its file, given distinct keys), `undecodable_names` (inputs
+        whose file or member name is not UTF-8, its bytes `%XX` in the key), input files skipped as
         already done (`--skip_existing`), clips, `repeated_audio` (clips whose decoded window
         equals that of a clip with a smaller key; with `--dedup` they are not embedded), records,
         dead letters (all and per stage), audio hours and tokens written, wall time and
@@ -87,6 +89,7 @@ def run_summary(
         "inputs": counts.get(INPUTS_READ, 0),
         "entries_skipped": counts.get(ENTRIES_SKIPPED, 0),
         "repeated_ids": counts.get(REPEATED_IDS, 0),
+        "undecodable_names": counts.get(UNDECODABLE_NAMES, 0),
         "input_files_skipped": counts.get(INPUTS_SKIPPED, 0),
         "clips": counts.get(CLIPS_READ, 0),
         "repeated_audio": counts.get(REPEATED_AUDIO, 0),

@@ -15,9 +15,10 @@ from synthetic_audio import ffmpeg_encoded
 from synthetic_audio import ffmpeg_reference
 from synthetic_audio import tone
 
-from gemma4_audio_embed.audio.decode import DecodeAudio
+from gemma4_audio_embed.audio.decode import _resampled_blocks
 from gemma4_audio_embed.audio.decode import decoded_clips
 from gemma4_audio_embed.audio.decode import window_samples
+from gemma4_audio_embed.audio.decode_audio import DecodeAudio
 from gemma4_audio_embed.inputs.encoded_audio import EncodedAudio
 
 
@@ -434,3 +435,21 @@ def test_a_span_inside_the_part_a_truncated_wav_still_holds_is_a_record():
 def test_an_absurd_offset_is_an_error_naming_the_input():
     with pytest.raises(ValueError, match="gs://b/in.wav"):
         _clips(audio_bytes(tone(1.0), 16000), offset=1e20)
+
+
+def test_a_sample_rate_outside_the_range_is_refused_before_resampling():
+    data = bytearray(audio_bytes(np.zeros(2000, np.float32), 16000))
+    data[24:28] = (1).to_bytes(4, "little")  # a header declaring 1 Hz: x16000 upsampling
+    with pytest.raises(ValueError, match="declares a sample rate of 1 Hz, outside the range the job decodes, 1000 to"):
+        _clips(bytes(data))
+    with pytest.raises(ValueError, match="22050 Hz, outside the range the job decodes, 1000 to 16000 Hz"):
+        encoded = EncodedAudio("in.wav", "in.wav", None)
+        list(decoded_clips(encoded, io.BytesIO(audio_bytes(tone(0.1, 22050), 22050)), 30.0, sample_rates=(1000, 16000)))
+
+
+@pytest.mark.parametrize("rate", [1000, 8000, 48000])
+def test_each_resampling_call_gives_about_a_block_whatever_the_ratio(rate):
+    block = np.zeros(50000, np.float32)  # one block of input frames, as _blocks hands them on
+    sizes = [part.shape[0] for part in _resampled_blocks(iter([block]), rate, block_frames=4096)]
+    assert max(sizes) <= 4 * 4096  # soxr hands out what its filter holds in bursts; one call at 1 kHz would give 800000
+    assert sum(sizes) == round(50000 * 16000 / rate)

@@ -234,15 +234,18 @@ def test_the_plain_layout_is_the_weight_map_of_a_built_encoder(config, use_clip)
         assert tuple(source.transform(stored).shape) == tuple(source.variable.shape), source.name
 
 
-def test_check_reads_only_headers_and_allocates_no_encoder(tiny_checkpoint, tmp_path):
-    """The check passes a checkpoint whose tensor bytes are all cut off, and builds no variables."""
+def test_check_names_a_truncated_shard_from_its_headers_and_allocates_no_encoder(tiny_checkpoint, tmp_path):
+    """A download cut after the header (tensor bytes all missing) is one error naming the tensor and
+    both sizes, found from the header and the file's length; the check builds no variables."""
     folder, _ = tiny_checkpoint
     with open(folder / "model.safetensors", "rb") as f:
         (length,) = struct.unpack("<Q", f.read(8))
         header_only = struct.pack("<Q", length) + f.read(length)
     (tmp_path / "model.safetensors").write_bytes(header_only)
     shutil.copy(folder / "config.json", tmp_path / "config.json")
-    assert check_hf_checkpoint(str(tmp_path))["output_dim"] == 40
+    with pytest.raises(ValueError, match=rf"past the end of the file \({8 + length} bytes\): the shard is truncated"):
+        check_hf_checkpoint(str(tmp_path))
+    assert check_hf_checkpoint(str(folder))["output_dim"] == 40
     model = shape_only_encoder()  # the released size: 307 M parameters
     assert all(variable._value is None for variable in model.weights)
 

@@ -276,3 +276,78 @@ def test_gcs_checkpoint_needs_and_copies_only_its_audio_shard(
     with pytest.raises(ValueError, match=f"puts .* in {AUDIO_SHARD}, whose header lacks it"):
         _upload(sharded_checkpoint / SHARDS[0], f"{folder}/{AUDIO_SHARD}")  # the wrong bytes
         model_sources.check_hf_checkpoint(folder)
+
+
+def _edited_keras_file(source, target, edit_config=None, drop_weight=False):
+    """A copy of the `.keras` file `source` at `target` with its config.json edited, or its last weight dropped."""
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(source) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    if edit_config:
+        edit_config(config)
+    members["config.json"] = json.dumps(config).encode()
+    if drop_weight:
+        weights = target.with_suffix(".h5")
+        weights.write_bytes(members["model.weights.h5"])
+        with h5py.File(weights, "a") as stored:
+            del stored["audio_output_projection/vars/0"]
+        members["model.weights.h5"] = weights.read_bytes()
+    with zipfile.ZipFile(target, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return str(target)
+
+
+def _set(path, value):
+    def edit(config):
+        *parents, last = path
+        node = config
+        for part in parents:
+            node = node[part]
+        node[last] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "edit, drop_weight, message",
+    [
+        (_set(["config", "dtype"], "int8"), False, "its dtype policy must be one of"),
+        (
+            _set(["module"], "os"),
+            False,
+            "holds a 'os' as its module, not 'gemma4_audio_embed.encoder.gemma4_audio_encoder'",
+        ),
+        (_set(["registered_name"], "builtins>eval"), False, "holds a 'builtins>eval' as its registered_name"),
+        (_set(["config", "hidden_size"], 10**9), False, "`hidden_size` must be an int in \\[1, 8192\\]"),
+        (_set(["config", "hidden_size"], 1e9), False, "`hidden_size` must be an int"),
+        (_set(["config", "exec"], "x"), False, "arguments the encoder does not take: \\['exec'\\]"),
+        (None, True, "its model.weights.h5 holds [0-9]+ weights, the encoder it configures [0-9]+"),
+    ],
+    ids=["dtype", "module", "registered_name", "huge", "float_size", "unknown_argument", "missing_weight"],
+)
+def test_a_bad_keras_file_is_one_line_at_launch(tmp_path, tiny_encoder_path, edit, drop_weight, message):
+    from gemma4_audio_embed.pipeline.cli import main
+
+    bad = _edited_keras_file(tiny_encoder_path, tmp_path / "bad.keras", edit, drop_weight)
+    with pytest.raises(ValueError, match=message):
+        model_sources.check_keras_file(bad)
+    write_audio(tmp_path / "a.wav", tone(0.5), 16000)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--input", str(tmp_path / "a.wav"), "--output", str(tmp_path / "out" / "e"), "--weights", bad])
+    assert exit_info.value.code == 2
+
+
+def test_the_keras_file_the_encoder_saves_passes(tiny_encoder_path):
+    model_sources.check_keras_file(str(tiny_encoder_path))
+
+
+@pytest.mark.parametrize("value", ["./ckpt/gemma", "../ckpt/gemma", "~/ckpt/gemma", "/no/such/ckpt"])
+def test_a_path_like_checkpoint_is_never_a_hub_request(monkeypatch, value):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens: a request would fail otherwise
+    with pytest.raises(FileNotFoundError, match="and it is a local path, so no Hub request is made"):
+        model_sources.ModelSource("hf_checkpoint", value).checked()

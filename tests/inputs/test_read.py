@@ -17,6 +17,7 @@ from gemma4_audio_embed.inputs.dead_letter import DEAD_LETTER_TAG
 from gemma4_audio_embed.inputs.read import MatchInputs
 from gemma4_audio_embed.inputs.read import ReadInputs
 from gemma4_audio_embed.inputs.read import detected_format
+from gemma4_audio_embed.outputs.layout import OutputLayout
 
 
 @pytest.mark.parametrize(
@@ -86,7 +87,7 @@ def test_reads_each_format_and_dead_letters_bad_entries(tmp_path):
 
 
 def test_a_pattern_that_matches_nothing_fails_the_job(tmp_path):
-    with pytest.raises(Exception, match="Empty match for pattern"):
+    with pytest.raises(Exception, match="matches no file"):
         with test_pipeline.TestPipeline(runner="FnApiRunner") as pipeline:
             _ = pipeline | MatchInputs([str(tmp_path / "*.wav")])
 
@@ -148,3 +149,21 @@ def test_names_that_spell_other_keys_get_keys_of_their_own(tmp_path):
         [str(tmp_path / "*")],
         [f"{tmp_path}/a.wav", f"{tmp_path}/a.wav%400", f"{shard}#x.wav", f"{tmp_path}/s.tar%23x.wav"],
     )
+
+
+def test_the_jobs_own_output_files_are_never_matched_as_inputs(tmp_path):
+    wav = audio_bytes(tone(0.2), 16000)
+    (tmp_path / "a.wav").write_bytes(wav)
+    (tmp_path / "out-dead-letter-00000-of-00001.jsonl").write_text('{"path": "a.wav"}\n')
+    (tmp_path / "out-summary.json").write_text("{}")
+    (tmp_path / "outside.jsonl").write_text('{"path": "a.wav", "id": "kept"}\n')  # shares "out", not "out-"
+    listed = tmp_path / "inputs.txt"
+    listed.write_text("out-summary.json\na.wav\n")
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as pipeline:
+        paths = pipeline | MatchInputs(
+            [str(tmp_path / "*.json*"), str(tmp_path / "a.wav")],
+            [str(listed)],
+            excluded_prefix=OutputLayout(str(tmp_path / "out")).owned_prefix,
+        )
+        found = paths | beam.Map(lambda metadata: metadata.path.rsplit("/", 1)[-1])
+        assert_that(found, equal_to(["a.wav", "outside.jsonl"]))

@@ -130,3 +130,24 @@ def test_each_run_writes_its_own_dead_letters_beside_earlier_runs(tmp_path):
     assert sorted(tmp_path.glob(layout.dead_letter_glob.rsplit("/", 1)[1])) == sorted(
         tmp_path.glob("out-dead-letter-*")
     )
+
+
+def test_an_entry_is_bounded_and_repeated_failures_of_one_file_share_a_traceback():
+    format_dead_letters = FormatDeadLetters("decode")
+    format_dead_letters.setup()
+    format_dead_letters.start_bundle()
+    lines = ["Traceback (most recent call last):\n", "y" * 50_000 + "\n", "ValueError: " + "x" * 49_988 + "\n"]
+    long_error = (ValueError, "ValueError(...)", lines)
+    entries = [
+        json.loads(line)
+        for index in range(5)
+        for line in format_dead_letters.process((BadInput(f"list.jsonl#{index}", "list.jsonl", None), long_error))
+    ]
+    assert [len(entry["error"]) < 1100 for entry in entries] == [True] * 5
+    assert entries[0]["error"].endswith("[... 49000 characters cut]")
+    first = entries[0]["traceback"]
+    assert len(first) < 4100 and first.startswith("Traceback (most") and first.endswith("x" * 100 + "\n")
+    assert [entry["traceback"] == first for entry in entries] == [True, True, True, False, False]
+    assert entries[4]["traceback"] == "(as for list.jsonl#0: the same error type from the same input file)"
+    other_file = format_dead_letters.process((BadInput("b.wav", "b.wav", None), long_error))
+    assert json.loads(next(iter(other_file)))["traceback"] == first

@@ -511,7 +511,7 @@ def _write_folder(folder, files):
         ),
         (
             ["--input", "{wav}", "--output", "{out}", "--hf_checkpoint", "{tmp}/none"],
-            "No checkpoint folder '.*/none', and it is not a Hub id",
+            "No checkpoint folder '.*/none', and it is a local path, so no Hub request is made",
         ),
         (
             ["--input", "{wav}", "--output", "{out}", "--hf_checkpoint", "{empty}"],

@@ -139,3 +139,60 @@ def test_beam_flags_and_job_flags_are_known():
         ["--input", "a", "--output", "o", "--runner", "FnApiRunner", "--direct_num_workers=2", "--experiments=x",
          "--project", "p", "--region", "r", "--temp_location", "gs://b/t", "--compute_dtype", "bfloat16"]
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "output, message",
+    [
+        ("/", "names a folder"),
+        ("dir/", "names a folder; it is the prefix of file names: give one inside it, e.g. --output dir/embeddings"),
+        (" ", "without surrounding spaces"),
+        ("out/x ", "without surrounding spaces"),
+        ("out/..", "names a folder"),
+        ("gs://bucket", "is a bucket; give a prefix inside it"),
+        ("gs://bucket/", "names a folder"),
+    ],
+)
+def test_an_output_that_is_no_file_name_prefix_stops_the_launch(output, message):
+    with pytest.raises(ValueError, match=message):
+        check_embed_options(_options("--input", "a", "--output", output))
+
+
+def test_an_existing_folder_as_output_stops_the_launch(tmp_path):
+    with pytest.raises(ValueError, match="names a folder"):
+        check_embed_options(_options("--input", "a", "--output", str(tmp_path)))
+
+
+def test_an_input_pattern_that_would_read_the_outputs_back_stops_the_launch(tmp_path):
+    (tmp_path / "a.wav").write_bytes(b"")
+    check_inputs_exist(_options("--input", f"{tmp_path}/*.wav", "--output", f"{tmp_path}/run"))  # *.wav: no output
+    with pytest.raises(ValueError, match=rf"--input pattern '{tmp_path}/\*' matches the job's own output files"):
+        check_inputs_exist(_options("--input", f"{tmp_path}/*", "--output", f"{tmp_path}/run"))
+    with pytest.raises(ValueError, match="matches the job's own output files"):
+        check_inputs_exist(_options("--input", f"{tmp_path}/**", "--output", f"{tmp_path}/sub/run"))
+
+
+def test_inputs_outside_the_allowed_roots_and_a_missing_input_list_stop_the_launch(tmp_path):
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.wav").write_bytes(b"")
+    (tmp_path / "other.wav").write_bytes(b"")
+    roots = ["--allowed_roots", str(tmp_path / "corpus")]
+    check_inputs_exist(_options("--input", f"{tmp_path}/corpus/*.wav", *roots))
+    with pytest.raises(ValueError, match="lies outside --allowed_roots"):
+        check_inputs_exist(_options("--input", f"{tmp_path}/other.wav", *roots))
+    with pytest.raises(ValueError, match="--input_list '.*absent.txt' does not exist"):
+        check_inputs_exist(_options("--input_list", str(tmp_path / "absent.txt")))
+    check_embed_options(_options("--input_list", str(tmp_path / "absent.txt"), "--output", "o"))  # no --input needed
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--max_member_bytes", "0"], "--max_member_bytes must be a positive int"),
+        (["--min_sample_rate", "0"], "--min_sample_rate and --max_sample_rate must satisfy 0 < min <= max"),
+        (["--min_sample_rate", "9000", "--max_sample_rate", "8000"], "must satisfy 0 < min <= max"),
+    ],
+)
+def test_bad_caps_stop_the_launch(flags, message):
+    with pytest.raises(ValueError, match=message):
+        check_embed_options(_options("--input", "a", "--output", "o", *flags))

@@ -21,6 +21,7 @@ import pyarrow.parquet
 
 from gemma4_audio_embed.inputs.encoded_audio import EncodedAudio
 from gemma4_audio_embed.inputs.keys import UniqueKeys
+from gemma4_audio_embed.inputs.limits import DEFAULT_READ_LIMITS
 from gemma4_audio_embed.inputs.samples import float_samples
 from gemma4_audio_embed.inputs.sources import BadInput
 from gemma4_audio_embed.inputs.sources import metadata_of
@@ -40,12 +41,50 @@ def _decoded_samples(cell: pyarrow.Scalar) -> np.ndarray:
     return float_samples(values.to_numpy(zero_copy_only=False))  # [R]
 
 
-def _row_input(cell: pyarrow.Scalar, key: str, uri: str, row: int) -> EncodedAudio | BadInput:
-    """The input of one row's audio cell; a cell of no known layout is a BadInput naming the row."""
+def _cell_bytes(cell: pyarrow.Scalar) -> int:
+    """Bytes the audio of a cell takes in Arrow, counted without copying it: encoded bytes, or
+    the values of a decoded array."""
+    if not cell.is_valid:
+        return 0
+    if pyarrow.types.is_binary(cell.type) or pyarrow.types.is_large_binary(cell.type):
+        return cell.as_buffer().size
+    if pyarrow.types.is_list(cell.type) or pyarrow.types.is_large_list(cell.type):
+        values = cell.values
+        return values.nbytes
+    if pyarrow.types.is_struct(cell.type):
+        return sum(_cell_bytes(cell[field.name]) for field in cell.type if field.name in ("bytes", "array"))
+    return 0
+
+
+def _row_input(cell: pyarrow.Scalar, key: str, uri: str, row: int, max_cell_bytes: int) -> EncodedAudio | BadInput:
+    """The input of one row's audio cell; a cell of no known layout, or over `max_cell_bytes`, is a
+    BadInput naming the row."""
     try:
-        return _cell_input(cell.value if pyarrow.types.is_dictionary(cell.type) else cell, key, uri, row)
+        cell = cell.value if pyarrow.types.is_dictionary(cell.type) else cell
+        size = _cell_bytes(cell)
+        if size > max_cell_bytes:
+            raise ValueError(f"its audio cell holds {size} bytes, over the cap of {max_cell_bytes} (--max_cell_bytes).")
+        return _cell_input(cell, key, uri, row)
     except (ValueError, TypeError, pyarrow.ArrowException) as e:
         return BadInput(key, uri, ValueError(f"Row {row}: {e}"))
+
+
+def _oversized_row_group(shard: pyarrow.parquet.ParquetFile, group: int, audio_column: str, max_cell_bytes: int):
+    """The error of a row group whose audio column, decompressed, holds more than `max_cell_bytes`
+    per row: one cell or more must be over the cap, and reading the group would hold them. None
+    for any other group."""
+    metadata = shard.metadata.row_group(group)
+    size = sum(
+        metadata.column(column).total_uncompressed_size
+        for column in range(metadata.num_columns)
+        if metadata.column(column).path_in_schema.split(".")[0] == audio_column
+    )
+    if size <= max_cell_bytes * max(metadata.num_rows, 1):
+        return None
+    return ValueError(
+        f"Row group {group}'s audio column decompresses to {size} bytes for {metadata.num_rows} row(s), "
+        f"over the cap of {max_cell_bytes} bytes per cell (--max_cell_bytes); it is not read."
+    )
 
 
 def _cell_input(cell: pyarrow.Scalar, key: str, uri: str, row: int) -> EncodedAudio | BadInput:
@@ -73,7 +112,12 @@ def _cell_input(cell: pyarrow.Scalar, key: str, uri: str, row: int) -> EncodedAu
 
 
 def parquet_shard_inputs(
-    stream, uri: str, audio_column: str, id_column: str, keys: UniqueKeys | None = None
+    stream,
+    uri: str,
+    audio_column: str,
+    id_column: str,
+    keys: UniqueKeys | None = None,
+    max_cell_bytes: int = DEFAULT_READ_LIMITS.max_cell_bytes,
 ) -> Iterator[EncodedAudio | BadInput]:
     """Yields one input per row of the Parquet shard at `uri` (see the module docstring for layouts).
 
@@ -88,6 +132,10 @@ def parquet_shard_inputs(
         audio_column: str. Name of the audio column.
         id_column: str. Name of the optional id column.
         keys: UniqueKeys. Keys given so far in the shard. Defaults to a new one.
+        max_cell_bytes: int. Bytes of one audio cell; a row over it is a BadInput naming the cap
+            (`--max_cell_bytes`), its cell never copied out of Arrow. A row group whose audio
+            column holds more than this per row is not read at all: each of its rows is such a
+            BadInput. Defaults to 256 MiB.
     """
     keys = UniqueKeys(uri) if keys is None else keys
     shard = pyarrow.parquet.ParquetFile(stream)
@@ -97,17 +145,26 @@ def parquet_shard_inputs(
     other = [name for name in names if name != audio_column and not _is_binary(shard.schema_arrow.field(name).type)]
     columns = [audio_column] + other + ([id_column] if id_column in names and id_column not in other else [])
     row = 0
-    for batch in shard.iter_batches(batch_size=ROWS_PER_BATCH, columns=columns):
-        audio = batch.column(audio_column)
-        fields = {name: batch.column(name).to_pylist() for name in other}
-        ids = batch.column(id_column).to_pylist() if id_column in names else [None] * batch.num_rows
-        for index in range(batch.num_rows):
-            name = ids[index] if ids[index] is not None else row
-            found = _row_input(audio[index], keys.unique(name, row), uri, row)
-            if isinstance(found, EncodedAudio):
-                found = found._replace(metadata=metadata_of({column: fields[column][index] for column in other}))
-            yield found
-            row += 1
+    for group in range(shard.num_row_groups):
+        oversized = _oversized_row_group(shard, group, audio_column, max_cell_bytes)
+        if oversized is not None:
+            ids = shard.read_row_group(group, columns=[id_column]).column(0).to_pylist() if id_column in names else []
+            for index in range(shard.metadata.row_group(group).num_rows):
+                name = ids[index] if ids and ids[index] is not None else row
+                yield BadInput(keys.unique(name, row), uri, ValueError(f"Row {row}: {oversized}"))
+                row += 1
+            continue
+        for batch in shard.iter_batches(batch_size=ROWS_PER_BATCH, row_groups=[group], columns=columns):
+            audio = batch.column(audio_column)
+            fields = {name: batch.column(name).to_pylist() for name in other}
+            ids = batch.column(id_column).to_pylist() if id_column in names else [None] * batch.num_rows
+            for index in range(batch.num_rows):
+                name = ids[index] if ids[index] is not None else row
+                found = _row_input(audio[index], keys.unique(name, row), uri, row, max_cell_bytes)
+                if isinstance(found, EncodedAudio):
+                    found = found._replace(metadata=metadata_of({column: fields[column][index] for column in other}))
+                yield found
+                row += 1
 
 
 def _is_binary(arrow_type: pyarrow.DataType) -> bool:

@@ -6,13 +6,15 @@ audio members of one sample (`spk1.utt1.flac`, `spk1.utt2.flac`) are two inputs,
 the sample's metadata members.
 """
 
-import json
 import posixpath
 import tarfile
 from collections.abc import Iterator
 
 from gemma4_audio_embed.inputs.encoded_audio import EncodedAudio
 from gemma4_audio_embed.inputs.keys import UniqueKeys
+from gemma4_audio_embed.inputs.limits import DEFAULT_READ_LIMITS
+from gemma4_audio_embed.inputs.limits import ReadLimits
+from gemma4_audio_embed.inputs.limits import bounded_json
 from gemma4_audio_embed.inputs.sources import AUDIO_EXTENSIONS
 from gemma4_audio_embed.inputs.sources import BadInput
 from gemma4_audio_embed.inputs.sources import SkippedInput
@@ -47,8 +49,32 @@ def _link_target(member: tarfile.TarInfo) -> str:
     return _archive_name(posixpath.join(posixpath.dirname(member.name), member.linkname))
 
 
+def _checked_size(member: tarfile.TarInfo, limits: ReadLimits, compressed: bool) -> None:
+    """Raises ValueError when reaching past `member` would decompress more than the cap allows."""
+    if compressed and member.offset_data + member.size > limits.max_decompressed_bytes:
+        raise ValueError(
+            f"Member {member.name!r} ends {member.offset_data + member.size} bytes into the decompressed "
+            f"tar, past the cap of {limits.max_decompressed_bytes} (--max_decompressed_bytes); the rest "
+            "of the tar is not read."
+        )
+
+
+def _audio_input(member: tarfile.TarInfo, tar, key: str, uri: str, limits: ReadLimits, compressed: bool):
+    """The input of an audio file member: its bytes, or past `max_member_bytes` its place in an uncompressed tar."""
+    if member.size <= limits.max_member_bytes:
+        return EncodedAudio(key=key, source=uri, data=tar.extractfile(member).read())
+    if not compressed:
+        return EncodedAudio(key=key, source=uri, data=None, byte_range=(member.offset_data, member.size))
+    error = ValueError(
+        f"Member {member.name!r} holds {member.size} bytes, over the cap of {limits.max_member_bytes} "
+        "(--max_member_bytes) a member of a compressed tar is read into memory up to; store the tar "
+        "uncompressed (its large members are then streamed) or raise the cap."
+    )
+    return BadInput(key=key, source=uri, error=error)
+
+
 def tar_shard_inputs(
-    stream, uri: str, keys: UniqueKeys | None = None
+    stream, uri: str, keys: UniqueKeys | None = None, limits: ReadLimits = DEFAULT_READ_LIMITS, compressed: bool = True
 ) -> Iterator[EncodedAudio | BadInput | SkippedInput]:
     """Yields one input per audio member of the tar shard at `uri`, read from `stream` front to back.
 
@@ -67,6 +93,13 @@ def tar_shard_inputs(
     - An audio-named member that is no file or link (a FIFO, a device) is a BadInput.
     - A repeated member name gets a distinct key from `keys` (`<uri>#<name>#<member index>`).
     - A `._*` AppleDouble member is a SkippedInput.
+    - A member is read into memory up to `limits.max_member_bytes` (`ReadLimits`). A larger
+      audio member of an uncompressed tar (`compressed` False, and no compression `tarfile`
+      finds) becomes an input that decoding streams from its byte range of the tar; in a
+      compressed tar it is a BadInput naming the cap, as is a larger metadata member for its
+      sample's inputs. A `.json` member nested deeper than `limits.max_json_depth` is a bad
+      metadata member likewise. In a compressed tar, reading past `max_decompressed_bytes`
+      raises, after the inputs before.
     """
     keys = UniqueKeys(uri) if keys is None else keys
     links = []  # (key, member name, member index, its _Sample), of audio link members
@@ -75,7 +108,14 @@ def tar_shard_inputs(
     with_audio = set()
     sample = None
     with tarfile.open(fileobj=stream, mode="r|*") as tar:
+        compressed = compressed or tar.fileobj.comptype != "tar"  # a .tgz Beam does not know by its suffix
         for index, member in enumerate(tar):
+            try:
+                _checked_size(member, limits, compressed)
+            except ValueError:
+                if sample is not None:  # the inputs found before the cap go out first
+                    yield from sample.close(uri, no_audio, with_audio)
+                raise
             if member.isdir():
                 continue
             name, audio = member.name, is_audio_name(member.name)
@@ -100,11 +140,11 @@ def tar_shard_inputs(
             sample.extensions.append(extension.lower())
             if not audio:
                 if member.isfile() and extension.rsplit(".", 1)[-1].lower() in METADATA_EXTENSIONS:
-                    sample.add_metadata(name, extension, tar.extractfile(member).read())
+                    sample.add_metadata(name, extension, member, tar, limits)
                 continue
             key = keys.unique(name, index)
             if member.isfile():
-                sample.audio.append(EncodedAudio(key=key, source=uri, data=tar.extractfile(member).read()))
+                sample.audio.append(_audio_input(member, tar, key, uri, limits, compressed))
             else:
                 sample.audio.append(None)  # a link: its input comes from the second pass
                 links.append((key, name, index, sample))
@@ -115,7 +155,7 @@ def tar_shard_inputs(
         error = ValueError(f"Sample {sample_key!r} has no audio member (an FFmpeg audio extension); found: {found}.")
         yield BadInput(key=keys.unique(sample_key, index), source=uri, error=error)
     if links:
-        yield from _linked_inputs(stream, uri, links, link_targets)
+        yield from _linked_inputs(stream, uri, links, link_targets, limits, compressed)
 
 
 class _Sample:
@@ -136,13 +176,19 @@ class _Sample:
         self._text_fields = {}
         self.error = None
 
-    def add_metadata(self, name: str, extension: str, data: bytes) -> None:
+    def add_metadata(self, name: str, extension: str, member: tarfile.TarInfo, tar, limits: ReadLimits) -> None:
+        if member.size > limits.max_member_bytes:
+            self.error = ValueError(
+                f"Member {name!r} of sample {self.key!r} holds {member.size} bytes, over the cap of "
+                f"{limits.max_member_bytes} (--max_member_bytes) a metadata member is read up to."
+            )
+            return
         try:
-            text = data.decode("utf-8")
+            text = tar.extractfile(member).read().decode("utf-8")
             if extension.rsplit(".", 1)[-1].lower() != "json":
                 self._text_fields[extension] = text
                 return
-            value = json.loads(text)
+            value = bounded_json(text, limits.max_json_depth)
         except ValueError as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             self.error = ValueError(f"Member {name!r} of sample {self.key!r} is not UTF-8 {extension}: {e}")
             return
@@ -173,7 +219,9 @@ class _Sample:
         with_audio.add(self.key)
         no_audio.pop(self.key, None)
         for found in self.audio:
-            if found is not None:
+            if isinstance(found, BadInput):
+                yield found
+            elif found is not None:
                 yield self.with_metadata(found)
 
 
@@ -186,11 +234,14 @@ def _final_target(name: str, link_targets: dict) -> str:
     return name
 
 
-def _linked_inputs(stream, uri: str, links: list, link_targets: dict) -> Iterator[EncodedAudio | BadInput]:
+def _linked_inputs(
+    stream, uri: str, links: list, link_targets: dict, limits: ReadLimits, compressed: bool
+) -> Iterator[EncodedAudio | BadInput]:
     """Second pass: the inputs of link members, from the bytes of the files they point to.
 
     A link resolves to the last file of its target's name before it (as extracting the tar in
-    order would leave it), or, for a symbolic link pointing forward, the first after it.
+    order would leave it), or, for a symbolic link pointing forward, the first after it. A
+    target over `max_member_bytes` is streamed or refused as an audio member is (`_audio_input`).
     """
     targets = {name: _final_target(_archive_name(name), link_targets) for _, name, _, _ in links}
     wanted = set(targets.values())
@@ -198,8 +249,10 @@ def _linked_inputs(stream, uri: str, links: list, link_targets: dict) -> Iterato
     stream.seek(0)
     with tarfile.open(fileobj=stream, mode="r|*") as tar:
         for index, member in enumerate(tar):
+            _checked_size(member, limits, compressed)
             if member.isfile() and _archive_name(member.name) in wanted:
-                files.setdefault(_archive_name(member.name), []).append((index, tar.extractfile(member).read()))
+                data = tar.extractfile(member).read() if member.size <= limits.max_member_bytes else None
+                files.setdefault(_archive_name(member.name), []).append((index, member, data))
     for key, name, index, sample in links:
         copies = files.get(targets[name])
         if not copies:
@@ -207,5 +260,11 @@ def _linked_inputs(stream, uri: str, links: list, link_targets: dict) -> Iterato
             error = ValueError(f"Member {name!r} links to {target!r}, which is no file of the shard.")
             yield BadInput(key=key, source=uri, error=error)
             continue
-        before = [data for position, data in copies if position < index]
-        yield sample.with_metadata(EncodedAudio(key=key, source=uri, data=before[-1] if before else copies[0][1]))
+        before = [copy for copy in copies if copy[0] < index]
+        _, member, data = before[-1] if before else copies[0]
+        found = (
+            EncodedAudio(key=key, source=uri, data=data)
+            if data is not None
+            else _audio_input(member, None, key, uri, limits, compressed)  # over the cap: streamed or refused
+        )
+        yield found if isinstance(found, BadInput) else sample.with_metadata(found)

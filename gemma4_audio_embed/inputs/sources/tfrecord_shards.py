@@ -10,6 +10,7 @@ from gemma4_audio_embed.inputs.samples import float_samples
 from gemma4_audio_embed.inputs.sources import BadInput
 from gemma4_audio_embed.inputs.sources import metadata_of
 from gemma4_audio_embed.tf_example import example_features
+from gemma4_audio_embed.tfrecord import OversizedRecord
 from gemma4_audio_embed.tfrecord import tfrecord_payloads
 
 RATE_FEATURES = ("sample_rate", "sampling_rate")  # int64 features naming the rate of decoded samples
@@ -66,6 +67,7 @@ def tfrecord_shard_inputs(
     id_feature: str,
     sample_rate: int | None = None,
     keys: UniqueKeys | None = None,
+    max_record_bytes: int | None = None,
 ) -> Iterator[EncodedAudio | BadInput]:
     """Yields one input per `tf.train.Example` in the TFRecord shard at `uri`.
 
@@ -83,12 +85,21 @@ def tfrecord_shard_inputs(
             id gets a distinct key from `keys` (`<uri>#<id>#<record index>`).
         sample_rate: int or None. Rate of decoded samples when no rate feature gives it.
         keys: UniqueKeys. Keys given so far in the shard. Defaults to a new one.
+        max_record_bytes: int or None. A record whose length field says more is a BadInput
+            naming the cap (`--max_record_bytes`), skipped unread. Defaults to None (no cap).
 
     Every feature but the audio (`id`, `text`, `sample_rate`, ...) is the input's metadata:
     one value as a scalar, several as a list, bytes as UTF-8 text (non-UTF-8 bytes left out).
     """
     keys = UniqueKeys(uri) if keys is None else keys
-    for index, payload in enumerate(tfrecord_payloads(stream, uri)):
+    for index, payload in enumerate(tfrecord_payloads(stream, uri, max_record_bytes)):
+        if isinstance(payload, OversizedRecord):
+            error = ValueError(
+                f"Record {index} declares {payload.length} bytes, over the cap of {max_record_bytes} "
+                "(--max_record_bytes); it is skipped unread."
+            )
+            yield BadInput(key=keys.unique(index, index), source=uri, error=error)
+            continue
         try:
             features = example_features(payload)
         except Exception as e:  # protobuf's DecodeError names no record

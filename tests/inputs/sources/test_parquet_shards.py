@@ -144,3 +144,26 @@ def test_a_dictionary_encoded_column_of_paths_is_read(tmp_path):
         (f"{path}#k2", f"{tmp_path}/a.wav"),
         (f"{path}#k3", f"{tmp_path}/b.wav"),
     ]
+
+
+def test_a_cell_over_the_cap_is_a_bad_input_and_an_oversized_row_group_is_not_read(tmp_path):
+    table = pyarrow.table(
+        {
+            "audio": pyarrow.array([b"a" * 10, b"b" * 500, b"c" * 10, b"d" * 10], pyarrow.binary()),
+            "id": pyarrow.array(["u0", "u1", "u2", "u3"]),
+        }
+    )
+    one_group, two_groups = tmp_path / "one.parquet", tmp_path / "two.parquet"
+    pyarrow.parquet.write_table(table, one_group)  # 530 bytes of audio for 4 rows: the group is read
+    with open(one_group, "rb") as stream:
+        items = list(parquet_shard_inputs(stream, str(one_group), "audio", "id", max_cell_bytes=300))
+    assert [item.key.rsplit("#", 1)[1] for item in items] == ["u0", "u1", "u2", "u3"]
+    assert items[0].data == b"a" * 10 and items[2].data == b"c" * 10
+    assert str(items[1].error) == "Row 1: its audio cell holds 500 bytes, over the cap of 300 (--max_cell_bytes)."
+    pyarrow.parquet.write_table(table, two_groups, row_group_size=2)  # [u0, u1]: over 2 x 200 bytes; [u2, u3]: 20
+    with open(two_groups, "rb") as stream:
+        items = list(parquet_shard_inputs(stream, str(two_groups), "audio", "id", max_cell_bytes=200))
+    assert [type(item).__name__ for item in items] == ["BadInput", "BadInput", "EncodedAudio", "EncodedAudio"]
+    assert [item.key.rsplit("#", 1)[1] for item in items] == ["u0", "u1", "u2", "u3"]
+    assert str(items[0].error).startswith("Row 0: Row group 0's audio column decompresses to")
+    assert "over the cap of 200 bytes per cell (--max_cell_bytes); it is not read." in str(items[1].error)

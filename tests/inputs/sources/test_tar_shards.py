@@ -1,5 +1,6 @@
 """Tests for inputs/sources/tar_shards.py: one input per audio member, links, repeats and skips."""
 
+import gzip
 import io
 import tarfile
 
@@ -8,6 +9,7 @@ from synthetic_audio import write_tar
 
 from gemma4_audio_embed.inputs.encoded_audio import EncodedAudio
 from gemma4_audio_embed.inputs.keys import UniqueKeys
+from gemma4_audio_embed.inputs.limits import ReadLimits
 from gemma4_audio_embed.inputs.sources import BadInput
 from gemma4_audio_embed.inputs.sources import SkippedInput
 from gemma4_audio_embed.inputs.sources.tar_shards import tar_shard_inputs
@@ -215,3 +217,38 @@ def test_a_link_input_gets_its_samples_metadata():
 def test_a_broken_metadata_member_makes_its_samples_inputs_bad(tmp_path, name, data, message):
     (item,) = _inputs(tmp_path, {"a.wav": b"A", name: data})
     assert isinstance(item, BadInput) and item.key == "gs://b/s.tar#a.wav" and message in str(item.error)
+
+
+def test_a_large_member_of_an_uncompressed_tar_is_streamed_from_its_byte_range(tmp_path):
+    path = write_tar(tmp_path / "s.tar", {"small.wav": b"s" * 10, "big.wav": b"B" * 3000})
+    limits = ReadLimits(max_member_bytes=100)
+    with open(path, "rb") as stream:
+        small, big = tar_shard_inputs(stream, str(path), limits=limits, compressed=False)
+    assert small.data == b"s" * 10 and big.data is None
+    offset, size = big.byte_range
+    assert size == 3000 and path.read_bytes()[offset : offset + size] == b"B" * 3000
+
+
+def test_a_large_member_of_a_compressed_tar_is_a_bad_input_naming_the_cap(tmp_path):
+    members = {"big.wav": b"B" * 3000, "meta.txt": b"t" * 3000, "meta.wav": b"m", "next.wav": b"n"}
+    write_tar(tmp_path / "s.tar", members)
+    packed = gzip.compress((tmp_path / "s.tar").read_bytes())
+    limits = ReadLimits(max_member_bytes=100)
+    big, meta, after = tar_shard_inputs(io.BytesIO(packed), "s.tgz", limits=limits, compressed=False)
+    assert isinstance(big, BadInput) and "holds 3000 bytes, over the cap of 100 (--max_member_bytes)" in str(big.error)
+    assert isinstance(meta, BadInput) and "'meta.txt' of sample 'meta' holds 3000 bytes, over the cap" in str(
+        meta.error
+    )
+    assert isinstance(after, EncodedAudio) and after.data == b"n"  # tarfile found the gzip itself
+
+
+def test_a_deep_json_member_spoils_its_sample_only_and_decompression_is_capped(tmp_path):
+    members = {"a.json": b"[" * 70 + b"]" * 70, "a.wav": b"A", "b.wav": b"B", "c.wav": b"C" * 4000}
+    write_tar(tmp_path / "s.tar", members)
+    packed = gzip.compress((tmp_path / "s.tar").read_bytes())
+    items = tar_shard_inputs(io.BytesIO(packed), "s.tgz", limits=ReadLimits(max_decompressed_bytes=3000))
+    bad, good = next(items), next(items)
+    assert isinstance(bad, BadInput) and "nests 70 deep, over the cap of 64" in str(bad.error)
+    assert good.data == b"B"
+    with pytest.raises(ValueError, match="'c.wav' ends [0-9]+ bytes into the decompressed tar, past the cap of 3000"):
+        next(items)

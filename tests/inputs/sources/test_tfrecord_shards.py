@@ -1,6 +1,7 @@
 """Tests for inputs/sources/tfrecord_shards.py: configurable features, ids and bad records."""
 
 import io
+import struct
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from gemma4_audio_embed.inputs.keys import UniqueKeys
 from gemma4_audio_embed.inputs.sources import BadInput
 from gemma4_audio_embed.inputs.sources.tfrecord_shards import tfrecord_shard_inputs
 from gemma4_audio_embed.tf_example import Example
+from gemma4_audio_embed.tfrecord import _masked_crc
 from gemma4_audio_embed.tfrecord import tfrecord_frame
 
 
@@ -104,3 +106,21 @@ def test_repeated_ids_get_distinct_keys_with_their_record_index():
         ("s.tfrecord#v", b"C"),
     ]
     assert keys.repeats == 1
+
+
+def test_a_record_longer_than_the_cap_is_a_bad_input_checked_before_it_is_read(tmp_path):
+    small = Example()
+    small.features.feature["audio"].bytes_list.value.append(b"A")
+    big = Example()
+    big.features.feature["audio"].bytes_list.value.append(b"B" * 1000)
+    shard = b"".join(tfrecord_frame(example.SerializeToString()) for example in (small, big, small))
+    items = list(tfrecord_shard_inputs(io.BytesIO(shard), "s.tfrecord", "audio", "id", max_record_bytes=100))
+    assert [type(item).__name__ for item in items] == ["EncodedAudio", "BadInput", "EncodedAudio"]
+    length = len(big.SerializeToString())
+    assert f"Record 1 declares {length} bytes, over the cap of 100 (--max_record_bytes)" in str(items[1].error)
+    # A valid-checksum length of 2^40 bytes in a small file: skipped unread to the end, a truncated
+    # shard (the file's dead letter), never an allocation of a terabyte.
+    giant = struct.pack("<Q", 1 << 40)
+    giant += struct.pack("<I", _masked_crc(giant))
+    with pytest.raises(ValueError, match=r"g.tfrecord: record 0 is truncated \(100 of 1099511627780 bytes\)"):
+        list(tfrecord_shard_inputs(io.BytesIO(giant + b"x" * 100), "g.tfrecord", "audio", "id", max_record_bytes=100))
