@@ -94,7 +94,8 @@ def main(argv=None) -> None:
     finished output, `gemma4-embed report OUTPUT_PREFIX` writes its HTML report.
 
     A `LaunchError` is printed as one line, `gemma4-embed: error: <message>`, with exit status 2
-    (argparse's convention); errors while the job runs keep Beam's behaviour. Unless `--verbose`,
+    (argparse's convention); Ctrl-C is one line too, with exit status 130; errors while the job
+    runs keep Beam's behaviour. Unless `--verbose`,
     native libraries' start-up lines are dropped from stderr (`console.NativeStderrFilter`) and
     each distinct warning is logged once.
     """
@@ -119,3 +120,10 @@ def main(argv=None) -> None:
         except LaunchError as error:
             print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
             sys.exit(2)
+        except KeyboardInterrupt:
+            print(
+                f"{PROG}: interrupted. Nothing half-written is left under a final name; the next run into "
+                "this --output sweeps the rest (with --skip_existing it keeps the inputs this run finished).",
+                file=sys.stderr,
+            )
+            sys.exit(130)

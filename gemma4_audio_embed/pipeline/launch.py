@@ -100,6 +100,7 @@ def prepare(argv: list[str], *, default_runner: bool = True) -> PipelineOptions:
     standard = options.view_as(StandardOptions)
     if default_runner and not standard.runner:
         standard.runner = DEFAULT_RUNNER
+    check_runner(standard.runner)
     # The DoFns get the backend in their constructors; in-process and multi_processing workers
     # also inherit it here, before anything imports Keras.
     if "keras" not in sys.modules:
@@ -109,6 +110,18 @@ def prepare(argv: list[str], *, default_runner: bool = True) -> PipelineOptions:
         logging.warning(RANDOM_WEIGHTS_WARNING.format(seed=source.value))
     embed.run_id = embed.run_id or new_run_id()
     return options
+
+
+def check_runner(runner) -> None:
+    """Raises LaunchError when `--runner` names no runner Beam knows (None, the default, passes)."""
+    if runner is None or not isinstance(runner, str):
+        return
+    from apache_beam.runners.runner import create_runner
+
+    try:
+        create_runner(runner)
+    except (ValueError, ImportError) as error:
+        raise LaunchError(f"--runner {runner!r}: {error}") from None
 
 
 def check_output_free(options: EmbedOptions, layout: OutputLayout) -> None:

@@ -256,8 +256,9 @@ class EmbedOptions(PipelineOptions):
         )
         output.add_argument(
             "--output",
-            help="Required. Output prefix, local or gs://. Writes <output>-SSSSS-of-NNNNN.tfrecord, "
-            "<output>-dead-letter-SSSSS-of-NNNNN.jsonl and <output>-summary.json.",
+            help="Required. Output prefix, local or gs://, such as out/run1/embeddings (not a folder): the "
+            "records, their index, dead letters, stamp and summary are files named <output>-... "
+            "(docs/outputs.md).",
         )
         output.add_argument(
             "--output_dtype",
@@ -401,9 +402,12 @@ def flag_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """
     parser = _LaunchParser(
         prog=prog,
-        usage="%(prog)s --input PATTERN --output PREFIX [model flags] [other flags] [Beam flags]",
+        usage="%(prog)s --input PATTERN --output PREFIX [model flags] [other flags] [Beam flags]\n"
+        "       %(prog)s verify OUTPUT_PREFIX\n"
+        "       %(prog)s report OUTPUT_PREFIX [--html PATH]",
         description="Embed an audio corpus with the Gemma 4 audio encoder: one tf.train.Example "
-        "of valid-token embeddings per clip.",
+        "of valid-token embeddings per clip. `verify` checks a finished output; `report` writes its "
+        "HTML report.",
         epilog=BEAM_FLAGS_NOTE,
         formatter_class=_HelpFormatter,
         allow_abbrev=False,

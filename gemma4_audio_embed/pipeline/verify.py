@@ -17,6 +17,7 @@ Checks, over every record file of the output (sharded `<output>-SSSSS-of-NNNNN` 
 import argparse
 import collections
 import json
+import os
 import posixpath
 import sys
 import time
@@ -47,21 +48,37 @@ def record_files(output: str) -> tuple[list[str], bool]:
     return sharded + per_input, bool(per_input) and not sharded
 
 
-def _json(path: str):
+_UNREADABLE = object()  # a file that is there but is not what it should be (already a violation)
+
+
+def _json(path: str, violations: "_Violations"):
+    """The JSON object in `path`; None when there is no such file; `_UNREADABLE` (and a violation
+    naming the file) when it is not a JSON object."""
     if not FileSystems.exists(path):
         return None
-    with FileSystems.open(path) as f:
-        return json.loads(f.read())
+    try:
+        with FileSystems.open(path) as f:
+            value = json.loads(f.read())
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a JSON object, found a {type(value).__name__}")
+        return value
+    except (ValueError, UnicodeDecodeError) as error:  # json's JSONDecodeError is a ValueError
+        violations.add("unreadable", f"{path}: {type(error).__name__}: {error}")
+        return _UNREADABLE
 
 
-def _index_rows(output: str, per_input: bool) -> list[dict]:
+def _index_rows(output: str, per_input: bool, violations: "_Violations") -> list[dict]:
+    """The rows of every index file; one that Parquet cannot read is a violation naming it."""
     pattern = OutputLayout(output, per_input=per_input).index_glob
     rows = []
     for path in _matched(pattern):
-        with FileSystems.open(path) as f:
-            rows += (
-                pyarrow.parquet.read_table(f).select(["key", "num_tokens", "audio_sha256", "record_file"]).to_pylist()
-            )
+        try:
+            with FileSystems.open(path) as f:
+                table = pyarrow.parquet.read_table(f).select(["key", "num_tokens", "audio_sha256", "record_file"])
+        except (pyarrow.ArrowException, OSError, KeyError, ValueError) as error:
+            violations.add("unreadable", f"{path}: {type(error).__name__}: {error}")
+            continue
+        rows += table.to_pylist()
     return rows
 
 
@@ -150,15 +167,17 @@ def _verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
         except ValueError as e:
             violations.add("framing", str(e))
     layout = OutputLayout(output)
-    stamp = _json(layout.stamp)
+    stamp = _json(layout.stamp, violations)
     if len(fingerprints) > 1:
         counts = ", ".join(f"{fingerprint[:16]}: {count} records" for fingerprint, count in fingerprints.most_common())
         violations.add("fingerprint", f"{len(fingerprints)} model fingerprints in one output ({counts})")
     if stamp is None:
         violations.add("stamp", f"{layout.stamp} is missing")
-    elif fingerprints and set(fingerprints) != {stamp["model_fingerprint"]}:
-        violations.add("fingerprint", f"the stamp names {stamp['model_fingerprint'][:16]}, records carry others")
-    rows = _index_rows(output, per_input)
+    elif stamp is not _UNREADABLE and fingerprints and set(fingerprints) != {stamp.get("model_fingerprint")}:
+        violations.add(
+            "fingerprint", f"the stamp names {str(stamp.get('model_fingerprint'))[:16]}, records carry others"
+        )
+    rows = _index_rows(output, per_input, violations)
     index_keys = collections.Counter(row["key"] for row in rows)
     if len(rows) != len(by_key) or set(index_keys) != set(by_key):
         violations.add(
@@ -176,17 +195,26 @@ def _verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
                 f"the row of {row['key']} disagrees with its record in {', '.join(differ)}: "
                 f"row {found}, record {by_key[row['key']]}",
             )
-    summary = _json(layout.summary)
+    summary = _json(layout.summary, violations)
     if summary is None:
         violations.add("summary", f"{layout.summary} is missing")
-    elif not per_input and (summary["records"], summary["tokens"]) != (len(by_key), tokens):
+    elif (
+        summary is not _UNREADABLE
+        and not per_input
+        and (summary.get("records"), summary.get("tokens"))
+        != (
+            len(by_key),
+            tokens,
+        )
+    ):
         violations.add(
             "summary",
-            f"the summary counts {summary['records']} records and {summary['tokens']} tokens, "
+            f"the summary counts {summary.get('records')} records and {summary.get('tokens')} tokens, "
             f"the files hold {len(by_key)} and {tokens}",
         )
-    if summary is not None and not per_input:
-        _check_accounting(output, summary, by_key, violations)
+    readable_summary = summary if isinstance(summary, dict) else None
+    if readable_summary is not None and not per_input:
+        _check_accounting(output, readable_summary, by_key, violations)
     found = leftovers(layout)
     if found:
         violations.add("leftovers", f"{len(found)} temporary files or folders of runs: {', '.join(found[:5])}")
@@ -201,16 +229,37 @@ def _verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
         ("audio hours", f"{seconds / 3600:.4f}"),
         ("fingerprints", ", ".join(fingerprint[:16] for fingerprint in fingerprints) or "-"),
         ("index rows", str(len(rows))),
-        ("summary", "absent" if summary is None else f"{summary['records']} records, {summary['tokens']} tokens"),
+        (
+            "summary",
+            "absent"
+            if summary is None
+            else "unreadable"
+            if summary is _UNREADABLE
+            else f"{summary.get('records')} records, {summary.get('tokens')} tokens",
+        ),
     ]
     return table, violations.lines()
 
 
-def _jsonl(pattern: str) -> list[dict]:
+def _jsonl(pattern: str, violations: _Violations) -> list[dict]:
+    """The JSON objects of every line of the files `pattern` matches; a line that is none is a
+    violation naming its file and line."""
     entries = []
     for path in _matched(pattern):
         with FileSystems.open(path) as f:
-            entries += [json.loads(line) for line in f.read().decode().splitlines() if line.strip()]
+            lines = f.read().decode(errors="replace").splitlines()
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError as error:
+                violations.add("unreadable", f"{path} line {number}: {error}")
+                continue
+            if isinstance(entry, dict):
+                entries.append(entry)
+            else:
+                violations.add("unreadable", f"{path} line {number}: expected a JSON object")
     return entries
 
 
@@ -220,11 +269,11 @@ def _check_accounting(output: str, summary: dict, by_key: dict, violations: _Vio
     folder = FileSystems.split(output)[0]
     runs_files = summary.get("dead_letter_files")  # this run's; older summaries name none
     dead = (
-        _jsonl(layout.dead_letter_glob)
+        _jsonl(layout.dead_letter_glob, violations)
         if runs_files is None
-        else [entry for name in runs_files for entry in _jsonl(FileSystems.join(folder, name))]
+        else [entry for name in runs_files for entry in _jsonl(FileSystems.join(folder, name), violations)]
     )
-    duplicates = _jsonl(layout.duplicates_glob)
+    duplicates = _jsonl(layout.duplicates_glob, violations)
     if summary.get("dead_letters") != len(dead):
         violations.add(
             "accounting", f"the summary counts {summary.get('dead_letters')} dead letters, the files hold {len(dead)}"
@@ -248,6 +297,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="gemma4-embed verify", description=__doc__.splitlines()[0])
     parser.add_argument("output", help="The --output prefix of the run, local or gs://.")
     args = parser.parse_args(argv)
+    if args.output.endswith("/") or os.path.isdir(args.output):
+        print(
+            f"gemma4-embed verify: error: {args.output!r} is a folder; give the run's --output prefix, "
+            "such as out/run1/embeddings for out/run1/embeddings-00000-of-00001.tfrecord.",
+            file=sys.stderr,
+        )
+        return 2
     start = time.monotonic()
     table, violations = verify(args.output)
     table.append(("checked in", f"{time.monotonic() - start:.1f} s"))

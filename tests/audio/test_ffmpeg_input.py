@@ -12,6 +12,7 @@ import soxr
 from synthetic_audio import audio_bytes
 from synthetic_audio import tone
 
+from gemma4_audio_embed.audio.decode import OpenedAudio
 from gemma4_audio_embed.audio.decode import decoded_clips
 from gemma4_audio_embed.audio.decode import input_clips
 from gemma4_audio_embed.audio.decode_process import DecoderProcess
@@ -93,7 +94,8 @@ def test_an_8_channel_ogg_decodes_to_its_channel_mean(subtype):
     soundfile.write(buffer, channels, 48000, format="OGG", subtype=subtype)
     process = DecoderProcess(input_clips, {"max_clip_seconds": 30.0})
     try:
-        (clip,) = process.clips(EncodedAudio("7.1.ogg", "s", buffer.getvalue()))
+        opened, clip = process.clips(EncodedAudio("7.1.ogg", "s", buffer.getvalue()))
+        assert opened == OpenedAudio("ogg", 48000, 8)
     finally:
         process.close()
     reference, _ = soundfile.read(io.BytesIO(buffer.getvalue()), dtype="float32")  # libsndfile's own decoder

@@ -530,6 +530,7 @@ def _write_folder(folder, files):
             ["--input", "{wav}", "--output", "{out}", "--keras_hub_preset", "{text_only}"],
             "--keras_hub_preset .*has no audio encoder",
         ),
+        (["--input", "{wav}", "--output", "{out}", "--runner", "Nope"], "--runner 'Nope': Unexpected pipeline runner"),
     ],
     ids=[
         "no-input",
@@ -543,6 +544,7 @@ def _write_folder(folder, files):
         "not-keras",
         "other-keras-model",
         "preset-without-audio",
+        "unknown-runner",
     ],
 )
 def test_launch_errors_are_one_line_exit_2_and_start_nothing(

@@ -6,6 +6,7 @@ and damaged once per test.
 
 import json
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -106,21 +107,30 @@ def test_a_copied_output_passes(good_output, tmp_path):
     [
         (
             lambda output: (output.parent / "emb-summary.json").write_text("{not json"),
-            "VIOLATION unreadable: JSONDecodeError",
+            "VIOLATION unreadable: .*emb-summary.json: JSONDecodeError",
         ),
         (
             lambda output: (
                 (output.parent / "emb-by-input").mkdir()
                 or shutil.copy(next(output.parent.glob("emb-00000-*")), output.parent / "emb-by-input" / "x.tfrecord")
             ),
-            "VIOLATION mixed:",
+            "VIOLATION mixed: ",
         ),
     ],
     ids=["summary_not_json", "sharded_and_per_input_files"],
 )
 def test_an_output_verify_cannot_read_as_it_should_is_a_violation_not_a_crash(damaged, damage, violation):
     damage(damaged)
-    assert any(line.startswith(violation) for line in _violations(damaged))
+    assert any(re.match(violation, line) for line in _violations(damaged))
+
+
+def test_an_unreadable_index_is_named_and_the_other_checks_still_run(damaged):
+    index = damaged.parent / "emb-index-00000-of-00002.parquet"
+    index.write_bytes(index.read_bytes()[:100])
+    (damaged.parent / "emb-stamp.json").unlink()
+    violations = _violations(damaged)
+    assert any(re.match(r"VIOLATION unreadable: .*emb-index-00000-of-00002\.parquet: ", line) for line in violations)
+    assert any(line.startswith("VIOLATION stamp: ") for line in violations)  # the other checks still run
 
 
 def test_a_summary_that_miscounts_inputs_or_dead_letters_fails(damaged):
@@ -157,3 +167,8 @@ def test_verify_loads_no_pipeline_module_nor_the_native_libraries_it_pulls_in(go
     done = subprocess.run([sys.executable, "-c", probe, str(good_output)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "0 []"
+
+
+def test_a_folder_given_for_the_prefix_is_one_line_naming_the_mistake(good_output, capsys):
+    assert verify.main([str(good_output.parent)]) == 2
+    assert "is a folder; give the run's --output prefix" in capsys.readouterr().err
