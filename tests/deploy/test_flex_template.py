@@ -24,10 +24,11 @@ PARAMETERS = {parameter["name"]: parameter for parameter in METADATA["parameters
 # store_true switches (skip_existing, dedup) that a Flex Template cannot pass as --name=value,
 # metadata_fields, whose default (every field) is no value a parameter could state, and
 # features_on_device: a flag pair without a value; on the GPU and TPU images it is on by default;
-# quiet and verbose: switches for a terminal's console, which a template launch has none of.
+# quiet and verbose: switches for a terminal's console, which a template launch has none of;
+# overwrite: a store_true switch too; run_id: set by the launch itself, for the job's workers.
 NOT_PARAMETERS = {
     "hf_checkpoint", "weights", "keras_hub_preset", "seed", "keras_backend", "share_model_across_processes",
-    "skip_existing", "dedup", "metadata_fields", "features_on_device", "quiet", "verbose",
+    "skip_existing", "dedup", "metadata_fields", "features_on_device", "quiet", "verbose", "overwrite", "run_id",
 }  # fmt: skip
 IMAGE = "us-central1-docker.pkg.dev/my-project/gemma4/gemma4-gpu:v1"
 

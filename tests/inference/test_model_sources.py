@@ -240,20 +240,27 @@ def test_a_checkpoint_is_fingerprinted_by_its_config_and_audio_shards_only(shard
 
 
 def test_the_launch_checks_and_fingerprints_a_checkpoint_without_keras_or_a_backend(sharded_checkpoint, tmp_path):
+    # The launch's checks (`prepare`) and the stamp `submit` writes before it builds the graph.
     code = f"""
-import sys
+import json, sys
 from gemma4_audio_embed.pipeline.launch import prepare
-prepare(["--input", {str(sharded_checkpoint / "config.json")!r}, "--output", {str(tmp_path / "o")!r},
-         "--hf_checkpoint", {str(sharded_checkpoint)!r}, "--keras_backend", "tensorflow"])
+from gemma4_audio_embed.pipeline.options import EmbedOptions
+from gemma4_audio_embed.pipeline.stamp import launch_fingerprint, output_stamp
+options = prepare(["--input", {str(sharded_checkpoint / "config.json")!r}, "--output", {str(tmp_path / "o")!r},
+                   "--hf_checkpoint", {str(sharded_checkpoint)!r}, "--keras_backend", "tensorflow"])
+embed = options.view_as(EmbedOptions)
+stamp = output_stamp(embed, launch_fingerprint(embed))
 print(sorted(name for name in ("keras", "tensorflow", "jax", "torch") if name in sys.modules))
+print(stamp["model_fingerprint"])
 """
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), XDG_CACHE_HOME=str(tmp_path / "xdg"))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
-    assert json.loads((tmp_path / "o-stamp.json").read_text())["model_fingerprint"] == model_sources.ModelSource(
-        "hf_checkpoint", str(sharded_checkpoint)
-    ).fingerprint("float32", "tensorflow")
+    loaded, fingerprint = done.stdout.strip().splitlines()[-2:]
+    assert loaded == "[]"
+    assert fingerprint == model_sources.ModelSource("hf_checkpoint", str(sharded_checkpoint)).fingerprint(
+        "float32", "tensorflow"
+    )
 
 
 def test_gcs_checkpoint_needs_and_copies_only_its_audio_shard(
