@@ -23,6 +23,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 
+from gemma4_audio_embed.outputs.layout import ARRAY_RECORD_SUFFIX
 from gemma4_audio_embed.outputs.schema import RECORD_FIELDS
 from gemma4_audio_embed.outputs.schema import Record
 from gemma4_audio_embed.outputs.schema import decoded_example
@@ -39,7 +40,6 @@ __all__ = [
     "tf_parse_example",
 ]
 
-ARRAY_RECORD_SUFFIX = ".array_record"
 _ARRAY_RECORD_READ = 256  # ArrayRecord records read per call: memory bounded by the batch, not the file
 _COPY_BYTES = 1 << 24  # 16 MiB per read when copying a remote file to a local one
 
@@ -88,7 +88,7 @@ def record_file_payloads(path: str) -> Iterator[bytes]:
     with tempfile.TemporaryDirectory(prefix="gemma4_embed_records_") as folder:
         local = path.removeprefix("file://")
         if is_remote(path):  # ArrayRecord's reader opens local paths only
-            local = os.path.join(folder, "records.array_record")
+            local = os.path.join(folder, "records" + ARRAY_RECORD_SUFFIX)
             with open_file(path) as source, open(local, "wb") as target:
                 shutil.copyfileobj(source, target, _COPY_BYTES)
         try:

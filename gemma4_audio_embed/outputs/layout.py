@@ -25,7 +25,8 @@ import time
 
 RECORD_FORMATS = ("tfrecord", "array_record")
 OUTPUT_COMPRESSIONS = ("none", "gzip")
-RECORD_SUFFIXES = (".tfrecord", ".tfrecord.gz", ".array_record")
+ARRAY_RECORD_SUFFIX = ".array_record"
+RECORD_SUFFIXES = (".tfrecord", ".tfrecord.gz", ARRAY_RECORD_SUFFIX)
 INDEX_SUFFIX = ".index.parquet"
 BY_INPUT = "-by-input"
 SHARD_NAME = re.compile(r"-(\d{5})-of-(\d{5})\.")  # where a sharded file's name says SSSSS and NNNNN
@@ -52,7 +53,7 @@ def record_suffix(record_format: str, compression: str = "none") -> str:
             raise ValueError(
                 f"ArrayRecord files are written uncompressed; pass no output compression. Received: {compression!r}"
             )
-        return ".array_record"
+        return ARRAY_RECORD_SUFFIX
     return ".tfrecord.gz" if compression == "gzip" else ".tfrecord"
 
 

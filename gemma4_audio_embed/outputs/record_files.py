@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from apache_beam.io.filesystem import CompressionTypes
 
 from gemma4_audio_embed.outputs.atomic import atomic_file
+from gemma4_audio_embed.outputs.layout import ARRAY_RECORD_SUFFIX
 from gemma4_audio_embed.tfrecord import tfrecord_frame
 
 # One record per chunk: every record is read without decoding its neighbours, as random access
@@ -34,12 +35,12 @@ def write_record_file(path: str, payloads: Iterable[bytes]) -> int:
         The number of records written.
     """
     count = 0
-    if path.endswith(".array_record"):
+    if path.endswith(ARRAY_RECORD_SUFFIX):
         from array_record.python.array_record_module import ArrayRecordWriter
 
         folder = tempfile.mkdtemp(prefix="gemma4_embed_records_")
         try:
-            local = os.path.join(folder, "records.array_record")
+            local = os.path.join(folder, "records" + ARRAY_RECORD_SUFFIX)
             writer = ArrayRecordWriter(local, ARRAY_RECORD_OPTIONS)
             for payload in payloads:
                 writer.write(payload)

@@ -7,7 +7,7 @@ A gzip-compressed TFRecord cannot be read at random: write the output with
 `--output_format array_record` (or uncompressed) to train from it.
 """
 
-from gemma4_audio_embed.records import ARRAY_RECORD_SUFFIX
+from gemma4_audio_embed.outputs.layout import ARRAY_RECORD_SUFFIX
 from gemma4_audio_embed.records import is_remote
 from gemma4_audio_embed.records import open_file
 from gemma4_audio_embed.tfrecord import tfrecord_offsets
