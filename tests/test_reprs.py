@@ -10,6 +10,7 @@ from gemma4_audio_embed.batching.row_packing import RELEASE_GEOMETRY
 from gemma4_audio_embed.inference.clip_failures import SeparateFailedClips
 from gemma4_audio_embed.inputs.read import MatchInputs
 from gemma4_audio_embed.inputs.read import ReadInputs
+from gemma4_audio_embed.outputs.dedup import CountRepeatedAudio
 from gemma4_audio_embed.outputs.encode import EncodeRecord
 from gemma4_audio_embed.outputs.layout import OutputLayout
 from gemma4_audio_embed.outputs.resume import SkipCompletedInputs
@@ -37,6 +38,7 @@ PLAN = BatchPlan(lengths=(336, 3024), max_batch_frames=8192, geometry=RELEASE_GE
         ),
         (SpillRecords("o/x.temp-r/spill"), "SpillRecords(folder='o/x.temp-r/spill')"),
         (SeparateFailedClips(), "SeparateFailedClips()"),
+        (CountRepeatedAudio(), "CountRepeatedAudio()"),
         (SkipCompletedInputs(OutputLayout("o/x"), frozenset({"a", "b"})), "completed=<2 files>)"),
     ],
 )

@@ -22,7 +22,7 @@ from gemma4_audio_embed.reprs import ConfigRepr
 DUPLICATES_TAG = "duplicates"
 
 
-class _CountRepeats(TallyingDoFn):
+class _CountRepeats(ConfigRepr, TallyingDoFn):
     """`(hash, number of clips)` -> tallies the clips beyond the first in `repeated_audio`."""
 
     def process(self, element):
@@ -30,7 +30,7 @@ class _CountRepeats(TallyingDoFn):
         return ()
 
 
-class CountRepeatedAudio(beam.PTransform):
+class CountRepeatedAudio(ConfigRepr, beam.PTransform):
     """Counts, in `repeated_audio`, the clips whose `audio_sha256` another clip with a smaller key has.
 
     Returns:
@@ -46,7 +46,7 @@ class CountRepeatedAudio(beam.PTransform):
         )[TALLY_TAG]
 
 
-class _KeepSmallestKey(TallyingDoFn):
+class _KeepSmallestKey(ConfigRepr, TallyingDoFn):
     """`(hash, clips)` -> the clip of smallest key; the others as JSON lines on `DUPLICATES_TAG`,
     tallied in `repeated_audio`."""
 

@@ -114,7 +114,7 @@ def summary_json(summary: dict) -> bytes:
     return (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode()
 
 
-class _WriteSummaryFile(beam.DoFn):
+class _WriteSummaryFile(ConfigRepr, beam.DoFn):
     def __init__(self, layout: OutputLayout, run_id: str, outputs: dict, model: str, launch_time: float):
         self.layout = layout
         self.run_id = run_id
