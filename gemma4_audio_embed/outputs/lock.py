@@ -23,6 +23,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -85,15 +86,21 @@ class _LocalStore:
         self._mutex = f"{path}.mutex"
 
     def create(self, data: bytes):
+        """Creates the lock file whole or not at all: written under a unique name, then hard-linked
+        to its name, which fails if the name exists. (`O_EXCL` then a write would let another
+        launch read an empty file between the two, take it for a broken lock and take it over.)"""
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return None
-        with os.fdopen(fd, "wb") as f:
+        temporary = f"{self.path}.{uuid.uuid4().hex}.tmp"
+        with open(temporary, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        try:
+            os.link(temporary, self.path)
+        except FileExistsError:
+            return None
+        finally:
+            os.remove(temporary)
         return data
 
     def read(self):
