@@ -189,10 +189,10 @@ def submit(
     layout = output_layout(embed)
     lock = _hold_output(embed, layout, wait=wait)
     try:
+        sweep_leftovers(layout)  # held by this launch: what is left is a dead run's, even if this one stops here
         check_output_free(embed, layout)
         stamp = output_stamp(embed, launch_fingerprint(embed))
         check_stamp(embed, stamp)
-        sweep_leftovers(layout)
         if embed.skip_existing:
             write_stamp(layout, stamp)
         use_size_based_data_streams()  # the local multi-process runner's data plane drops input otherwise

@@ -95,6 +95,19 @@ def test_a_run_into_another_runs_complete_output_stops_without_overwrite(corpus,
     assert _files(copied.parent) == before
 
 
+def test_a_launch_that_stops_at_a_complete_output_still_sweeps_a_dead_runs_leftovers(
+    corpus, tiny_encoder_path, copied, capsys
+):
+    before = _files(copied.parent)
+    leftover = copied.parent / "beam-temp-emb-dead-letter-20261205T000000Z-abcdef-0123"
+    leftover.mkdir()
+    (leftover / "part").write_text("half")
+    error = _launch_error(_argv(corpus, copied, tiny_encoder_path), capsys)
+    assert "Pass --overwrite" in error
+    assert not leftover.exists()
+    assert _files(copied.parent) == before  # the complete output untouched
+
+
 def test_overwrite_with_another_shard_count_replaces_the_old_set_once_complete(
     corpus, tiny_encoder_path, finished, copied
 ):
