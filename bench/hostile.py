@@ -41,11 +41,11 @@ import threading
 import time
 
 import numpy as np
-import psutil
 import soundfile
+from memory import GIB  # bench/memory.py: the process-tree sampler both scripts use
+from memory import TreeMemorySampler
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-GIB = 1 << 30
 ZEROS = bytes(1 << 24)  # 16 MiB, written again and again
 
 
@@ -227,46 +227,6 @@ open(output + "-summary.json", "w").write(json.dumps({"records": windows, "dead_
 """
 
 
-class TreeMemory(threading.Thread):
-    """Samples the summed RSS of a process and its descendants; kills the tree past `kill_bytes`."""
-
-    def __init__(self, pid: int, interval: float, kill_bytes: int):
-        super().__init__(daemon=True)
-        self.root, self.interval, self.kill_bytes = psutil.Process(pid), interval, kill_bytes
-        self.peak_bytes, self.killed = 0, False
-        self._done = threading.Event()
-
-    def _tree(self):
-        try:
-            return [self.root] + self.root.children(recursive=True)
-        except psutil.NoSuchProcess:
-            return []
-
-    def kill(self) -> None:
-        for process in reversed(self._tree()):
-            try:
-                process.kill()
-            except psutil.NoSuchProcess:
-                pass
-
-    def run(self) -> None:
-        while not self._done.wait(self.interval):
-            total = 0
-            for process in self._tree():
-                try:
-                    total += process.memory_info().rss
-                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-                    pass
-            self.peak_bytes = max(self.peak_bytes, total)
-            if total > self.kill_bytes and not self.killed:
-                self.killed = True
-                self.kill()
-
-    def stop(self) -> None:
-        self._done.set()
-        self.join()
-
-
 def _dead_letters(output: str):
     paths = glob.glob(f"{output}-dead-letter*.jsonl")
     lines = sum(sum(1 for _ in open(path, "rb")) for path in paths)
@@ -286,7 +246,7 @@ def run_case(name: str, pattern: str, args, weights: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(pathlib.Path(args.code).resolve()), "KERAS_BACKEND": "jax"}
     start = time.monotonic()
     job = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=args.workdir)
-    memory = TreeMemory(job.pid, args.interval, int(args.kill_gib * GIB))
+    memory = TreeMemorySampler(job.pid, args.interval, args.kill_gib * GIB)
     memory.start()
     log = []
     reader = threading.Thread(target=lambda: log.extend(job.stdout), daemon=True)
@@ -299,7 +259,7 @@ def run_case(name: str, pattern: str, args, weights: str) -> dict:
         status = "timeout"
     memory.stop()
     reader.join(5)
-    if memory.killed:
+    if memory.stopped:
         status = f">{args.kill_gib:g} GiB, killed"
     summary_path = pathlib.Path(f"{output}-summary.json")
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}

@@ -115,11 +115,15 @@ class TreeMemorySampler(threading.Thread):
             self.peak_bytes, self.peak_at_seconds = total, time.monotonic() - self._start
         if total > self.limit_bytes and not self.stopped:
             self.stopped = True
-            for process in reversed(processes):
-                try:
-                    process.kill()
-                except psutil.NoSuchProcess:
-                    pass
+            self.kill()
+
+    def kill(self) -> None:
+        """Kills the tree, descendants first."""
+        for process in reversed(self._processes()):
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
 
     def run(self) -> None:
         while not self._finished.wait(self.interval):
