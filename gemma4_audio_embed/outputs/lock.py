@@ -99,8 +99,21 @@ class _LocalStore:
             os.link(temporary, self.path)
         except FileExistsError:
             return None
+        except OSError:  # a file system without hard links (some FUSE mounts): O_EXCL, then the bytes
+            return self._create_exclusive(data)
         finally:
             os.remove(temporary)
+        return data
+
+    def _create_exclusive(self, data: bytes):
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return None
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         return data
 
     def read(self):

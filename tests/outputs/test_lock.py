@@ -153,3 +153,16 @@ def test_on_gcs_two_launches_cannot_both_win_and_a_stale_lock_is_taken_over(gcs_
     )
     assert OutputLock(path, "run-d").acquire(heartbeat=False)["run_id"] == "run-c"
     assert release_run_lock(path, "run-d")
+
+
+def test_a_file_system_without_hard_links_still_gets_one_lock(tmp_path, monkeypatch):
+    def no_links(source, target):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    path = str(tmp_path / "out-lock.json")
+    OutputLock(path, "run-a").acquire(heartbeat=False)
+    with pytest.raises(OutputHeld):
+        OutputLock(path, "run-b").acquire(heartbeat=False)
+    assert _holder(path)["run_id"] == "run-a"
+    assert [entry.name for entry in tmp_path.iterdir()] == ["out-lock.json"]  # no temporary left
