@@ -55,7 +55,7 @@ with torch.no_grad():
 print(tuple(out.pooler_output.shape))
 """
 
-# Runs the CLI in this process after wrapping ReadInputs.process to print when its first element arrives.
+# Runs the CLI (the console script's entry point) in this process after wrapping ReadInputs.process to print when its first element arrives.
 OURS_SCRIPT = """
 import sys, time
 from gemma4_audio_embed.inputs import read
@@ -66,8 +66,11 @@ def process(self, metadata):
         print(f"FIRST_ELEMENT_EPOCH {time.time()}", file=sys.stderr, flush=True)
     yield from _process(self, metadata)
 read.ReadInputs.process = process
-from gemma4_audio_embed.pipeline.cli import main
-main(sys.argv[1:])
+try:  # the console script's entry, which ends the process without the interpreter's teardown
+    from gemma4_audio_embed.pipeline.cli import entry_point
+except ImportError:  # a --baseline_repo from before it
+    from gemma4_audio_embed.pipeline.cli import main as entry_point
+entry_point()
 """
 
 
@@ -138,6 +141,7 @@ def main() -> None:
         runs["transformers"].append(timed(transformers_command, envs["ours"]))
         for name in repos:
             output = workdir / f"out-{name}-{turn}" / "embeddings"
+            shutil.rmtree(output.parent, ignore_errors=True)  # an earlier run's output would stop the job
             command = [sys.executable, "-c", OURS_SCRIPT, "--input", str(clip), "--output", str(output)]
             command += ["--hf_checkpoint", str(checkpoint), "--keras_backend", args.keras_backend]
             runs[name].append(timed(command, envs[name]) | {"cache": "cold" if turn == 0 else "warm"})

@@ -1,6 +1,6 @@
 """`python -m gemma4_audio_embed`: the `gemma4-embed` console script (launch a job, or `verify`)."""
 
-from gemma4_audio_embed.pipeline.cli import main
+from gemma4_audio_embed.pipeline.cli import entry_point
 
 if __name__ == "__main__":
-    main()
+    entry_point()

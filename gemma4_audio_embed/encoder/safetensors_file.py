@@ -12,8 +12,10 @@ the file (`CheckpointTensors.entry`), so a truncated download or a bogus offset 
 naming the tensor, found from the headers. No message quotes the bytes of a file.
 """
 
+import io
 import json
 import math
+import mmap
 import os
 import posixpath
 import stat
@@ -139,6 +141,7 @@ class CheckpointTensors:
             for shard in self._shard_of.values():
                 checked_file_name(shard, folder)
         self._headers = {}  # shard -> (data offset, header, file size)
+        self._maps = {}  # shard -> read-only mmap of a local shard, or None where the file has no descriptor
         if self._shard_of is None:
             try:
                 self._header(SINGLE_FILE)
@@ -203,12 +206,40 @@ class CheckpointTensors:
     def shape(self, name):
         return tuple(self._entry(name)[2]["shape"])
 
+    def _mapped(self, shard):
+        """A read-only memory map of `shard` when it is a local file, else None (e.g. `gs://`).
+
+        Mapping reads a tensor from the page cache without copying it into fresh memory, which
+        costs more than the read itself (bench/RESULTS.md, start-up).
+        """
+        if shard not in self._maps:
+            with self._open(shard) as f:
+                try:
+                    descriptor = f.fileno()
+                except (AttributeError, OSError, io.UnsupportedOperation):
+                    self._maps[shard] = None
+                else:
+                    self._maps[shard] = mmap.mmap(descriptor, 0, access=mmap.ACCESS_READ)
+        return self._maps[shard]
+
+    def _raw(self, shard, start, size):
+        """`size` bytes of `shard` from byte `start`: a read-only view where the shard is mapped."""
+        mapped = self._mapped(shard)
+        if mapped is not None:
+            if start + size > len(mapped):  # the file shrank after its header was checked
+                raise ValueError(f"{self._folder!r}: {shard} ends before byte {start + size}; it is truncated.")
+            return memoryview(mapped)[start : start + size]
+        with self._open(shard) as f:
+            f.seek(start)
+            return f.read(size)
+
     def read(self, name):
+        """Tensor `name` as a NumPy array of its shape: a read-only view of a mapped local shard
+        for F32 and the other native dtypes (copy it to keep it past this object), a new float32
+        array for BF16."""
         shard, offset, entry = self._entry(name)
         begin, end = entry["data_offsets"]
-        with self._open(shard) as f:
-            f.seek(offset + begin)
-            raw = f.read(end - begin)
+        raw = self._raw(shard, offset + begin, end - begin)
         if entry["dtype"] == "BF16":
             widened = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
             array = widened.view(np.float32)

@@ -60,36 +60,32 @@ def checked_arrays(weight_map, read, source_label):
     return arrays
 
 
-TRANSPOSE_BLOCK = 256  # rows and columns copied at a time by `c_contiguous`: a block pair fits the L2 cache
+def to_tensor(array: np.ndarray, dtype):
+    """`array` as a backend tensor of `dtype` in memory of its own (never a view of the source's).
 
+    A transposed matrix (the F-ordered view `transpose` makes of a stored PyTorch `[out, in]`
+    Linear) is handed to the backend in its stored layout and transposed there: the backend's
+    transpose writes the kernel's memory once, multi-threaded, where a NumPy copy into fresh
+    memory cost about 3 s for the released encoder's 0.9 GB of kernels (bench/RESULTS.md,
+    start-up). Anything else is copied, so no variable aliases a memory-mapped checkpoint.
+    """
+    import keras
 
-def c_contiguous(array: np.ndarray) -> np.ndarray:
-    """`array` in C order; a transposed matrix is copied block by block, about twice as fast as NumPy's
-    strided copy of a large one (a Linear kernel of the released size is 4096 x 1024)."""
-    if array.flags.c_contiguous or array.ndim != 2 or not array.flags.f_contiguous:
-        return np.asarray(array, order="C")
-    rows, columns = array.shape
-    out = np.empty((rows, columns), array.dtype)
-    for row in range(0, rows, TRANSPOSE_BLOCK):
-        for column in range(0, columns, TRANSPOSE_BLOCK):
-            block = (slice(row, row + TRANSPOSE_BLOCK), slice(column, column + TRANSPOSE_BLOCK))
-            out[block] = array[block]
-    return out
+    if array.ndim == 2 and array.flags.f_contiguous and not array.flags.c_contiguous:
+        return keras.ops.transpose(keras.ops.convert_to_tensor(array.T, dtype=dtype))
+    return keras.ops.convert_to_tensor(np.array(array, order="C"), dtype=dtype)
 
 
 def set_value(variable, array: np.ndarray) -> None:
     """Assigns `array` to a Keras `variable`; one left without a value by a shape-only build
     (`hf_checkpoint.shape_only_encoder`) takes it as its first value, so no random
     initialisation is computed only to be overwritten."""
-    import keras
-
+    value = to_tensor(array, variable.dtype)
     if variable._value is None:  # no public API gives an uninitialized variable its first value
-        # Contiguous, as `assign` would copy it into a fresh variable's storage (a transposed view
-        # would otherwise stay strided on PyTorch).
-        variable._initialize(keras.ops.convert_to_tensor(c_contiguous(array), dtype=variable.dtype))
+        variable._initialize(value)
         variable._initializer = None
     else:
-        variable.assign(array)
+        variable.assign(value)
 
 
 def assign_weights(weight_map, read, source_label):

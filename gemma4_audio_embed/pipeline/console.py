@@ -14,11 +14,13 @@ Three levels (`--quiet`, the default, `--verbose`):
 The machine-readable record of a run is the summary file, not the console.
 """
 
+import atexit
 import logging
 import os
 import re
 import sys
 import threading
+import typing
 
 QUIET, DEFAULT, VERBOSE = "quiet", "default", "verbose"
 _LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
@@ -169,3 +171,30 @@ def closing_lines(summary: dict, reasons: list, dead_letters_read: int, dead_let
         if name in summary["outputs"]:
             lines.append(f"{label}: {summary['outputs'][name]}")
     return lines
+
+
+def exit_process(status) -> typing.NoReturn:
+    """Ends the process with `status` (a `SystemExit` code: None, an int, or a message for stderr and 1)
+    without the interpreter's teardown.
+
+    Every `atexit` handler runs (logging's flush among them) and stdout and stderr are flushed;
+    what is skipped is freeing each module and the native libraries' destructors, which took
+    1.0-1.3 s after a job's last line on the 2-core machine (the encoder's gigabyte of weights,
+    about 4,500 modules; bench/RESULTS.md, start-up), and where threads of native libraries
+    have aborted an exit before (exit 134, see `pipeline.cli`). Only for a process's entry point:
+    code that calls `cli.main` keeps its interpreter.
+    """
+    if status is None:
+        code = 0
+    elif isinstance(status, int):
+        code = status
+    else:
+        print(status, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()  # no public API runs the handlers without ending the interpreter
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can reach it
+            pass
+    os._exit(code)
