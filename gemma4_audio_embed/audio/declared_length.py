@@ -6,9 +6,10 @@ demuxer, `decode_audio`). A size of 0 or 0xFFFFFFFF is what a streaming recorder
 cannot seek back (tinyalsa, NAudio; RF64 keeps the real size elsewhere): it declares nothing.
 Read with `seek` and `read` over the chunk headers only, so a remote file costs a few small reads.
 
-`padded_pcm_format` finds a WAVE_FORMAT_EXTENSIBLE file of integer PCM whose valid bits are
-fewer than its 32-bit containers (24 in 32, as some recorders write): FFmpeg opens it as
-`pcm_f24le` and decodes noise and NaN, so the decoder reads it as the integers it holds.
+`pcm_wav_format` finds the WAV files of uncompressed samples the decoder reads itself
+(`audio.pcm_wav`): the common PCM and float layouts, which FFmpeg would decode to the same
+samples at a higher cost, and integer PCM whose valid bits are fewer than its 32-bit containers
+(24 in 32, as some recorders write), which FFmpeg opens as `pcm_f24le` and decodes to noise and NaN.
 """
 
 import io
@@ -101,27 +102,77 @@ def declared_data_chunk(stream) -> DataChunk | None:
         stream.seek(0)
 
 
-class PaddedPcm(NamedTuple):
-    """Integer PCM in 32-bit little-endian containers, fewer bits valid (`padded_pcm_format`).
+# WAVE format tags and the WAVE_FORMAT_EXTENSIBLE SubFormat GUIDs they stand for.
+WAVE_FORMAT_PCM, WAVE_FORMAT_IEEE_FLOAT = 1, 3
+KSDATAFORMAT_SUBTYPE_IEEE_FLOAT = struct.pack("<IHH8s", 3, 0, 0x10, bytes.fromhex("800000aa00389b71"))
+# (format tag, bits per sample) -> FFmpeg's name of the sample format that `pcm_wav_format` reads.
+_PCM_SAMPLE_FORMATS = {
+    (WAVE_FORMAT_PCM, 8): "u8",
+    (WAVE_FORMAT_PCM, 16): "s16",
+    (WAVE_FORMAT_PCM, 32): "s32",
+    (WAVE_FORMAT_IEEE_FLOAT, 32): "flt",
+}
+MAX_CHANNELS = 512  # FFmpeg's FF_SANE_NB_CHANNELS: a file declaring more is left to FFmpeg, which refuses it
+_SUBFORMAT_TAGS = {KSDATAFORMAT_SUBTYPE_PCM: WAVE_FORMAT_PCM, KSDATAFORMAT_SUBTYPE_IEEE_FLOAT: WAVE_FORMAT_IEEE_FLOAT}
+
+
+class PcmWav(NamedTuple):
+    """A little-endian RIFF WAVE file of uncompressed samples that `audio.pcm_wav` reads (`pcm_wav_format`).
 
     Attributes:
         channels: int. Interleaved channels.
         sample_rate: int. Hz.
-        valid_bits: int. Significant bits, at the top of each container.
-        data: DataChunk or None. The data chunk, None when its size declares nothing (read to the end).
+        sample_format: str. FFmpeg's name of the stored samples: `u8`, `s16`, `s32` or `flt`.
+        padded: bool. Integer PCM with fewer valid bits than its 32-bit containers (24 in 32),
+            which FFmpeg misreads; read as the int32 it holds.
+        data: DataChunk or None. The data chunk; None when its size declares nothing (only for
+            a padded file, read to the end).
         data_offset: int. Byte offset of the first sample.
     """
 
     channels: int
     sample_rate: int
-    valid_bits: int
+    sample_format: str
+    padded: bool
     data: DataChunk | None
     data_offset: int
 
+    @property
+    def frame_bytes(self) -> int:
+        return self.channels * {"u8": 1, "s16": 2, "s32": 4, "flt": 4}[self.sample_format]
 
-def padded_pcm_format(stream) -> PaddedPcm | None:
-    """The layout of a little-endian WAVE_FORMAT_EXTENSIBLE file of integer PCM in 32-bit containers
-    with fewer valid bits (24 in 32); None for every other file. Leaves `stream` at offset 0.
+
+def _fmt_layout(fmt: bytes):
+    """`(channels, rate, sample_format, padded)` of a WAVE fmt chunk's first 40 bytes (or fewer), or None."""
+    if len(fmt) < 16:
+        return None
+    tag, channels, rate, _, block_align, bits = struct.unpack("<HHIIHH", fmt[:16])
+    padded = False
+    if tag == WAVE_FORMAT_EXTENSIBLE:
+        if len(fmt) < 40 or struct.unpack("<H", fmt[16:18])[0] < 22 or fmt[24:40] not in _SUBFORMAT_TAGS:
+            return None
+        tag, valid_bits = _SUBFORMAT_TAGS[fmt[24:40]], struct.unpack("<H", fmt[18:20])[0]
+        if tag == WAVE_FORMAT_PCM and bits == 32 and 0 < valid_bits < 32:
+            padded = True
+        elif valid_bits not in (0, bits):  # 0: a writer that left it unset
+            return None
+    sample_format = _PCM_SAMPLE_FORMATS.get((tag, bits))
+    if sample_format is None or not 0 < channels <= MAX_CHANNELS or rate <= 0 or block_align != bits // 8 * channels:
+        return None
+    return channels, rate, sample_format, padded
+
+
+def pcm_wav_format(stream) -> PcmWav | None:
+    """The layout of a little-endian RIFF WAVE file of uncompressed samples the job reads without
+    FFmpeg; None for every other file. Leaves `stream` at offset 0.
+
+    Read directly: integer PCM of 8, 16 or 32 bits and 32-bit float, plain or
+    WAVE_FORMAT_EXTENSIBLE, whose data chunk declares its size; FFmpeg decodes these to the
+    same samples (tested), at about 2 ms of CPU more per input, most of it opening the file
+    (bench/RESULTS.md, host cost). And integer PCM padded into 32-bit containers (24 valid bits
+    in 32), which FFmpeg opens as `pcm_f24le` and decodes to noise and NaN, with any size.
+    Everything else (RIFX, RF64, 24-bit packed, A-law, ADPCM, a size of 0 or 0xFFFFFFFF on
+    plain PCM, a fmt chunk after the data) is left to FFmpeg.
 
     Args:
         stream: seekable binary file-like object.
@@ -130,29 +181,21 @@ def padded_pcm_format(stream) -> PaddedPcm | None:
         chunks = _chunks(stream)
         if next(chunks, (None, None)) != ("WAVE", "<"):
             return None
-        layout = None
+        layout, fmt_seen = None, False
         for chunk_id, offset, size in chunks:
-            if chunk_id == b"fmt " and size >= 40:
-                stream.seek(offset + 8)
-                fmt = stream.read(40)
-                if len(fmt) < 40:
+            if chunk_id == b"fmt ":
+                if fmt_seen:  # which one a decoder would take is not ours to guess
                     return None
-                tag, channels, rate, _, block_align, bits, extra, valid_bits = struct.unpack("<HHIIHHHH", fmt[:20])
-                if (
-                    tag == WAVE_FORMAT_EXTENSIBLE
-                    and extra >= 22
-                    and fmt[24:40] == KSDATAFORMAT_SUBTYPE_PCM
-                    and bits == 32
-                    and 0 < valid_bits < 32
-                    and channels > 0
-                    and block_align == 4 * channels
-                ):
-                    layout = (channels, rate, valid_bits)
+                fmt_seen = True
+                stream.seek(offset + 8)
+                layout = _fmt_layout(stream.read(min(size, 40)))
             elif chunk_id == b"data" and layout is not None:
                 declared = size not in UNKNOWN_SIZES
+                if not (declared or layout[3]):
+                    return None
                 stream.seek(0, io.SEEK_END)
                 held = max(stream.tell() - offset - 8, 0)
-                return PaddedPcm(*layout, DataChunk(offset + 8, size, held) if declared else None, offset + 8)
+                return PcmWav(*layout, DataChunk(offset + 8, size, held) if declared else None, offset + 8)
         return None
     finally:
         stream.seek(0)

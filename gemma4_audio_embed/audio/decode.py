@@ -7,8 +7,9 @@ to the first audio stream of a video file, and nothing but those containers. An 
 is what its stream decodes to, never a header's estimate: a VBR MP3 without a Xing header, a
 FLAC written to a pipe or a WAV whose sizes a recorder left at 0 decode whole. Where a header
 does declare a length (a WAV/AIFF data chunk size, a FLAC total), an input shorter by more than
-`TRUNCATION_TOLERANCE_SECONDS` is truncated and raises. A WAV of 24-bit PCM in 32-bit containers,
-which FFmpeg misreads, is read as the integers it holds (`audio/padded_pcm.py`).
+`TRUNCATION_TOLERANCE_SECONDS` is truncated and raises. A WAV of plain PCM or float samples is
+read without FFmpeg, to the same samples at less cost, and one of 24-bit PCM in 32-bit
+containers, which FFmpeg misreads, as the integers it holds (`audio/pcm_wav.py`).
 
 Resampling uses soxr (libsoxr's "HQ" preset): a real band-limited resampler, exact for any
 rate ratio (44.1 kHz and 22.05 kHz as well as 48 kHz and 8 kHz), and streaming: its
@@ -34,10 +35,10 @@ import soxr
 from gemma4_audio_embed.audio.clips import Clip
 from gemma4_audio_embed.audio.clips import ClipInfo
 from gemma4_audio_embed.audio.clips import window_sha256
-from gemma4_audio_embed.audio.declared_length import padded_pcm_format
+from gemma4_audio_embed.audio.declared_length import pcm_wav_format
 from gemma4_audio_embed.audio.ffmpeg_input import TRUNCATION_TOLERANCE_SECONDS
 from gemma4_audio_embed.audio.ffmpeg_input import FFmpegInput
-from gemma4_audio_embed.audio.padded_pcm import PaddedPcmInput
+from gemma4_audio_embed.audio.pcm_wav import PcmWavInput
 from gemma4_audio_embed.audio.span import InputError
 from gemma4_audio_embed.audio.span import Span
 from gemma4_audio_embed.audio.span import described
@@ -201,9 +202,9 @@ def decoded_clips(
         parts = _decoded_parts(encoded)
         properties = ("samples", rate, 1 if encoded.samples.ndim == 1 else encoded.samples.shape[1])
     else:
-        padded = padded_pcm_format(stream)
-        if padded is not None:
-            reader = PaddedPcmInput(encoded, stream, padded, TRUNCATION_TOLERANCE_SECONDS)
+        wav = pcm_wav_format(stream)
+        if wav is not None:
+            reader = PcmWavInput(encoded, stream, wav, TRUNCATION_TOLERANCE_SECONDS)
         else:
             reader = FFmpegInput(encoded, stream)
         try:
