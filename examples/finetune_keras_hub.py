@@ -64,7 +64,7 @@ def main(argv=None):
     buckets = LengthBuckets(source.lengths, max_tokens=args.max_tokens, pad_to_multiple_of=64, seed=args.seed)
     collate = functools.partial(
         keras_hub_training_batch,
-        backbone=stored,
+        hidden_dim=stored.hidden_dim,
         pad_id=tokenizer.pad_token_id,
         audio_token_id=tokenizer.audio_placeholder_id,
         pad_to_multiple_of=64,

@@ -21,7 +21,7 @@ def grain_dataset(source, buckets, collate, epoch: int = 0) -> grain.MapDataset:
         source: TrainingSource (over ArrayRecord or uncompressed TFRecord files).
         buckets: LengthBuckets.
         collate: a picklable function of a list of `TrainingExample`s, e.g.
-            `functools.partial(keras_hub_training_batch, backbone=..., pad_id=..., audio_token_id=...)`
+            `functools.partial(keras_hub_training_batch, hidden_dim=..., pad_id=..., audio_token_id=...)`
             or `functools.partial(torch_batch, pad_id=...)`.
         epoch: int. Which epoch's plan. Defaults to 0.
     """

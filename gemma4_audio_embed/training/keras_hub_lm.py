@@ -118,18 +118,38 @@ def keras_hub_lm_inputs(
         ValueError: as `placeholders.checked_runs`, naming the clip; or when a run starts at
             position 0, which keras-hub's interleave restores to the text embedding.
     """
+    return _stored_audio_inputs(
+        backbone.hidden_dim,
+        token_ids,
+        padding_mask,
+        embeddings,
+        audio_token_id=audio_token_id,
+        clip_keys=clip_keys,
+        rows_multiple_of=rows_multiple_of,
+    )
+
+
+def _stored_audio_inputs(
+    hidden_dim: int,
+    token_ids,
+    padding_mask,
+    embeddings: Sequence,
+    *,
+    audio_token_id: int,
+    clip_keys: Sequence[str] = None,
+    rows_multiple_of: int = 1,
+) -> dict:
+    """`keras_hub_lm_inputs` for a backbone of width `hidden_dim`."""
     token_ids = np.asarray(token_ids, np.int32)
     batch_size, length = token_ids.shape
-    runs = checked_runs(
-        token_ids, audio_token_id, [np.shape(rows) for rows in embeddings], backbone.hidden_dim, clip_keys
-    )
+    runs = checked_runs(token_ids, audio_token_id, [np.shape(rows) for rows in embeddings], hidden_dim, clip_keys)
     if any(run.start == 0 for run in runs):
         raise ValueError("A run of audio placeholders starts at position 0; start each example with <bos>.")
     by_row = [[] for _ in range(batch_size)]
     for run, rows in zip(runs, embeddings):
         by_row[run.row].append(np.asarray(rows, np.float32))
     num_rows = padded_length(max([1] + [sum(len(rows) for rows in row) for row in by_row]), rows_multiple_of)
-    audio_rows = np.zeros((batch_size, 1, num_rows, backbone.hidden_dim), np.float32)
+    audio_rows = np.zeros((batch_size, 1, num_rows, hidden_dim), np.float32)
     row_mask = np.zeros((batch_size, 1, num_rows), np.int32)
     audio_indices = np.zeros((batch_size, num_rows), np.int32)  # 0 where unused: keras-hub restores position 0
     is_audio = token_ids == audio_token_id
@@ -151,17 +171,21 @@ def keras_hub_lm_inputs(
 
 
 def keras_hub_training_batch(
-    examples, *, backbone, pad_id: int, audio_token_id: int, pad_to_multiple_of: int = 1
+    examples, *, hidden_dim: int, pad_id: int, audio_token_id: int, pad_to_multiple_of: int = 1
 ) -> tuple[dict, np.ndarray, np.ndarray]:
     """`(x, y, sample_weight)` for `Gemma4CausalLM.fit` from `TrainingExample`s.
+
+    A collate function: bind its keywords with `functools.partial`. It takes the backbone's
+    width `hidden_dim` (`backbone.hidden_dim`), not the backbone, so that what a loader pickles
+    into its worker processes (Grain's `mp_prefetch`, a `DataLoader`'s workers) holds no model.
 
     `x` is `keras_hub_lm_inputs` of the padded batch; the logit at position i predicts token
     i + 1, so `y` is `int32 [B, S]` holding the next token's label (0 where ignored) and
     `sample_weight` is `float32 [B, S]`, 1 where that label is learned (the answer and `<eos>`).
     """
     batch = padded_batch(examples, pad_id, pad_to_multiple_of)
-    x = keras_hub_lm_inputs(
-        backbone,
+    x = _stored_audio_inputs(
+        hidden_dim,
         batch.token_ids,
         batch.attention_mask,
         batch.embeddings,

@@ -10,10 +10,13 @@ interleave needs every clip of a prompt to have one length, which the two 750-to
 """
 
 import functools
+import pickle
 
+import grain
 import keras_hub
 import numpy as np
 import pytest
+from absl import flags
 from parity import AUDIO
 from parity import INPUTS
 from parity import HandBatch
@@ -174,7 +177,7 @@ def test_the_reader_batches_give_the_raw_audio_logits_in_keras_hub(embedded_corp
     buckets = LengthBuckets(source.lengths, max_tokens=4 * 1600, pad_to_multiple_of=8, seed=2)
     collate = functools.partial(
         keras_hub_training_batch,
-        backbone=models.backbone,
+        hidden_dim=models.backbone.hidden_dim,
         pad_id=tokenizer.pad_token_id,
         audio_token_id=tokenizer.audio_placeholder_id,
     )
@@ -195,3 +198,32 @@ def test_the_reader_batches_give_the_raw_audio_logits_in_keras_hub(embedded_corp
     for row, example in enumerate(examples):  # what the loss learns: the transcript and <eos>, one step ahead
         learned = y[row][sample_weight[row] == 1]
         np.testing.assert_array_equal(learned, example.labels[example.labels != -100])
+
+
+def test_the_keras_hub_collate_holds_no_model_and_runs_in_grain_worker_processes(
+    embedded_corpus, models, vocabulary_texts
+):
+    tokenizer = keras_hub_tokenizer(vocabulary_texts)
+    source = TrainingSource(
+        embedded_corpus.output, tokenizer, PromptTemplate(prompt="<audio>\nTranscribe:", answer=" {text}")
+    )
+    buckets = LengthBuckets(source.lengths, max_tokens=1600, pad_to_multiple_of=8, seed=2)
+    collate = functools.partial(
+        keras_hub_training_batch,
+        hidden_dim=models.backbone.hidden_dim,
+        pad_id=tokenizer.pad_token_id,
+        audio_token_id=tokenizer.audio_placeholder_id,
+    )
+    assert len(pickle.dumps(collate)) < 1024  # what every worker unpickles: no weights
+    dataset = grain_dataset(source, buckets, collate)
+    if not flags.FLAGS.is_parsed():  # Grain's workers read an absl flag (google/grain#1355; grain 0.2.18 has it)
+        flags.FLAGS.mark_as_parsed()
+    in_workers = list(dataset.to_iter_dataset().mp_prefetch(grain.MultiprocessingOptions(num_workers=2)))
+    in_process = [dataset[index] for index in range(len(dataset))]
+    assert len(in_workers) == len(in_process) > 1
+    for (x, y, weight), (x_ref, y_ref, weight_ref) in zip(in_workers, in_process):
+        assert sorted(x) == sorted(x_ref)
+        for name in x:
+            np.testing.assert_array_equal(x[name], x_ref[name])
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(weight, weight_ref)

@@ -12,6 +12,7 @@ file and build the stream with no rank or world size, as a DDP script would.
 import datetime
 import json
 import multiprocessing
+import os
 import pathlib
 import time
 
@@ -60,6 +61,8 @@ def read_as_rank(rank: int, init_method: str, output: str, results: str) -> None
     `torch_stream_loader` built with no rank or world size, with and without `drop_uneven`, and
     writes what it read to `results/<rank>.json`."""
     timeout = datetime.timedelta(seconds=JOIN_SECONDS / 2)
+    if os.path.exists("/sys/class/net/lo"):  # loopback, not the interface the host name resolves to
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     torch.distributed.init_process_group(
         "gloo", init_method=init_method, rank=rank, world_size=WORLD_SIZE, timeout=timeout
     )
