@@ -19,10 +19,13 @@ def cache_folder(*parts: str) -> str:
 def enable_jax_compilation_cache() -> str | None:
     """Turns on JAX's persistent compilation cache, in `<cache>/jax`, unless JAX already has one.
 
-    A program that took a second or more to compile (JAX's threshold) is written there and
-    loaded instead of compiled by the next process that needs it: a second job of the same
-    model and row lengths skips XLA's compile. A cache folder set by the user
-    (`JAX_COMPILATION_CACHE_DIR` or `jax.config`) is left as it is.
+    Every program compiled is written there and loaded instead of compiled by the next process
+    that needs it: a second job of the same model and row lengths skips XLA's compile. JAX's
+    own threshold (only programs that took a second or more to compile) is lowered to 0 in a
+    cache set up here: the weight loader's transposes (`encoder.weight_map.to_tensor`) compile
+    in about 50 ms each, 0.3 s in all for the released encoder (bench/RESULTS.md, start-up).
+    A cache folder set by the user (`JAX_COMPILATION_CACHE_DIR` or `jax.config`) is left as it
+    is, with the user's threshold.
 
     Returns:
         The cache folder in use, or None when none could be made writable.
@@ -41,4 +44,5 @@ def enable_jax_compilation_cache() -> str | None:
     if not os.access(folder, os.W_OK):
         return None
     jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     return folder
