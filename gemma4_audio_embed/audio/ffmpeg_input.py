@@ -110,7 +110,7 @@ def _error_log():
         av.logging.set_level(level)
 
 
-def _refusal(error: av.FFmpegError, source: str, messages: list) -> InputError:
+def _refusal(error: av.FFmpegError, source: str, messages: list, is_wav: bool = False) -> InputError:
     """The error of an input FFmpeg would not open, saying which demuxer it asked for when the
     allow-list refused it (from the messages logged, or the last one PyAV quotes: it logs a repeat once)."""
     logged = [f"[{name}] {message}" for _, name, message in messages] + [str(error)]
@@ -120,7 +120,16 @@ def _refusal(error: av.FFmpegError, source: str, messages: list) -> InputError:
             f"Cannot decode {source} as audio: FFmpeg reads it as {refused[0]!r}, which is not one of the audio "
             "containers the job opens (a playlist, network description or other meta format is never followed)."
         )
-    return InputError(f"Cannot decode {source} as audio: {error}")
+    why = error.strerror or str(error)  # without PyAV's errno and its name for the stream
+    if isinstance(error, av.InvalidDataError):
+        why += (
+            " (a RIFF WAVE file whose header FFmpeg cannot read: cut short or damaged)"
+            if is_wav
+            else " (FFmpeg finds no audio container it reads at the start of the file)"
+        )
+    if messages:
+        why += f"; FFmpeg logged: {logged[-2]}"
+    return InputError(f"Cannot decode {source} as audio: {why}.")
 
 
 class FFmpegInput:
@@ -134,6 +143,8 @@ class FFmpegInput:
         self.source = described(encoded)
         declared_chunk = declared_data_chunk(stream)  # before FFmpeg reads: it keeps its own position
         head = stream.read(12)
+        if not head:
+            raise InputError(f"Cannot decode {self.source} as audio: it is empty (0 bytes).")
         stream.seek(0)
         is_wav = is_wave(head)
         try:
@@ -141,7 +152,7 @@ class FFmpegInput:
                 options = _CONFINED | (_WAV_DEMUXER_OPTIONS if is_wav else {})
                 self.container = av.open(stream, mode="r", container_options=options)
         except av.FFmpegError as e:
-            raise _refusal(e, self.source, messages) from e
+            raise _refusal(e, self.source, messages, is_wav) from e
         if not self.container.streams.audio:
             kinds = sorted({s.type for s in self.container.streams}) or ["none"]
             self.container.close()

@@ -110,6 +110,8 @@ class _Commit(beam.DoFn):
         self.stamp_json = stamp_json
 
     def process(self, checked, written, kept):
+        if _exists(self.layout.report):  # a page of the outputs this run replaces or adds to
+            FileSystems.delete([self.layout.report])
         if not self.layout.per_input:
             commit_shards(self.layout, list(written), list(kept))
         if self.stamp_json is not None:
@@ -119,7 +121,8 @@ class _Commit(beam.DoFn):
 
 
 class CommitOutput(ConfigRepr, beam.PTransform):
-    """Puts the run's checked files in place (`commit_shards`), writes the stamp, removes the run's temporary folder.
+    """Puts the run's checked files in place (`commit_shards`), writes the stamp, removes the run's temporary folder
+    and the report page of the outputs it replaces or adds to.
 
     Applied to the one element `CheckOutput` emits.
 

@@ -8,6 +8,7 @@
     <output>-duplicates-<run>-SSSSS-of-NNNNN.jsonl   clips run <run> did not embed (--dedup)
     <output>-stamp.json                              what made the embeddings (model, front end, dtypes)
     <output>-summary.json                            the run's counts, written by the job's last step
+    <output>-report.html                             `gemma4-embed report`'s page; a run that commits removes it
     <output>-lock.json                               the live run holding the prefix (outputs.lock)
     <output>.temp-<run>/spill/, .../shards/          a run's spilled records and its shards before they
                                                      are moved into place; removed when the run ends well
@@ -178,6 +179,10 @@ class OutputLayout:
     @property
     def summary(self) -> str:
         return f"{self.prefix}-summary.json"
+
+    @property
+    def report(self) -> str:
+        return f"{self.prefix}-report.html"
 
     def outputs(self, dedup: bool = False) -> dict[str, str]:
         """The globs a summary lists: records, dead letters (of every run), index and, with `--dedup`, duplicates."""

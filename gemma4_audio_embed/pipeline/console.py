@@ -135,6 +135,14 @@ def configure_logging(level: str) -> None:
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
+TOP_REASONS = 3  # dead-letter reasons named per stage in the closing lines
+
+
+def counted(count: int, noun: str) -> str:
+    """`1 clip`, `1,234 clips`: a count with its noun, plural unless it is 1 (nouns whose plural adds s)."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def closing_lines(summary: dict, reasons: list, dead_letters_read: int, dead_letters_limit: int) -> list[str]:
     """The few lines printed when a run ends.
 
@@ -145,14 +153,17 @@ def closing_lines(summary: dict, reasons: list, dead_letters_read: int, dead_let
         dead_letters_limit: int. The most that were read (a larger run's reasons are of its first ones).
 
     Returns:
-        Lines: what was embedded, from how much audio and how fast; dead letters by stage with
-        their three most frequent reasons each; where the outputs are.
+        Lines: what was embedded, from how much audio (a duration under an hour, hours above)
+        and how fast; dead letters by stage with their `TOP_REASONS` most frequent reasons
+        each, and how many others; where the outputs are.
     """
     from gemma4_audio_embed.pipeline.progress import duration_text
 
+    hours = summary["audio_hours"]
+    audio = f"{hours:,.2f} h" if hours >= 1 else duration_text(hours * 3600)
     lines = [
-        f"Embedded {summary['records']:,} clips ({summary['audio_hours']:.2f} h of audio, {summary['tokens']:,} tokens) "
-        f"from {summary['inputs']:,} inputs in {duration_text(summary['wall_seconds'])}: "
+        f"Embedded {counted(summary['records'], 'clip')} ({audio} of audio, {counted(summary['tokens'], 'token')}) "
+        f"from {counted(summary['inputs'], 'input')} in {duration_text(summary['wall_seconds'])}: "
         f"{summary['audio_seconds_per_second']:.1f} audio-seconds per second."
     ]
     by_stage = {stage: count for stage, count in summary["dead_letters_by_stage"].items() if count}
@@ -161,8 +172,15 @@ def closing_lines(summary: dict, reasons: list, dead_letters_read: int, dead_let
         lines.append(f"Dead letters: {summary['dead_letters']:,} ({stages}).")
         partial = f" (of the first {dead_letters_limit:,})" if dead_letters_read >= dead_letters_limit else ""
         for stage in by_stage:
-            for item in [reason for reason in reasons if reason.stage == stage][:3]:
+            in_stage = [reason for reason in reasons if reason.stage == stage]
+            for item in in_stage[:TOP_REASONS]:
                 lines.append(f"  {stage}: {item.count:,}x {item.reason}{partial} e.g. {item.example_key}")
+            if len(in_stage) > TOP_REASONS:
+                rest = sum(item.count for item in in_stage[TOP_REASONS:])
+                lines.append(
+                    f"  {stage}: {counted(len(in_stage) - TOP_REASONS, 'other reason')} ({counted(rest, 'dead letter')}); "
+                    "`gemma4-embed report` lists them all."
+                )
     else:
         lines.append("No dead letters.")
     if summary.get("repeated_audio"):

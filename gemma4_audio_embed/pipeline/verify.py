@@ -304,6 +304,13 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 2
+    if not _matched(f"{args.output}-*"):
+        print(
+            f"gemma4-embed verify: error: no file is named {args.output}-...: no run wrote to this --output "
+            "prefix (is it spelled as the run's --output?).",
+            file=sys.stderr,
+        )
+        return 2
     start = time.monotonic()
     table, violations = verify(args.output)
     table.append(("checked in", f"{time.monotonic() - start:.1f} s"))

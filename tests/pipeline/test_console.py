@@ -109,8 +109,8 @@ def test_closing_lines_say_what_was_done_why_inputs_failed_and_where_the_outputs
         Reason("read", "ValueError: <input>: no audio member", 1, "in/s.tar#k", "…"),
     ]
     assert closing_lines(SUMMARY, reasons, dead_letters_read=3, dead_letters_limit=100) == [
-        "Embedded 1,234 clips (0.52 h of audio, 47,100 tokens) from 500 inputs in 2 min 10 s: 14.5 audio-seconds "
-        "per second.",
+        "Embedded 1,234 clips (31 min 24 s of audio, 47,100 tokens) from 500 inputs in 2 min 10 s: 14.5 "
+        "audio-seconds per second.",
         "Dead letters: 3 (read 1, decode 2).",
         "  read: 1x ValueError: <input>: no audio member e.g. in/s.tar#k",
         "  decode: 2x InputError: Cannot decode <input> as audio: … e.g. in/x.wav",
@@ -119,7 +119,26 @@ def test_closing_lines_say_what_was_done_why_inputs_failed_and_where_the_outputs
         "Dead-letter files: o-dead-letter-*.jsonl",
     ]
     clean = SUMMARY | {"dead_letters": 0, "dead_letters_by_stage": {"read": 0}, "repeated_audio": 2}
+    assert closing_lines(clean, [], 0, 100)[0].startswith("Embedded 1,234 clips (31 min 24 s of audio,")
     assert closing_lines(clean, [], 0, 100)[1:3] == [
         "No dead letters.",
         "Repeated audio: 2 clips repeat another clip's audio.",
+    ]
+
+
+def test_closing_lines_count_one_clip_in_the_singular_and_hours_of_audio_in_hours():
+    one = SUMMARY | {"records": 1, "tokens": 1, "inputs": 1, "audio_hours": 2.5}
+    assert closing_lines(one, [], 0, 100)[0].startswith("Embedded 1 clip (2.50 h of audio, 1 token) from 1 input in ")
+
+
+def test_closing_lines_say_how_many_other_reasons_a_stage_has_beyond_its_top_three():
+    reasons = [Reason("decode", f"InputError: reason {i}", 5 - i, f"in/{i}.wav", "…") for i in range(5)]
+    summary = SUMMARY | {"dead_letters": 15, "dead_letters_by_stage": {"decode": 15}}
+    lines = closing_lines(summary, reasons, dead_letters_read=15, dead_letters_limit=100)
+    assert lines[1:6] == [
+        "Dead letters: 15 (decode 15).",
+        "  decode: 5x InputError: reason 0 e.g. in/0.wav",
+        "  decode: 4x InputError: reason 1 e.g. in/1.wav",
+        "  decode: 3x InputError: reason 2 e.g. in/2.wav",
+        "  decode: 2 other reasons (3 dead letters); `gemma4-embed report` lists them all.",
     ]

@@ -112,6 +112,7 @@ def test_overwrite_with_another_shard_count_replaces_the_old_set_once_complete(
     corpus, tiny_encoder_path, finished, copied
 ):
     old = record_bytes_by_key(sorted(finished.parent.glob("emb-*-of-*.tfrecord")))
+    (copied.parent / "emb-report.html").write_text("the old set's page")  # goes with the old set
     run(_argv(corpus, copied, tiny_encoder_path, "--num_shards", "3", "--overwrite"))
     names = sorted(path.name for path in copied.parent.iterdir())
     summary = json.loads((copied.parent / "emb-summary.json").read_text())

@@ -169,6 +169,13 @@ def test_verify_loads_no_pipeline_module_nor_the_native_libraries_it_pulls_in(go
     assert done.stdout.splitlines()[-1] == "0 []"
 
 
+def test_a_prefix_no_run_wrote_to_is_one_line_naming_the_mistake(good_output, capsys):
+    assert verify.main([str(good_output) + "-typo"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"gemma4-embed verify: error: no file is named {good_output}-typo-...")
+
+
 def test_a_folder_given_for_the_prefix_is_one_line_naming_the_mistake(good_output, capsys):
     assert verify.main([str(good_output.parent)]) == 2
     assert "is a folder; give the run's --output prefix" in capsys.readouterr().err

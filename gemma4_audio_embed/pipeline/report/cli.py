@@ -3,15 +3,11 @@
 import argparse
 
 from gemma4_audio_embed.outputs.atomic import write_atomically
+from gemma4_audio_embed.outputs.layout import OutputLayout
 from gemma4_audio_embed.pipeline.report.corpus import DEFAULT_SAMPLE_RECORDS
 from gemma4_audio_embed.pipeline.report.corpus import read_corpus
 from gemma4_audio_embed.pipeline.report.figures import panels
 from gemma4_audio_embed.pipeline.report.page import report_html
-
-
-def report_path(output: str) -> str:
-    """Where the report of `output` goes unless told: `<output>-report.html`, beside the outputs."""
-    return f"{output}-report.html"
 
 
 def write_report(
@@ -21,7 +17,7 @@ def write_report(
 
     Args:
         output: str. The run's `--output` prefix, local or `gs://`.
-        path: str or None. Where to write it. Defaults to `report_path(output)`.
+        path: str or None. Where to write it. Defaults to `<output>-report.html` (`OutputLayout.report`).
         color_by: str or None. Metadata field colouring the embedding map. Defaults to the
             first categorical field with 2 to 10 values.
         sample_records: int. Records read for the embedding figures. Defaults to 2000.
@@ -30,7 +26,7 @@ def write_report(
         FileNotFoundError: when `output` has no summary.
     """
     corpus = read_corpus(output, sample_records)
-    path = path or report_path(output)
+    path = path or OutputLayout(output).report
     write_atomically(path, report_html(output, corpus.summary, panels(corpus, color_by)).encode())
     return path
 
