@@ -16,6 +16,7 @@ import pyarrow
 import pyarrow.parquet
 
 from gemma4_audio_embed.outputs.atomic import write_atomically
+from gemma4_audio_embed.outputs.schema import RUN_ID_METADATA
 from gemma4_audio_embed.outputs.schema import index_schema
 
 INDEX_FIELDS = index_schema()  # the index's leading columns, from outputs.schema.FIELDS
@@ -85,8 +86,16 @@ def index_table(rows: list, columns: dict) -> pyarrow.Table:
     return pyarrow.table(data, schema=pyarrow.schema(fields))
 
 
-def write_index_file(path: str, rows: list, columns: dict) -> None:
-    """Writes `index_table(rows, columns)` as one Parquet file at `path` (local or any FileSystems URI), atomically."""
+def write_index_file(path: str, rows: list, columns: dict, run_id: str | None = None) -> None:
+    """Writes `index_table(rows, columns)` as one Parquet file at `path` (local or any FileSystems URI), atomically.
+
+    With `run_id`, the file's key-value metadata `RUN_ID_METADATA` names the run that wrote it
+    (`--skip_existing` index files: a reader tells a dead letter of an earlier run, for an input
+    a later run embedded, from one of the run that wrote the input; `schema.index_run_id`).
+    """
+    table = index_table(rows, columns)
+    if run_id is not None:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), RUN_ID_METADATA: run_id.encode()})
     buffer = io.BytesIO()
-    pyarrow.parquet.write_table(index_table(rows, columns), buffer)
+    pyarrow.parquet.write_table(table, buffer)
     write_atomically(path, buffer.getvalue())

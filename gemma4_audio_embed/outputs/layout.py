@@ -136,6 +136,14 @@ class OutputLayout:
         """The dead letters of every run (files of earlier layouts, without a run id, too)."""
         return f"{self.prefix}-dead-letter-*-of-*.jsonl"
 
+    def dead_letter_run(self, path: str) -> str | None:
+        """The run id in the name of dead-letter file `path`; None for a file without one (earlier layouts)."""
+        name = re.escape(posixpath.basename(self.prefix))
+        found = re.fullmatch(
+            rf"{name}-dead-letter-(\d{{8}}T\d{{6}}Z-[0-9a-f]+)-\d{{5}}-of-\d{{5}}\.jsonl", posixpath.basename(path)
+        )
+        return found.group(1) if found else None
+
     def duplicates_prefix(self, run_id: str) -> str:
         return f"{self.prefix}-duplicates-{run_id}"
 

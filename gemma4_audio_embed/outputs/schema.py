@@ -89,6 +89,16 @@ def index_schema():
     return pyarrow.schema([(field.name, types[field.kind]) for field in INDEX_FIELDS])
 
 
+RUN_ID_METADATA = b"gemma4_audio_embed.run_id"  # Parquet key-value metadata of a --skip_existing index file
+
+
+def index_run_id(schema) -> str | None:
+    """The run that wrote an index file whose `pyarrow.Schema` is `schema` (`index.write_index_file`),
+    or None when the file does not say (sharded outputs, earlier versions)."""
+    value = (schema.metadata or {}).get(RUN_ID_METADATA)
+    return None if value is None else value.decode()
+
+
 def schema_table() -> str:
     """The field table as Markdown, for `docs/outputs.md` (a test keeps the page equal to it)."""
     types = {"text": "bytes", "json": "bytes", "embedding": "bytes", "int64": "int64", "float": "float"}

@@ -73,10 +73,12 @@ def _order(piece) -> tuple:
 
 class _WriteFile(ConfigRepr, beam.DoFn):
     """`((record file, index file), pieces)` -> writes both, records in (source, segment index, key)
-    order, into `staging_folder` when given; yields a `WrittenFile`. A `None` piece stands for no record."""
+    order, into `staging_folder` when given; yields a `WrittenFile`. A `None` piece stands for no record.
+    With `run_id`, the index file names the run that wrote it (per-input files)."""
 
-    def __init__(self, staging_folder: str | None):
+    def __init__(self, staging_folder: str | None, run_id: str | None = None):
         self.staging_folder = staging_folder
+        self.run_id = run_id
 
     def process(self, element, columns):
         (record_path, index_path), pieces = element
@@ -89,7 +91,7 @@ class _WriteFile(ConfigRepr, beam.DoFn):
             written_index = FileSystems.join(self.staging_folder, posixpath.basename(index_path))
 
         def write() -> int:
-            write_index_file(written_index, rows, columns)
+            write_index_file(written_index, rows, columns, self.run_id)
             return write_record_file(written_record, spilled_records(ordered))
 
         records = retried(write, what=f"writing {record_path}")
@@ -153,5 +155,8 @@ class WriteRecords(ConfigRepr, beam.PTransform):
         return (
             keyed
             | "GroupByFile" >> beam.GroupByKey()
-            | "WriteFiles" >> beam.ParDo(_WriteFile(staging), columns=beam.pvalue.AsSingleton(columns))
+            | "WriteFiles"
+            >> beam.ParDo(
+                _WriteFile(staging, self.run_id if layout.per_input else None), columns=beam.pvalue.AsSingleton(columns)
+            )
         )

@@ -2,15 +2,16 @@
 
 Only the Parquet index, the dead letters and the duplicates list are read here, never an
 embedding. An input is complete when its windows 0, 1, ..., k-1 all have a record (with
-`--dedup`, a repeated window borrows the record it repeats) and no dead letter names it; any
-other input is listed with the reason, so that no window is ever dropped from an example
-without a word.
+`--dedup`, a repeated window borrows the record it repeats) and no dead letter names it (but
+one of an attempt a later `--skip_existing` run superseded); any other input is listed with
+the reason, so that no window is ever dropped from an example without a word.
 """
 
 import json
 from typing import NamedTuple
 
 from gemma4_audio_embed.outputs.layout import OutputLayout
+from gemma4_audio_embed.outputs.schema import index_run_id
 from gemma4_audio_embed.records import matched_paths
 from gemma4_audio_embed.records import open_file
 
@@ -46,16 +47,23 @@ def input_key(clip_key: str) -> str:
     return clip_key.rsplit("@", 1)[0]
 
 
-def _json_lines(pattern: str) -> list[dict]:
+def _json_lines(pattern: str) -> list[tuple[str, dict]]:
+    """`(file, entry)` for every JSON line of the files matching `pattern`."""
     entries = []
     for path in matched_paths(pattern):
         with open_file(path) as stream:
-            entries += [json.loads(line) for line in stream.read().decode("utf-8").splitlines() if line.strip()]
+            entries += [(path, json.loads(line)) for line in stream.read().decode("utf-8").splitlines() if line.strip()]
     return entries
 
 
-def _index_windows(output: str) -> list[tuple[WindowRecord, int, dict, str]]:
-    """`(window, segment index, metadata, index file)` for every row of every index file of `output`."""
+def _earlier(run_id: str | None, than: str | None) -> bool:
+    """Whether run `run_id` was launched before run `than` (run ids start with their UTC launch second)."""
+    return run_id is not None and than is not None and run_id[:16] < than[:16]
+
+
+def _index_windows(output: str) -> list[tuple[WindowRecord, int, dict, str, str | None]]:
+    """`(window, segment index, metadata, index file, run id)` for every row of every index file of
+    `output`; the run id is the one a `--skip_existing` index file names, else None."""
     import pyarrow.parquet
 
     globs = [OutputLayout(output).index_glob, OutputLayout(output, per_input=True).index_glob]
@@ -66,10 +74,11 @@ def _index_windows(output: str) -> list[tuple[WindowRecord, int, dict, str]]:
     for path in paths:
         folder = path.rsplit("/", 1)[0]  # `record_file` is a name in the index's folder
         with open_file(path) as stream:
-            rows = pyarrow.parquet.read_table(stream, columns=_INDEX_COLUMNS).to_pylist()
-        for position, row in enumerate(rows):  # the index lists its file's records in their order
+            table = pyarrow.parquet.read_table(stream, columns=_INDEX_COLUMNS)
+        run_id = index_run_id(table.schema)
+        for position, row in enumerate(table.to_pylist()):  # the index lists its file's records in their order
             window = WindowRecord(row["key"], f"{folder}/{row['record_file']}", position, row["num_tokens"])
-            windows.append((window, row["segment_index"], json.loads(row["metadata"]), path))
+            windows.append((window, row["segment_index"], json.loads(row["metadata"]), path, run_id))
     return windows
 
 
@@ -77,13 +86,17 @@ def output_inputs(output: str) -> OutputInputs:
     """Groups the records of the output prefix `output` (local or `gs://`) into inputs.
 
     Reads `<output>-index-*.parquet` (or the `--skip_existing` index files), the dead letters
-    and the `--dedup` duplicates list. Raises ValueError when the output has no index, or when
-    two index files list one clip (two runs' files under one prefix).
+    and the `--dedup` duplicates list. A dead letter of a run launched before the
+    `--skip_existing` run that wrote an input's records (its index file names that run) is of
+    an attempt that run superseded, and does not make the input incomplete. Raises ValueError
+    when the output has no index, or when two index files list one clip (two runs' files under
+    one prefix).
     """
     layout = OutputLayout(output)
     by_input, metadata, by_key = {}, {}, {}
     listed_by = {}  # clip key -> the index file listing it
-    for window, segment_index, fields, index_file in _index_windows(output):
+    written_by = {}  # input key -> the run that wrote its --skip_existing records
+    for window, segment_index, fields, index_file, run_id in _index_windows(output):
         if window.key in listed_by:
             raise ValueError(
                 f"{output}: {window.key!r} is listed by two index files: {listed_by[window.key]} and {index_file}. "
@@ -93,8 +106,10 @@ def output_inputs(output: str) -> OutputInputs:
         by_input.setdefault(input_key(window.key), {})[segment_index] = window
         metadata.setdefault(input_key(window.key), fields)
         by_key[window.key] = window
+        if run_id is not None:
+            written_by[input_key(window.key)] = run_id
     incomplete = {}
-    for entry in _json_lines(layout.duplicates_glob):
+    for _, entry in _json_lines(layout.duplicates_glob):
         kept = by_key.get(entry["duplicate_of"])
         if kept is None:
             incomplete[entry["input_key"]] = (
@@ -103,8 +118,10 @@ def output_inputs(output: str) -> OutputInputs:
             continue
         segment_index = int(entry["key"].rsplit("@", 1)[1])
         by_input.setdefault(entry["input_key"], {})[segment_index] = kept  # its rows are the kept record's
-    for number, entry in enumerate(_json_lines(layout.dead_letter_glob)):
+    for number, (path, entry) in enumerate(_json_lines(layout.dead_letter_glob)):
         key = entry.get("input_key") or f"(dead letter {number}, which names no input)"
+        if _earlier(layout.dead_letter_run(path), written_by.get(key)):
+            continue  # a later --skip_existing run embedded the input again
         incomplete.setdefault(
             key, f"dead letter at stage {entry.get('stage')!r} for {entry.get('key')}: {entry.get('error')}"
         )

@@ -9,6 +9,7 @@ ids `2 4 5 5 5 6 4 5 5 6 11 7 8 1`, labels -100 x 11 then `7 8 1`.
 """
 
 import pickle
+import time
 
 import numpy as np
 import pyarrow.parquet
@@ -16,14 +17,18 @@ import pytest
 from fakes import WordTokenizer
 from fakes import window_rows
 from fakes import write_output
+from synthetic_audio import tone
+from synthetic_audio import write_audio
 
 from gemma4_audio_embed.outputs.index import write_index_file
 from gemma4_audio_embed.outputs.record_files import write_record_file
 from gemma4_audio_embed.outputs.schema import bfloat16_bits
 from gemma4_audio_embed.outputs.schema import float32_from_bfloat16_bits
+from gemma4_audio_embed.pipeline.cli import run
 from gemma4_audio_embed.records import record_file_payloads
 from gemma4_audio_embed.training import PromptTemplate
 from gemma4_audio_embed.training import TrainingSource
+from gemma4_audio_embed.training.output_index import output_inputs
 
 WORDS = ["hello", "world", "good", "day", "Transcribe:"]
 A, B = "m.jsonl#a", "m.jsonl#b"
@@ -209,3 +214,24 @@ def test_an_index_whose_token_count_disagrees_with_the_record_is_named(tmp_path)
     write_index_file(index_file, [{**row, "num_tokens": 4} for row in rows], {})
     with pytest.raises(ValueError, match=rf"record 0 is '{A}@0' with 3 tokens, but the index lists '{A}@0' with 4"):
         make()[0]
+
+
+def test_a_dead_letter_of_an_attempt_a_later_skip_existing_run_redid_leaves_its_input_complete(
+    tmp_path, tiny_encoder_path
+):
+    corpus = tmp_path / "in"
+    corpus.mkdir()
+    write_audio(corpus / "a.wav", tone(1.0, seed=1), 16000)
+    (corpus / "b.wav").write_bytes(b"not audio yet")  # dead-lettered by the first run, fixed for the second
+    (corpus / "c.wav").write_bytes(b"never audio")  # dead-lettered by both
+    output = str(tmp_path / "out" / "emb")
+    argv = ["--input", f"{corpus}/*.wav", "--output", output, "--weights", str(tiny_encoder_path), "--skip_existing"]
+    run([*argv, "--runner", "FnApiRunner", "--bucket_seconds", "4"])
+    assert sorted(output_inputs(output).incomplete) == [str(corpus / "b.wav"), str(corpus / "c.wav")]
+    time.sleep(1)  # run ids order runs by their launch second
+    write_audio(corpus / "b.wav", tone(1.5, seed=2), 16000)
+    run([*argv, "--runner", "FnApiRunner", "--bucket_seconds", "4"])
+    found = output_inputs(output)
+    assert [item.key for item in found.complete] == [str(corpus / "a.wav"), str(corpus / "b.wav")]
+    assert list(found.incomplete) == [str(corpus / "c.wav")]
+    assert "dead letter at stage 'decode'" in found.incomplete[str(corpus / "c.wav")]
