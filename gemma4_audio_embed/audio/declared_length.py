@@ -117,7 +117,7 @@ _SUBFORMAT_TAGS = {KSDATAFORMAT_SUBTYPE_PCM: WAVE_FORMAT_PCM, KSDATAFORMAT_SUBTY
 
 
 class PcmWav(NamedTuple):
-    """A little-endian RIFF WAVE file of uncompressed samples that `audio.pcm_wav` reads (`pcm_wav_format`).
+    """A RIFF (or RIFX) WAVE file of uncompressed samples that `audio.pcm_wav` reads (`pcm_wav_format`).
 
     Attributes:
         channels: int. Interleaved channels.
@@ -128,6 +128,7 @@ class PcmWav(NamedTuple):
         data: DataChunk or None. The data chunk; None when its size declares nothing (only for
             a padded file, read to the end).
         data_offset: int. Byte offset of the first sample.
+        byte_order: str. `"<"` (RIFF) or `">"` (RIFX) for multi-byte samples.
     """
 
     channels: int
@@ -136,20 +137,28 @@ class PcmWav(NamedTuple):
     padded: bool
     data: DataChunk | None
     data_offset: int
+    byte_order: str = "<"
 
     @property
     def frame_bytes(self) -> int:
         return self.channels * {"u8": 1, "s16": 2, "s32": 4, "flt": 4}[self.sample_format]
 
 
-def _fmt_layout(fmt: bytes):
-    """`(channels, rate, sample_format, padded)` of a WAVE fmt chunk's first 40 bytes (or fewer), or None."""
+def _fmt_layout(fmt: bytes, order: str = "<"):
+    """`(channels, rate, sample_format, padded)` of a WAVE fmt chunk's first 40 bytes (or fewer), or None.
+
+    `order` is the file's byte order: `"<"` (RIFF) or `">"` (RIFX, plain tags only)."""
     if len(fmt) < 16:
         return None
-    tag, channels, rate, _, block_align, bits = struct.unpack("<HHIIHH", fmt[:16])
+    tag, channels, rate, _, block_align, bits = struct.unpack(order + "HHIIHH", fmt[:16])
     padded = False
     if tag == WAVE_FORMAT_EXTENSIBLE:
-        if len(fmt) < 40 or struct.unpack("<H", fmt[16:18])[0] < 22 or fmt[24:40] not in _SUBFORMAT_TAGS:
+        if (
+            order != "<"
+            or len(fmt) < 40
+            or struct.unpack("<H", fmt[16:18])[0] < 22
+            or fmt[24:40] not in _SUBFORMAT_TAGS
+        ):
             return None
         tag, valid_bits = _SUBFORMAT_TAGS[fmt[24:40]], struct.unpack("<H", fmt[18:20])[0]
         if tag == WAVE_FORMAT_PCM and bits == 32 and 0 < valid_bits < 32:
@@ -171,15 +180,20 @@ def pcm_wav_format(stream) -> PcmWav | None:
     same samples (tested), at about 2 ms of CPU more per input, most of it opening the file
     (bench/RESULTS.md, host cost). And integer PCM padded into 32-bit containers (24 valid bits
     in 32), which FFmpeg opens as `pcm_f24le` and decodes to noise and NaN, with any size.
-    Everything else (RIFX, RF64, 24-bit packed, A-law, ADPCM, a size of 0 or 0xFFFFFFFF on
-    plain PCM, a fmt chunk after the data) is left to FFmpeg.
+    Big-endian RIFX files of those plain layouts are read too (FFmpeg would decode them
+    byte-swapped; `audio.ffmpeg_input` refuses every other RIFX file). Everything else (RF64,
+    24-bit packed, A-law, ADPCM, a size of 0 or 0xFFFFFFFF on plain PCM, a fmt chunk after the
+    data) is left to FFmpeg.
 
     Args:
         stream: seekable binary file-like object.
     """
     try:
+        if stream.read(4) == b"RF64":  # its sizes live in a ds64 chunk: left to FFmpeg
+            return None
         chunks = _chunks(stream)
-        if next(chunks, (None, None)) != ("WAVE", "<"):
+        form, order = next(chunks, (None, None))
+        if form != "WAVE":
             return None
         layout, fmt_seen = None, False
         for chunk_id, offset, size in chunks:
@@ -188,14 +202,15 @@ def pcm_wav_format(stream) -> PcmWav | None:
                     return None
                 fmt_seen = True
                 stream.seek(offset + 8)
-                layout = _fmt_layout(stream.read(min(size, 40)))
+                layout = _fmt_layout(stream.read(min(size, 40)), order)
             elif chunk_id == b"data" and layout is not None:
                 declared = size not in UNKNOWN_SIZES
                 if not (declared or layout[3]):
                     return None
                 stream.seek(0, io.SEEK_END)
                 held = max(stream.tell() - offset - 8, 0)
-                return PcmWav(*layout, DataChunk(offset + 8, size, held) if declared else None, offset + 8)
+                data = DataChunk(offset + 8, size, held) if declared else None
+                return PcmWav(*layout, data, offset + 8, order)
         return None
     finally:
         stream.seek(0)

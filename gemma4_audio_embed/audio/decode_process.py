@@ -127,6 +127,7 @@ class DecoderProcess:
             stdout=subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": path},
             close_fds=True,
+            process_group=0,  # a terminal's Ctrl-C reaches the parent, which ends the child
         )
         _write(self._child.stdin, (self.decoder, self.settings))
 
@@ -202,10 +203,17 @@ class DecoderProcess:
 
 
 def main() -> None:
-    """The child: replies on a private copy of stdout; anything else written to stdout goes to stderr."""
+    """The child: replies on a private copy of stdout; anything else written to stdout goes to stderr.
+
+    It ignores SIGINT (the parent, interrupted, ends it) and ends quietly when the parent's pipe
+    closes at any point, even before the settings arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    serve(sys.stdin.fileno(), replies)
+    try:
+        serve(sys.stdin.fileno(), replies)
+    except (EOFError, BrokenPipeError):
+        pass
 
 
 if __name__ == "__main__":

@@ -146,6 +146,11 @@ class FFmpegInput:
         if not head:
             raise InputError(f"Cannot decode {self.source} as audio: it is empty (0 bytes).")
         stream.seek(0)
+        if head[:4] == b"RIFX":  # the layouts the job reads in RIFX go to `audio.pcm_wav`
+            raise InputError(
+                f"Cannot decode {self.source} as audio: a big-endian (RIFX) WAV of a layout the job does not "
+                "read (FFmpeg decodes RIFX samples byte-swapped, as noise)."
+            )
         is_wav = is_wave(head)
         try:
             with _error_log() as messages:
@@ -160,6 +165,12 @@ class FFmpegInput:
                 f"Cannot decode {self.source} as audio: it has no audio stream (streams: {', '.join(kinds)})."
             )
         self.audio = self.container.streams.audio[0]
+        if self.audio.codec_context is None:  # FFmpeg knows the stream but has no decoder for it
+            self.container.close()
+            raise InputError(
+                f"Cannot decode {self.source} as audio: FFmpeg has no decoder for its audio stream "
+                "(an audio format it recognises but cannot decode)."
+            )
         self.rate = self.audio.codec_context.sample_rate
         self.channels = self.audio.codec_context.layout.nb_channels
         self.format = self.container.format.name

@@ -8,8 +8,10 @@ noise and NaN. A padded file's samples are plain little-endian int32 with the va
 top, so reading them as int32 and scaling by 2^-31 gives exactly what a 24-bit read of the same
 audio gives (x * 2^8 / 2^31 = x / 2^23).
 
-Plain files are read in FFmpeg's packets (64 KiB, whole frames), so the blocks resampled are the
-ones FFmpeg's reading gives. Nothing here parses more than the header's numbers: the samples are
+Files are read in FFmpeg's packets (64 KiB, whole frames), so the blocks resampled are the ones
+FFmpeg's reading gives, and a read holds at most 64 KiB (a frame, if larger) of any layout. A
+big-endian RIFX file of a plain layout is read with its byte order; FFmpeg decodes RIFX samples
+byte-swapped. Nothing here parses more than the header's numbers: the samples are
 `np.frombuffer` of the bytes read.
 
 Axis legend: R samples at the input's rate, C channels.
@@ -27,9 +29,8 @@ from gemma4_audio_embed.audio.span import past_the_end
 from gemma4_audio_embed.inputs.encoded_audio import EncodedAudio
 from gemma4_audio_embed.inputs.samples import mono_samples
 
-PADDED_FRAMES_PER_READ = 1 << 16  # frames of a padded file read at a time: 1 MiB of stereo
 FFMPEG_PACKET_BYTES = 1 << 16  # what FFmpeg's WAV demuxer reads per packet (`ffmpeg_input`: max_size)
-_DTYPES = {"u8": "u1", "s16": "<i2", "s32": "<i4", "flt": "<f4"}
+_DTYPES = {"u8": "u1", "s16": "i2", "s32": "i4", "flt": "f4"}  # with the file's byte order
 
 
 class PcmWavInput:
@@ -69,7 +70,7 @@ class PcmWavInput:
                     f"({self.frames / self.rate:.3f} s)."
                 )
             self.frames = min(self.frames, declared)
-        self.frames_per_read = PADDED_FRAMES_PER_READ if layout.padded else FFMPEG_PACKET_BYTES // frame_bytes
+        self.frames_per_read = max(FFMPEG_PACKET_BYTES // frame_bytes, 1)
 
     def close(self) -> None:
         pass  # the stream is the caller's
@@ -80,7 +81,8 @@ class PcmWavInput:
         if self.span.start and self.span.start >= self.frames:
             raise past_the_end(self.source, self.offset_seconds, self.frames / self.rate)
         channels, frame_bytes = self.layout.channels, self.layout.frame_bytes
-        dtype, sample_format = _DTYPES[self.layout.sample_format], self.layout.sample_format
+        dtype = np.dtype(_DTYPES[self.layout.sample_format]).newbyteorder(self.layout.byte_order)
+        sample_format = self.layout.sample_format
         position = self.span.start
         self.stream.seek(self.layout.data_offset + position * frame_bytes)
         while position < end:

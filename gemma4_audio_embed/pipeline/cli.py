@@ -86,7 +86,8 @@ def run(argv=None, test_pipeline=None):
     if not embed.quiet:
         with FileSystems.open(layout.summary) as f:
             summary = json.loads(f.read())
-        print("\n".join(_closing_lines(summary, layout.dead_letter_glob) + [f"Summary: {layout.summary}"]))
+        this_run = f"{layout.dead_letter_prefix(summary['run_id'])}-*-of-*.jsonl"  # the summary counts these
+        console.print_out("\n".join(_closing_lines(summary, this_run) + [f"Summary: {layout.summary}"]))
     return result
 
 

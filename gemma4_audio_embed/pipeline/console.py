@@ -159,8 +159,11 @@ def closing_lines(summary: dict, reasons: list, dead_letters_read: int, dead_let
     """
     from gemma4_audio_embed.pipeline.progress import duration_text
 
-    hours = summary["audio_hours"]
-    audio = f"{hours:,.2f} h" if hours >= 1 else duration_text(hours * 3600)
+    seconds = summary["audio_hours"] * 3600
+    if seconds < 1:
+        audio = f"{seconds:.1f} s"
+    else:
+        audio = duration_text(seconds) if round(seconds) < 3600 else f"{summary['audio_hours']:,.2f} h"
     lines = [
         f"Embedded {counted(summary['records'], 'clip')} ({audio} of audio, {counted(summary['tokens'], 'token')}) "
         f"from {counted(summary['inputs'], 'input')} in {duration_text(summary['wall_seconds'])}: "
@@ -184,11 +187,24 @@ def closing_lines(summary: dict, reasons: list, dead_letters_read: int, dead_let
     else:
         lines.append("No dead letters.")
     if summary.get("repeated_audio"):
-        lines.append(f"Repeated audio: {summary['repeated_audio']:,} clips repeat another clip's audio.")
+        repeated = summary["repeated_audio"]
+        lines.append(
+            f"Repeated audio: {counted(repeated, 'clip')} {'repeats' if repeated == 1 else 'repeat'} another clip's audio."
+        )
     for name, label in _OUTPUT_LABELS.items():
         if name in summary["outputs"]:
             lines.append(f"{label}: {summary['outputs'][name]}")
     return lines
+
+
+def print_out(text: str) -> None:
+    """Prints `text` to stdout, flushed; when the reader has closed the pipe (`| true`, `| head -1`),
+    the rest of the process's stdout goes to /dev/null instead of failing the command, whose exit
+    status stays that of its work."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def exit_process(status) -> typing.NoReturn:

@@ -31,6 +31,7 @@ from gemma4_audio_embed.outputs.layout import RECORD_SUFFIXES
 from gemma4_audio_embed.outputs.layout import SHARD_NAME
 from gemma4_audio_embed.outputs.layout import OutputLayout
 from gemma4_audio_embed.outputs.schema import decoded_example
+from gemma4_audio_embed.pipeline import console
 from gemma4_audio_embed.records import record_file_payloads
 
 _MAX_LISTED = 10  # violations of one kind listed before the rest are counted
@@ -315,11 +316,9 @@ def main(argv=None) -> int:
     table, violations = verify(args.output)
     table.append(("checked in", f"{time.monotonic() - start:.1f} s"))
     width = max(len(name) for name, _ in table)
-    for name, value in table:
-        print(f"{name:<{width}}  {value}")
-    for line in violations:
-        print(line)
-    print(f"{args.output}: {'FAILED, ' + str(len(violations)) + ' violation(s)' if violations else 'OK'}")
+    lines = [f"{name:<{width}}  {value}" for name, value in table] + list(violations)
+    lines.append(f"{args.output}: {'FAILED, ' + str(len(violations)) + ' violation(s)' if violations else 'OK'}")
+    console.print_out("\n".join(lines))
     return 1 if violations else 0
 
 

@@ -1,6 +1,7 @@
 """Tests for audio/decode_process.py: a crash or a stall in the decoder costs one input, and the next goes on."""
 
 import os
+import signal
 
 import apache_beam as beam
 import numpy as np
@@ -50,6 +51,19 @@ def test_clips_from_the_process_equal_clips_decoded_here():
             np.testing.assert_array_equal(ours.waveform, theirs.waveform)
         bad = EncodedAudio("text.wav", "gs://b/text.wav", b"not audio at all" * 10)
         assert "Cannot decode text.wav as audio" in str(_outcome(process, bad)[1])  # the decoder's own error
+    finally:
+        process.close()
+
+
+def test_a_ctrl_c_at_the_terminal_does_not_reach_the_decoder_process_and_a_sigint_leaves_it_decoding():
+    process = DecoderProcess(input_clips, SETTINGS)
+    try:
+        assert _outcome(process, _input("a.flac"))[1] is None  # the child is up and serving
+        child = process._child.pid
+        assert os.getpgid(child) != os.getpgid(0)  # not in the terminal's foreground group
+        os.kill(child, signal.SIGINT)
+        clips, error = _outcome(process, _input("b.flac", seed=1))
+        assert error is None and len(clips) == 2 and process._child.pid == child  # the same child, alive
     finally:
         process.close()
 

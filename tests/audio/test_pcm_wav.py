@@ -188,3 +188,37 @@ def test_a_truncated_padded_file_is_an_error_naming_both_lengths():
     padded = extensible_wav(np.zeros((16000, 1), np.int32), 16000)
     with pytest.raises(InputError, match="x.wav is truncated: its data chunk declares 64000 bytes \\(1.000 s\\)"):
         _clips(padded[: len(padded) - 32000])
+
+
+def _rifx_s16(samples: np.ndarray, rate: int) -> bytes:
+    """A big-endian RIFX WAVE file of `int16 [R, C]` PCM: sizes, fmt fields and samples big-endian."""
+    frames, channels = samples.shape
+    fmt = struct.pack(">HHIIHH", 1, channels, rate, rate * 2 * channels, 2 * channels, 16)
+    data = samples.astype(">i2").tobytes()
+    body = b"WAVE" + b"fmt " + struct.pack(">I", len(fmt)) + fmt + b"data" + struct.pack(">I", len(data)) + data
+    return b"RIFX" + struct.pack(">I", len(body)) + body
+
+
+def test_a_big_endian_rifx_wav_decodes_to_the_samples_of_the_same_audio_in_riff():
+    samples = _int16(1.5, 16000, 2)
+    rifx = _rifx_s16(samples, 16000)
+    assert pcm_wav_format(io.BytesIO(rifx)).byte_order == ">"
+    (clip,) = _clips(rifx)
+    (reference,) = _clips(plain_s16(samples, 16000))
+    np.testing.assert_array_equal(clip.waveform, reference.waveform)
+
+
+def test_a_rifx_wav_of_another_layout_is_refused_naming_rifx():
+    rifx = bytearray(_rifx_s16(_int16(0.1, 16000, 1), 16000))
+    rifx[20:22] = struct.pack(">H", 7)  # mu-law: left to FFmpeg, which would decode it byte-swapped
+    with pytest.raises(
+        InputError, match=r"x.wav as audio: a big-endian \(RIFX\) WAV of a layout the job does not read"
+    ):
+        _clips(bytes(rifx))
+
+
+def test_an_extensible_wav_ffmpeg_has_no_decoder_for_is_an_error_naming_it():
+    odd = extensible_wav(np.zeros((100, 1), np.int32), 16000, valid_bits=40)
+    assert pcm_wav_format(io.BytesIO(odd)) is None
+    with pytest.raises(InputError, match=r"x.wav as audio: FFmpeg has no decoder for its audio"):
+        _clips(odd)

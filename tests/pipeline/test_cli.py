@@ -616,3 +616,21 @@ def test_quiet_prints_nothing_and_the_summary_file_is_written(tmp_path, tiny_enc
     output, _ = _run(tmp_path, tiny_encoder_path, str(wav), "--quiet")
     assert capsys.readouterr().out == ""
     assert json.loads(pathlib.Path(f"{output}-summary.json").read_text())["records"] == 1
+
+
+def test_the_closing_lines_of_a_skip_existing_rerun_list_its_own_dead_letters_only(tmp_path, tiny_encoder_path, capsys):
+    corpus = tmp_path / "in"
+    corpus.mkdir()
+    write_audio(corpus / "a.wav", tone(1.0), 16000)
+    (corpus / "c.wav").write_bytes(b"never audio")  # dead-lettered by each run
+    output = tmp_path / "out" / "emb"
+    argv = ["--input", f"{corpus}/*.wav", "--output", str(output), "--weights", str(tiny_encoder_path)]
+    run([*argv, "--skip_existing", *FAST_FLAGS])
+    capsys.readouterr()
+    run([*argv, "--skip_existing", *FAST_FLAGS])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:3] == [
+        "Dead letters: 1 (decode 1).",
+        "  decode: 1x InputError: Cannot decode <input> as audio: Invalid data found when processing input "
+        f"(FFmpeg finds no audio container it reads at the start of the file). e.g. {corpus / 'c.wav'}",
+    ]

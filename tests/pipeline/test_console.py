@@ -142,3 +142,20 @@ def test_closing_lines_say_how_many_other_reasons_a_stage_has_beyond_its_top_thr
         "  decode: 3x InputError: reason 2 e.g. in/2.wav",
         "  decode: 2 other reasons (3 dead letters); `gemma4-embed report` lists them all.",
     ]
+
+
+@pytest.mark.parametrize(
+    "hours, audio", [(0.9999, "1.00 h"), (0.5 / 3600, "0.5 s"), (59.6 / 3600, "1 min 00 s"), (1 / 3600, "1 s")]
+)
+def test_closing_lines_give_the_audio_as_a_duration_under_an_hour_and_in_hours_from_one(hours, audio):
+    assert closing_lines(SUMMARY | {"audio_hours": hours}, [], 0, 100)[0].startswith(
+        f"Embedded 1,234 clips ({audio} of audio,"
+    )
+
+
+def test_closing_lines_say_one_repeated_clip_in_the_singular():
+    one = SUMMARY | {"dead_letters": 0, "dead_letters_by_stage": {}, "repeated_audio": 1}
+    assert closing_lines(one, [], 0, 100)[1:3] == [
+        "No dead letters.",
+        "Repeated audio: 1 clip repeats another clip's audio.",
+    ]

@@ -179,3 +179,12 @@ def test_a_prefix_no_run_wrote_to_is_one_line_naming_the_mistake(good_output, ca
 def test_a_folder_given_for_the_prefix_is_one_line_naming_the_mistake(good_output, capsys):
     assert verify.main([str(good_output.parent)]) == 2
     assert "is a folder; give the run's --output prefix" in capsys.readouterr().err
+
+
+def test_a_reader_that_closes_stdout_early_leaves_verifys_exit_status_and_no_traceback(good_output):
+    command = [sys.executable, "-m", "gemma4_audio_embed", "verify", str(good_output)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # as `gemma4-embed verify PREFIX | true` does
+    stderr = process.communicate(timeout=300)[1].decode()
+    assert process.returncode == 0
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
