@@ -20,6 +20,11 @@ from gemma4_audio_embed.pipeline.progress import LineDisplay
 from gemma4_audio_embed.pipeline.progress import display_for
 from gemma4_audio_embed.pipeline.progress import watch
 
+
+class Interrupted(SystemExit):
+    """Ctrl-C: exit status 130, the job abandoned (`entry_point` does not wait for its threads)."""
+
+
 CLOSING_DEAD_LETTERS = 100_000  # dead letters read for the closing lines' reasons (the report reads all)
 
 
@@ -128,7 +133,7 @@ def main(argv=None) -> None:
                 "this --output sweeps the rest (with --skip_existing it keeps the inputs this run finished).",
                 file=sys.stderr,
             )
-            sys.exit(130)
+            raise Interrupted(130) from None
 
 
 def entry_point() -> typing.NoReturn:
@@ -138,5 +143,7 @@ def entry_point() -> typing.NoReturn:
     try:
         main()
     except SystemExit as stop:
-        console.exit_process(stop.code)
+        # An interrupted job is abandoned, not awaited: its output lock's holder is gone, so the
+        # next launch into the prefix takes it over and sweeps what the job left.
+        console.exit_process(stop.code, run_exit_handlers=not isinstance(stop, Interrupted))
     console.exit_process(0)

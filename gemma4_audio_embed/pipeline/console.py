@@ -106,7 +106,9 @@ class NativeStderrFilter:
             if getattr(handler, "stream", None) is replaced:
                 handler.setStream(sys.stderr)
         os.dup2(self._saved_fd, 2)  # closes the pipe's last write end this process holds
-        self._thread.join(timeout=5)
+        # A child process may still hold one (the decoder process of an interrupted job): on an
+        # exception the block's last native lines are not waited for.
+        self._thread.join(timeout=5 if exc_info[0] is None else 0.5)
         replaced.close()
         os.close(self._saved_fd)
         return False
@@ -207,11 +209,12 @@ def print_out(text: str) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def exit_process(status) -> typing.NoReturn:
+def exit_process(status, run_exit_handlers: bool = True) -> typing.NoReturn:
     """Ends the process with `status` (a `SystemExit` code: None, an int, or a message for stderr and 1)
     without the interpreter's teardown.
 
-    Every `atexit` handler runs (logging's flush among them) and stdout and stderr are flushed;
+    Every `atexit` handler runs (logging's flush among them; none with `run_exit_handlers=False`,
+    for an interrupted job: they would wait for its threads, letting it run on) and stdout and stderr are flushed;
     what is skipped is freeing each module and the native libraries' destructors, which took
     1.0-1.3 s after a job's last line on the 2-core machine (the encoder's gigabyte of weights,
     about 4,500 modules; bench/RESULTS.md, start-up), and where threads of native libraries
@@ -225,7 +228,8 @@ def exit_process(status) -> typing.NoReturn:
     else:
         print(status, file=sys.stderr)
         code = 1
-    atexit._run_exitfuncs()  # no public API runs the handlers without ending the interpreter
+    if run_exit_handlers:
+        atexit._run_exitfuncs()  # no public API runs the handlers without ending the interpreter
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
