@@ -13,12 +13,6 @@ import sys
 import typing
 
 from gemma4_audio_embed.pipeline import console
-from gemma4_audio_embed.pipeline.dead_letter_reasons import dead_letters
-from gemma4_audio_embed.pipeline.dead_letter_reasons import top_reasons
-from gemma4_audio_embed.pipeline.progress import BarDisplay
-from gemma4_audio_embed.pipeline.progress import LineDisplay
-from gemma4_audio_embed.pipeline.progress import display_for
-from gemma4_audio_embed.pipeline.progress import watch
 
 
 class Interrupted(SystemExit):
@@ -29,6 +23,9 @@ CLOSING_DEAD_LETTERS = 100_000  # dead letters read for the closing lines' reaso
 
 
 def _closing_lines(summary: dict, pattern: str) -> list[str]:
+    from gemma4_audio_embed.pipeline.dead_letter_reasons import dead_letters
+    from gemma4_audio_embed.pipeline.dead_letter_reasons import top_reasons
+
     read = 0
 
     def counted(entries):
@@ -66,9 +63,14 @@ def run(argv=None, test_pipeline=None):
     from gemma4_audio_embed.pipeline.launch import submit
     from gemma4_audio_embed.pipeline.options import EmbedOptions
     from gemma4_audio_embed.pipeline.options import output_layout
+    from gemma4_audio_embed.pipeline.progress import BarDisplay
+    from gemma4_audio_embed.pipeline.progress import LineDisplay
+    from gemma4_audio_embed.pipeline.progress import display_for
+    from gemma4_audio_embed.pipeline.progress import watch
 
     argv = sys.argv[1:] if argv is None else list(argv)
     options = prepare(argv, default_runner=test_pipeline is None)
+    console.raise_if_interrupted()  # Ctrl-C while importing or preparing
     embed = options.view_as(EmbedOptions)
     if embed.quiet:
         display = None
@@ -139,7 +141,11 @@ def main(argv=None) -> None:
 def entry_point() -> typing.NoReturn:
     """The process entry of `gemma4-embed` and `python -m gemma4_audio_embed`: `main()`, then
     `console.exit_process` with its exit status, which skips the interpreter's teardown (about
-    a second after a job). An exception other than `SystemExit` propagates as usual."""
+    a second after a job). An exception other than `SystemExit` propagates as usual. A launch
+    takes Ctrl-C as a flag it checks (`console.defer_interrupts`); `verify` and `report` stop
+    where they are."""
+    if sys.argv[1:2] not in (["verify"], ["report"]):
+        console.defer_interrupts()
     try:
         main()
     except SystemExit as stop:

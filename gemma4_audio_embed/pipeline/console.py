@@ -18,6 +18,7 @@ import atexit
 import logging
 import os
 import re
+import signal
 import sys
 import threading
 import typing
@@ -197,6 +198,27 @@ def closing_lines(summary: dict, reasons: list, dead_letters_read: int, dead_let
         if name in summary["outputs"]:
             lines.append(f"{label}: {summary['outputs'][name]}")
     return lines
+
+
+_INTERRUPTED = threading.Event()
+
+
+def defer_interrupts() -> None:
+    """Makes Ctrl-C (SIGINT) set a flag that `raise_if_interrupted` turns into KeyboardInterrupt, for
+    a process's entry point.
+
+    Python raises KeyboardInterrupt wherever the main thread is when the signal is handled; inside
+    a garbage-collection callback (JAX's `_xla_gc_callback`, at start-up) it is printed as
+    "Exception ignored" and lost, and the job ran to its end with exit status 0. During imports
+    it was a traceback. The flag is checked where the launch can stop cleanly.
+    """
+    signal.signal(signal.SIGINT, lambda signum, frame: _INTERRUPTED.set())
+
+
+def raise_if_interrupted() -> None:
+    """Raises KeyboardInterrupt once Ctrl-C was pressed under `defer_interrupts`."""
+    if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt
 
 
 def print_out(text: str) -> None:

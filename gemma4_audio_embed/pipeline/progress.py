@@ -26,6 +26,9 @@ from gemma4_audio_embed.metrics import INPUTS_DECODED
 from gemma4_audio_embed.metrics import INPUTS_READ
 from gemma4_audio_embed.metrics import LIVE_COUNTS
 from gemma4_audio_embed.metrics import counter_values
+from gemma4_audio_embed.pipeline import console
+
+INTERRUPT_POLL_SECONDS = 0.25  # how soon a deferred Ctrl-C stops the wait (`console.defer_interrupts`)
 
 TERMINAL_POLL_SECONDS = 1.0  # a bar redraws this often
 LINE_INTERVAL_SECONDS = 30.0  # without a terminal, one line this often
@@ -229,10 +232,16 @@ def watch(start_job: Callable, display, launch_time: float | None = None, runnin
         partial = Progress.from_counts(counts, now - launch_time)
         return dataclasses.replace(partial, eta_seconds=estimator.update(partial.inputs, partial.inputs_done, now))
 
+    poll_seconds = display.poll_seconds if display else 1.0
+    next_show = time.monotonic() + poll_seconds
     while True:
-        thread.join(display.poll_seconds if display else 1.0)
+        thread.join(min(poll_seconds, INTERRUPT_POLL_SECONDS))
         if "done" in outcome:
             break
+        console.raise_if_interrupted()
+        if time.monotonic() < next_show:
+            continue
+        next_show += poll_seconds
         if display is not None and (progress := current() or progress) is not None:
             display.show(progress)
     if display is not None:

@@ -159,3 +159,22 @@ def test_closing_lines_say_one_repeated_clip_in_the_singular():
         "No dead letters.",
         "Repeated audio: 1 clip repeats another clip's audio.",
     ]
+
+
+def test_a_ctrl_c_inside_a_garbage_collection_callback_is_kept_for_the_launch_to_act_on():
+    """Python drops a KeyboardInterrupt raised inside a gc callback (JAX's, at start-up): the job ran on."""
+    probe = (
+        "import gc, os, signal\n"
+        "from gemma4_audio_embed.pipeline import console\n"
+        "console.defer_interrupts()\n"
+        "gc.callbacks.append(lambda phase, info: os.kill(os.getpid(), signal.SIGINT) if phase == 'start' else None)\n"
+        "gc.collect()\n"
+        "gc.callbacks.clear()\n"
+        "try:\n"
+        "    console.raise_if_interrupted()\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "interrupted\n" and "Traceback" not in done.stderr
