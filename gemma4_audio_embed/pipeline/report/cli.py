@@ -4,6 +4,7 @@ import argparse
 
 from gemma4_audio_embed.outputs.atomic import write_atomically
 from gemma4_audio_embed.outputs.layout import OutputLayout
+from gemma4_audio_embed.pipeline import console
 from gemma4_audio_embed.pipeline.report.corpus import DEFAULT_SAMPLE_RECORDS
 from gemma4_audio_embed.pipeline.report.corpus import read_corpus
 from gemma4_audio_embed.pipeline.report.figures import panels
@@ -53,5 +54,5 @@ def main(argv=None) -> int:
         path = write_report(args.output, args.html, args.color_by, args.sample_records)
     except FileNotFoundError as error:
         parser.exit(2, f"gemma4-embed report: error: {error}\n")
-    print(f"Wrote {path}")
+    console.print_out(f"Wrote {path}")
     return 0
