@@ -139,10 +139,6 @@ class PcmWav(NamedTuple):
     data_offset: int
     byte_order: str = "<"
 
-    @property
-    def frame_bytes(self) -> int:
-        return self.channels * {"u8": 1, "s16": 2, "s32": 4, "flt": 4}[self.sample_format]
-
 
 def _fmt_layout(fmt: bytes, order: str = "<"):
     """`(channels, rate, sample_format, padded)` of a WAVE fmt chunk's first 40 bytes (or fewer), or None.

@@ -31,6 +31,7 @@ from gemma4_audio_embed.audio.span import Span
 from gemma4_audio_embed.audio.span import described
 from gemma4_audio_embed.audio.span import past_the_end
 from gemma4_audio_embed.inputs.encoded_audio import EncodedAudio
+from gemma4_audio_embed.inputs.samples import SAMPLE_DTYPES
 from gemma4_audio_embed.inputs.samples import mono_samples
 
 # FFmpeg's demuxers of the containers the job reads (docs/inputs.md): a name matches a demuxer
@@ -51,16 +52,9 @@ _PCM_SEEK_FORMATS = frozenset({"wav", "w64", "aiff"})
 # samples), so the per-packet cost in Python is paid 16 times less often, and stream probing
 # that stops after 32 KiB (the header says what FFmpeg needs; with big packets the default
 # probing would read ~30 of them, 2 MB, before the first sample is decoded).
-_WAV_DEMUXER_OPTIONS = {"max_size": str(1 << 16), "probesize": str(1 << 15)}
+WAV_PACKET_BYTES = 1 << 16
+_WAV_DEMUXER_OPTIONS = {"max_size": str(WAV_PACKET_BYTES), "probesize": str(1 << 15)}
 _CONFINED = {"format_whitelist": ",".join(AUDIO_DEMUXERS), "protocol_whitelist": NO_PROTOCOL}
-_SAMPLE_DTYPES = {
-    "u8": np.uint8,
-    "s16": np.int16,
-    "s32": np.int32,
-    "s64": np.int64,
-    "flt": np.float32,
-    "dbl": np.float64,
-}
 _NOT_ON_WHITELIST = re.compile(r"\[(\w+)\] Format not on whitelist")
 _MAX_PLANES_READ = 8  # AV_NUM_DATA_POINTERS: PyAV miscounts the planes of a planar frame with as many channels
 
@@ -88,7 +82,7 @@ class _FrameReader:
         if frame.format.is_planar and channels >= _MAX_PLANES_READ:
             frame = self._packed(frame)
         sample_format = frame.format.name.removesuffix("p")
-        dtype, count = _SAMPLE_DTYPES[sample_format], frame.samples
+        dtype, count = SAMPLE_DTYPES[sample_format], frame.samples
         if frame.format.is_planar:  # one plane per channel
             planes = [np.frombuffer(plane, dtype, count) for plane in frame.planes]  # C x [R]
             samples = planes[0] if len(planes) == 1 else np.stack(planes)  # [R] or [C, R]
@@ -128,7 +122,8 @@ def _refusal(error: av.FFmpegError, source: str, messages: list, is_wav: bool = 
             else " (FFmpeg finds no audio container it reads at the start of the file)"
         )
     if messages:
-        why += f"; FFmpeg logged: {logged[-2]}"
+        _, name, message = messages[-1]
+        why += f"; FFmpeg logged: [{name}] {message}"
     return InputError(f"Cannot decode {source} as audio: {why}.")
 
 

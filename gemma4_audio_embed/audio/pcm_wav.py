@@ -22,15 +22,14 @@ from collections.abc import Iterator
 import numpy as np
 
 from gemma4_audio_embed.audio.declared_length import PcmWav
+from gemma4_audio_embed.audio.ffmpeg_input import WAV_PACKET_BYTES
 from gemma4_audio_embed.audio.span import InputError
 from gemma4_audio_embed.audio.span import Span
 from gemma4_audio_embed.audio.span import described
 from gemma4_audio_embed.audio.span import past_the_end
 from gemma4_audio_embed.inputs.encoded_audio import EncodedAudio
+from gemma4_audio_embed.inputs.samples import SAMPLE_DTYPES
 from gemma4_audio_embed.inputs.samples import mono_samples
-
-FFMPEG_PACKET_BYTES = 1 << 16  # what FFmpeg's WAV demuxer reads per packet (`ffmpeg_input`: max_size)
-_DTYPES = {"u8": "u1", "s16": "i2", "s32": "i4", "flt": "f4"}  # with the file's byte order
 
 
 class PcmWavInput:
@@ -57,7 +56,8 @@ class PcmWavInput:
         self.channels = layout.channels
         self.offset_seconds = encoded.offset_seconds
         self.span = Span(encoded, self.rate)
-        frame_bytes = layout.frame_bytes
+        self.dtype = SAMPLE_DTYPES[layout.sample_format].newbyteorder(layout.byte_order)
+        self.frame_bytes = frame_bytes = self.dtype.itemsize * layout.channels
         stream.seek(0, 2)
         self.frames = max(stream.tell() - layout.data_offset, 0) // frame_bytes  # what the file holds
         if layout.data is not None:
@@ -70,7 +70,7 @@ class PcmWavInput:
                     f"({self.frames / self.rate:.3f} s)."
                 )
             self.frames = min(self.frames, declared)
-        self.frames_per_read = max(FFMPEG_PACKET_BYTES // frame_bytes, 1)
+        self.frames_per_read = max(WAV_PACKET_BYTES // frame_bytes, 1)
 
     def close(self) -> None:
         pass  # the stream is the caller's
@@ -80,9 +80,7 @@ class PcmWavInput:
         end = self.frames if self.span.end is None else min(self.frames, self.span.end)
         if self.span.start and self.span.start >= self.frames:
             raise past_the_end(self.source, self.offset_seconds, self.frames / self.rate)
-        channels, frame_bytes = self.layout.channels, self.layout.frame_bytes
-        dtype = np.dtype(_DTYPES[self.layout.sample_format]).newbyteorder(self.layout.byte_order)
-        sample_format = self.layout.sample_format
+        channels, frame_bytes = self.layout.channels, self.frame_bytes
         position = self.span.start
         self.stream.seek(self.layout.data_offset + position * frame_bytes)
         while position < end:
@@ -91,6 +89,6 @@ class PcmWavInput:
             count = len(data) // frame_bytes
             if not count:
                 return
-            frames = np.frombuffer(data, dtype, count * channels).reshape(count, channels).T  # [C, R']
-            yield mono_samples(frames, sample_format)
+            frames = np.frombuffer(data, self.dtype, count * channels).reshape(count, channels).T  # [C, R']
+            yield mono_samples(frames, self.layout.sample_format)
             position += count

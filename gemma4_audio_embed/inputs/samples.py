@@ -9,6 +9,15 @@ Axis legend: R samples at the input's rate, C channels.
 
 import numpy as np
 
+# FFmpeg's packed sample format names and the NumPy types of their samples (native byte order).
+SAMPLE_DTYPES = {
+    "u8": np.dtype(np.uint8),
+    "s16": np.dtype(np.int16),
+    "s32": np.dtype(np.int32),
+    "s64": np.dtype(np.int64),
+    "flt": np.dtype(np.float32),
+    "dbl": np.dtype(np.float64),
+}
 _PCM_FORMATS = {np.dtype(np.uint8): "u8", np.dtype(np.int16): "s16", np.dtype(np.int32): "s32"}
 # Full scale of each integer sample format, as libsndfile and FFmpeg convert to float.
 _INTEGER_SCALES = {"u8": 128.0, "s16": 32768.0, "s32": 2.0**31, "s64": 2.0**63}

@@ -136,6 +136,10 @@ class OutputLayout:
         """The dead letters of every run (files of earlier layouts, without a run id, too)."""
         return f"{self.prefix}-dead-letter-*-of-*.jsonl"
 
+    def run_dead_letter_glob(self, run_id: str) -> str:
+        """The dead letters of run `run_id`."""
+        return f"{self.dead_letter_prefix(run_id)}-*-of-*.jsonl"
+
     def dead_letter_run(self, path: str) -> str | None:
         """The run id in the name of dead-letter file `path`; None for a file without one (earlier layouts)."""
         name = re.escape(posixpath.basename(self.prefix))

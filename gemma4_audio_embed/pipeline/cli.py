@@ -93,7 +93,7 @@ def run(argv=None, test_pipeline=None):
     if not embed.quiet:
         with FileSystems.open(layout.summary) as f:
             summary = json.loads(f.read())
-        this_run = f"{layout.dead_letter_prefix(summary['run_id'])}-*-of-*.jsonl"  # the summary counts these
+        this_run = layout.run_dead_letter_glob(summary["run_id"])  # the dead letters the summary counts
         console.print_out("\n".join(_closing_lines(summary, this_run) + [f"Summary: {layout.summary}"]))
     return result
 
