@@ -7,6 +7,7 @@ C channels.
 import io
 import json
 import pathlib
+import struct
 import tarfile
 
 import numpy as np
@@ -27,6 +28,28 @@ def tone(seconds: float, rate: int = 16000, channels: int = 1, seed: int = 0) ->
     samples = chirp[:, None] + 0.05 * rng.standard_normal((time.size, channels))  # [R, C]
     samples = samples.astype(np.float32)
     return samples[:, 0] if channels == 1 else samples
+
+
+# The WAVE_FORMAT_EXTENSIBLE SubFormat GUID of integer PCM (00000001-0000-0010-8000-00aa00389b71).
+PCM_GUID = struct.pack("<IHH8s", 1, 0, 0x10, bytes.fromhex("800000aa00389b71"))
+
+
+def riff_wave(
+    fmt: bytes,
+    data: bytes,
+    *,
+    order: str = "<",
+    data_size: int | None = None,
+    before_data: bytes = b"",
+    after_data: bytes = b"",
+) -> bytes:
+    """A WAVE file written by hand: a fmt chunk of body `fmt`, `before_data`, a data chunk of `data`
+    declaring `data_size` (default its length), then `after_data`. `order` ">" writes RIFX, whose
+    chunk sizes are big-endian (the fmt body and samples are the caller's, in that order)."""
+    size = struct.Struct(order + "I")
+    body = b"WAVE" + b"fmt " + size.pack(len(fmt)) + fmt + before_data
+    body += b"data" + size.pack(len(data) if data_size is None else data_size) + data + after_data
+    return (b"RIFF" if order == "<" else b"RIFX") + size.pack(len(body)) + body
 
 
 def audio_bytes(samples: np.ndarray, rate: int, format: str = "WAV", subtype: str = None) -> bytes:

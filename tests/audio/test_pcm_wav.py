@@ -10,7 +10,9 @@ import struct
 
 import numpy as np
 import pytest
+from synthetic_audio import PCM_GUID
 from synthetic_audio import audio_bytes
+from synthetic_audio import riff_wave
 from synthetic_audio import tone
 
 from gemma4_audio_embed.audio import decode
@@ -19,19 +21,7 @@ from gemma4_audio_embed.audio.decode import decoded_clips
 from gemma4_audio_embed.audio.span import InputError
 from gemma4_audio_embed.inputs.encoded_audio import EncodedAudio
 
-PCM_GUID = struct.pack("<IHH8s", 1, 0, 0x10, bytes.fromhex("800000aa00389b71"))
-
-
 FLOAT_GUID = b"\x03" + PCM_GUID[1:]
-
-
-def riff(
-    fmt: bytes, data: bytes, data_size: int | None = None, before_data: bytes = b"", after_data: bytes = b""
-) -> bytes:
-    """A RIFF WAVE file of a fmt chunk body and a data chunk (declaring `data_size`, default its length)."""
-    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + before_data
-    body += b"data" + struct.pack("<I", len(data) if data_size is None else data_size) + data + after_data
-    return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
 def extensible_wav(samples_24: np.ndarray, rate: int, valid_bits: int = 24, guid: bytes = PCM_GUID) -> bytes:
@@ -39,21 +29,21 @@ def extensible_wav(samples_24: np.ndarray, rate: int, valid_bits: int = 24, guid
     frames, channels = samples_24.shape
     data = (samples_24.astype("<i4") << 8).tobytes()
     fmt = struct.pack("<HHIIHHHHI", 0xFFFE, channels, rate, rate * 4 * channels, 4 * channels, 32, 22, valid_bits, 3)
-    return riff(fmt + guid, data)
+    return riff_wave(fmt + guid, data)
 
 
 def extensible_s16(samples: np.ndarray, rate: int) -> bytes:
     """A WAVE_FORMAT_EXTENSIBLE file of `int16 [R, C]` PCM, 16 valid bits."""
     frames, channels = samples.shape
     fmt = struct.pack("<HHIIHHHHI", 0xFFFE, channels, rate, rate * 2 * channels, 2 * channels, 16, 22, 16, 3)
-    return riff(fmt + PCM_GUID, samples.astype("<i2").tobytes())
+    return riff_wave(fmt + PCM_GUID, samples.astype("<i2").tobytes())
 
 
 def plain_s16(samples: np.ndarray, rate: int, **chunks) -> bytes:
     """A plain (tag 1) PCM WAV of `int16 [R, C]`, with extra chunks and sizes as `riff` takes them."""
     frames, channels = samples.shape
     fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * 2 * channels, 2 * channels, 16)
-    return riff(fmt, samples.astype("<i2").tobytes(), **chunks)
+    return riff_wave(fmt, samples.astype("<i2").tobytes(), **chunks)
 
 
 def _ffmpeg_clips(data, monkeypatch, **span):
@@ -174,9 +164,11 @@ def test_extensible_and_plain_layouts_are_read_directly_and_not_as_padded(data):
             plain_s16(_int16(0.1, 16000, 1), 16000, before_data=b"fmt " + struct.pack("<I", 16) + bytes(16)),
             id="second-fmt",
         ),
-        pytest.param(riff(struct.pack("<HHIIHH", 1, 2, 16000, 64000, 2, 16), bytes(400)), id="block-align-mismatch"),
-        pytest.param(riff(struct.pack("<HHIIHH", 1, 0, 16000, 0, 0, 16), bytes(400)), id="no-channels"),
-        pytest.param(riff(struct.pack("<HHIIHH", 1, 513, 16000, 0, 1026, 16), bytes(4104)), id="513-channels"),
+        pytest.param(
+            riff_wave(struct.pack("<HHIIHH", 1, 2, 16000, 64000, 2, 16), bytes(400)), id="block-align-mismatch"
+        ),
+        pytest.param(riff_wave(struct.pack("<HHIIHH", 1, 0, 16000, 0, 0, 16), bytes(400)), id="no-channels"),
+        pytest.param(riff_wave(struct.pack("<HHIIHH", 1, 513, 16000, 0, 1026, 16), bytes(4104)), id="513-channels"),
         pytest.param(audio_bytes(tone(0.1), 16000, format="FLAC"), id="flac"),
     ],
 )
@@ -194,9 +186,7 @@ def _rifx_s16(samples: np.ndarray, rate: int) -> bytes:
     """A big-endian RIFX WAVE file of `int16 [R, C]` PCM: sizes, fmt fields and samples big-endian."""
     frames, channels = samples.shape
     fmt = struct.pack(">HHIIHH", 1, channels, rate, rate * 2 * channels, 2 * channels, 16)
-    data = samples.astype(">i2").tobytes()
-    body = b"WAVE" + b"fmt " + struct.pack(">I", len(fmt)) + fmt + b"data" + struct.pack(">I", len(data)) + data
-    return b"RIFX" + struct.pack(">I", len(body)) + body
+    return riff_wave(fmt, samples.astype(">i2").tobytes(), order=">")
 
 
 def test_a_big_endian_rifx_wav_decodes_to_the_samples_of_the_same_audio_in_riff():

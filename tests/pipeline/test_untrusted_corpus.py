@@ -18,7 +18,9 @@ import pyarrow.parquet
 import pytest
 import soundfile
 from accounting import accounted_outputs
+from synthetic_audio import PCM_GUID
 from synthetic_audio import audio_bytes
+from synthetic_audio import riff_wave
 from synthetic_audio import tone
 from synthetic_audio import write_tar
 
@@ -29,14 +31,12 @@ from gemma4_audio_embed.tfrecord import tfrecord_frame
 CAP = 100_000  # bytes: --max_member_bytes, --max_cell_bytes, --max_record_bytes
 BIG = audio_bytes(tone(6.0), 16000)  # a 192 KB WAV, over the cap
 SDP = b"v=0\no=- 0 0 IN IP4 127.0.0.1\ns=x\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 5004 RTP/AVP 0\na=rtpmap:0 PCMU/8000\n"
-PCM_GUID = struct.pack("<IHH8s", 1, 0, 0x10, bytes.fromhex("800000aa00389b71"))
 
 
 def _wav_24_in_32() -> bytes:
     data = (np.round(tone(1.0) * (2**23 - 1)).astype("<i4") << 8).tobytes()
     fmt = struct.pack("<HHIIHHHHI", 0xFFFE, 1, 16000, 64000, 4, 32, 22, 24, 4) + PCM_GUID
-    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
-    return b"RIFF" + struct.pack("<I", len(body)) + body
+    return riff_wave(fmt, data)
 
 
 def _example(**features) -> bytes:
