@@ -375,7 +375,7 @@ def main() -> None:
 
     from gemma4_audio_embed import encoder
     from gemma4_audio_embed.batching.batch_budget import resolve_max_batch_frames
-    from gemma4_audio_embed.batching.row_packing import bucket_lengths
+    from gemma4_audio_embed.batching.batch_plan import BatchPlan
     from gemma4_audio_embed.pipeline.cli import run
     from gemma4_audio_embed.pipeline.options import EmbedOptions
 
@@ -420,7 +420,12 @@ def main() -> None:
 
     with Stopwatch() as front_end:
         features = corpus_features(folder / "corpus", options.max_clip_seconds)
-    lengths = bucket_lengths(options.bucket_seconds, options.max_clip_seconds)
+    lengths = BatchPlan.from_seconds(
+        bucket_seconds=options.bucket_seconds,
+        max_clip_seconds=options.max_clip_seconds,
+        max_batch_frames=options.max_batch_frames,
+        encoder_config={},
+    ).lengths
     max_batch_frames = resolve_max_batch_frames(options.max_batch_frames, args.keras_backend, "float32", lengths[-1])
     batches = pipeline_batches(features, lengths, max_batch_frames)
     with Stopwatch() as encoder_only:

@@ -1,7 +1,7 @@
 """`--max_batch_frames auto`: the frame budget of one inference batch, chosen on the worker for its devices.
 
 On a CPU the encoder runs at the same frames per second at any batch size, so the budget stays
-`DEFAULT_MAX_BATCH_FRAMES` (two 30 s rows). An accelerator wants as many rows per call as its
+`DEFAULT_MAX_BATCH_FRAMES` (one row of two 30 s windows). An accelerator wants as many rows per call as its
 memory holds: the rows are the largest power of two per device whose measured footprint fits,
 times the device count.
 """

@@ -1,6 +1,6 @@
 """`BatchPlan`: how clips become inference batches, decided once and handed to both `PackClips` and the model handler.
 
-The plan holds the row lengths (`bucket_lengths`), the frame budget of a batch (a number, or
+The plan holds the row lengths (`bucket_lengths` and `row_length`), the frame budget of a batch (a number, or
 `"auto"`, resolved on each worker for its devices by `batch_budget`) and the packing geometry
 of the model the job loads (from its configuration, `PackingGeometry.from_encoder_config`), so
 the step that chooses a batch's clips and the step that lays them out in rows agree.
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from gemma4_audio_embed.batching.batch_budget import AUTO
 from gemma4_audio_embed.batching.row_packing import PackingGeometry
+from gemma4_audio_embed.batching.row_packing import batch_lengths
 from gemma4_audio_embed.batching.row_packing import bucket_lengths
 
 
@@ -20,7 +21,7 @@ class BatchPlan:
 
     Args:
         lengths: tuple of int. Increasing row lengths in mel frames; rows of a multi-row batch
-            are `lengths[-1]` long (`bucket_lengths`).
+            are `lengths[-1]` long (`batch_lengths`).
         max_batch_frames: int or `"auto"`. Frame budget of a batch, padding included; at least
             `lengths[-1]`.
         geometry: PackingGeometry. Where clips may start in a row of the model's input.
@@ -54,8 +55,9 @@ class BatchPlan:
     ) -> "BatchPlan":
         """The plan for `--bucket_seconds`, `--max_clip_seconds`, `--max_batch_frames` and a model
         of configuration `encoder_config` (`ModelSource.encoder_config`)."""
+        budget = None if max_batch_frames == AUTO else max_batch_frames
         return cls(
-            lengths=bucket_lengths(bucket_seconds, max_clip_seconds),
+            lengths=batch_lengths(bucket_lengths(bucket_seconds, max_clip_seconds), budget),
             max_batch_frames=max_batch_frames,
             geometry=PackingGeometry.from_encoder_config(encoder_config),
         )

@@ -328,7 +328,7 @@ class EmbedOptions(PipelineOptions):
             type=parse_max_batch_frames,
             default=AUTO,
             help="Frame budget of one inference batch, padding included (100 frames = 1 s): "
-            "max_batch_frames // (the last bucket) rows of packed clips. auto (the default): 8192 "
+            "max_batch_frames // (row length) rows of packed clips. auto (the default): 8192 "
             "on a CPU; on GPUs/TPUs (JAX) a power of two of rows per device sized from the device "
             "memory and a measured per-row footprint, logged and reported in the summary.",
         )
@@ -352,9 +352,10 @@ class EmbedOptions(PipelineOptions):
             "--bucket_seconds",
             type=_seconds_list,
             default=DEFAULT_BUCKET_SECONDS,
-            help="Comma-separated row lengths in seconds, below --max_clip_seconds (always the last "
-            "bucket and the length of every row of a multi-row batch); a batch that packs into one "
-            "row is cut to the smallest that holds it. Defaults to 3,6,10,15,22.",
+            help="Comma-separated row lengths in seconds, below --max_clip_seconds (a full window is "
+            "always a bucket; every row of a multi-row batch holds whole windows, two 30 s ones by "
+            "default); a batch that packs into one row is cut to the smallest that holds it. "
+            "Defaults to 3,6,10,15,22.",
         )
         runtime.add_argument(
             "--keras_backend",

@@ -6,12 +6,14 @@ import pytest
 from gemma4_audio_embed.batching.row_packing import DEFAULT_BUCKET_SECONDS
 from gemma4_audio_embed.batching.row_packing import RELEASE_GEOMETRY
 from gemma4_audio_embed.batching.row_packing import PackingGeometry
+from gemma4_audio_embed.batching.row_packing import batch_lengths
 from gemma4_audio_embed.batching.row_packing import bucket_length
 from gemma4_audio_embed.batching.row_packing import bucket_lengths
 from gemma4_audio_embed.batching.row_packing import first_fit_rows
 from gemma4_audio_embed.batching.row_packing import full_batch_rows
 from gemma4_audio_embed.batching.row_packing import packed_batch
 from gemma4_audio_embed.batching.row_packing import padded_rows
+from gemma4_audio_embed.batching.row_packing import row_length
 from gemma4_audio_embed.constants import FRAMES_PER_BLOCK
 
 
@@ -41,6 +43,36 @@ def test_bucket_lengths_table(seconds, max_clip_seconds, expected):
 def test_bucket_lengths_rejects_non_positive_seconds():
     with pytest.raises(ValueError, match="positive"):
         bucket_lengths((0, 2), 30.0)
+
+
+@pytest.mark.parametrize(
+    "window, budget, expected",
+    [
+        (3024, None, 6048),  # auto: two 30 s windows fit 8192 frames, three do not
+        (3024, 8192, 6048),
+        (3024, 6047, 3024),  # a budget under two windows keeps rows of one
+        (3024, 3024, 3024),
+        (3024, 65536, 6048),  # a larger budget adds rows, not length
+        (1008, None, 8064),  # eight 10 s windows
+        (12048, None, 12048),  # a 2 min window is longer than 8192 frames: one window a row
+    ],
+)
+def test_row_length_holds_the_whole_windows_that_fit_8192_frames_or_the_budget(window, budget, expected):
+    assert row_length(window, budget) == expected
+
+
+def test_batch_lengths_end_with_the_row_after_the_window():
+    assert batch_lengths((336, 3024), None) == (336, 3024, 6048)
+
+
+def test_batch_lengths_add_nothing_when_the_row_is_one_window():
+    assert batch_lengths((336, 3024), 4096) == (336, 3024)
+
+
+def test_rows_of_two_windows_hold_three_16_s_clips_that_rows_of_one_hold_one_at_a_time():
+    clips = [1600, 1600, 1600]  # 16 s each; with 44 gap frames two need 3244 > 3024
+    assert len(first_fit_rows(clips, 3024, RELEASE_GEOMETRY)) == 3
+    assert len(first_fit_rows(clips, row_length(3024, None), RELEASE_GEOMETRY)) == 1
 
 
 @pytest.mark.parametrize("num_frames, expected", [(1, 240), (240, 240), (241, 432), (432, 432), (3024, 3024)])
