@@ -56,6 +56,11 @@ def clip_key(input_key: str, segment_index: int) -> str:
     return f"{input_key}@{segment_index}"
 
 
+def input_key_of(clip_key: str) -> str:
+    """The input key of a clip key `<input key>@<segment index>` (the inverse of `clip_key`)."""
+    return clip_key.rsplit("@", 1)[0]
+
+
 class UniqueKeys:
     """Hands out the input keys of the entries of one file, `<uri>#<name>`, each once, deterministically.
 

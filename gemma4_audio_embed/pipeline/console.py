@@ -157,7 +157,7 @@ def closing_lines(summary: dict, reasons: list, dead_letters_read: int, dead_let
 
     Returns:
         Lines: what was embedded, from how much audio (a duration under an hour, hours above)
-        and how fast; dead letters by stage with their `TOP_REASONS` most frequent reasons
+        and how fast, and how many input files `--skip_existing` skipped; dead letters by stage with their `TOP_REASONS` most frequent reasons
         each, and how many others; where the outputs are.
     """
     from gemma4_audio_embed.pipeline.progress import duration_text
@@ -167,11 +167,20 @@ def closing_lines(summary: dict, reasons: list, dead_letters_read: int, dead_let
         audio = f"{seconds:.1f} s"
     else:
         audio = duration_text(seconds) if round(seconds) < 3600 else f"{summary['audio_hours']:,.2f} h"
-    lines = [
-        f"Embedded {counted(summary['records'], 'clip')} ({audio} of audio, {counted(summary['tokens'], 'token')}) "
-        f"from {counted(summary['inputs'], 'input')} in {duration_text(summary['wall_seconds'])}: "
-        f"{summary['audio_seconds_per_second']:.1f} audio-seconds per second."
-    ]
+    skipped = summary.get("input_files_skipped", 0)
+    if skipped and not summary["inputs"]:
+        lines = [
+            f"Nothing new to embed: {counted(skipped, 'input file')} already "
+            f"{'has' if skipped == 1 else 'have'} records (--skip_existing)."
+        ]
+    else:
+        lines = [
+            f"Embedded {counted(summary['records'], 'clip')} ({audio} of audio, {counted(summary['tokens'], 'token')}) "
+            f"from {counted(summary['inputs'], 'input')} in {duration_text(summary['wall_seconds'])}: "
+            f"{summary['audio_seconds_per_second']:.1f} audio-seconds per second."
+        ]
+        if skipped:
+            lines.append(f"Skipped {counted(skipped, 'input file')} that already had records (--skip_existing).")
     by_stage = {stage: count for stage, count in summary["dead_letters_by_stage"].items() if count}
     if by_stage:
         stages = ", ".join(f"{stage} {count:,}" for stage, count in by_stage.items())

@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow.parquet
 from apache_beam.io.filesystems import FileSystems
 
+from gemma4_audio_embed.inputs.keys import input_key_of
 from gemma4_audio_embed.outputs.commit import leftovers
 from gemma4_audio_embed.outputs.layout import RECORD_SUFFIXES
 from gemma4_audio_embed.outputs.layout import SHARD_NAME
@@ -170,7 +171,10 @@ def _verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
     layout = OutputLayout(output)
     stamp = _json(layout.stamp, violations)
     if len(fingerprints) > 1:
-        counts = ", ".join(f"{fingerprint[:16]}: {count} records" for fingerprint, count in fingerprints.most_common())
+        counts = ", ".join(
+            f"{fingerprint[:16]}: {console.counted(count, 'record')}"
+            for fingerprint, count in fingerprints.most_common()
+        )
         violations.add("fingerprint", f"{len(fingerprints)} model fingerprints in one output ({counts})")
     if stamp is None:
         violations.add("stamp", f"{layout.stamp} is missing")
@@ -236,7 +240,7 @@ def _verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
             if summary is None
             else "unreadable"
             if summary is _UNREADABLE
-            else f"{summary.get('records')} records, {summary.get('tokens')} tokens",
+            else _counts(summary.get("records"), summary.get("tokens")),
         ),
     ]
     return table, violations.lines()
@@ -264,6 +268,13 @@ def _jsonl(pattern: str, violations: _Violations) -> list[dict]:
     return entries
 
 
+def _counts(records, tokens) -> str:
+    """`1 record, 25 tokens` from a summary's counts; as written when not whole numbers."""
+    if isinstance(records, int) and isinstance(tokens, int):
+        return f"{console.counted(records, 'record')}, {console.counted(tokens, 'token')}"
+    return f"{records} records, {tokens} tokens"
+
+
 def _check_accounting(output: str, summary: dict, by_key: dict, violations: _Violations) -> None:
     """Every input of the summary has records, dead letters or duplicates, or was skipped; no key twice."""
     layout = OutputLayout(output)
@@ -283,7 +294,7 @@ def _check_accounting(output: str, summary: dict, by_key: dict, violations: _Vio
     repeated = sorted(key for key, count in keys.items() if count > 1 or key in by_key)
     if repeated:
         violations.add("unique keys", f"{len(repeated)} keys of dead letters or duplicates repeat, e.g. {repeated[0]}")
-    inputs = {key.rsplit("@", 1)[0] for key in by_key} | {entry.get("input_key") for entry in dead + duplicates}
+    inputs = {input_key_of(key) for key in by_key} | {entry.get("input_key") for entry in dead + duplicates}
     accounted = len(inputs - {None}) + summary.get("entries_skipped", 0)
     if summary.get("inputs") != accounted:
         violations.add(

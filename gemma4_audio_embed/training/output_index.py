@@ -10,7 +10,9 @@ the reason, so that no window is ever dropped from an example without a word.
 import json
 from typing import NamedTuple
 
+from gemma4_audio_embed.inputs.keys import input_key_of
 from gemma4_audio_embed.outputs.layout import OutputLayout
+from gemma4_audio_embed.outputs.runs import standing_dead_letters
 from gemma4_audio_embed.outputs.schema import index_run_id
 from gemma4_audio_embed.records import matched_paths
 from gemma4_audio_embed.records import open_file
@@ -42,11 +44,6 @@ class OutputInputs(NamedTuple):
     incomplete: dict
 
 
-def input_key(clip_key: str) -> str:
-    """The input key of a clip key `<input key>@<window index>`."""
-    return clip_key.rsplit("@", 1)[0]
-
-
 def _json_lines(pattern: str) -> list[tuple[str, dict]]:
     """`(file, entry)` for every JSON line of the files matching `pattern`."""
     entries = []
@@ -54,11 +51,6 @@ def _json_lines(pattern: str) -> list[tuple[str, dict]]:
         with open_file(path) as stream:
             entries += [(path, json.loads(line)) for line in stream.read().decode("utf-8").splitlines() if line.strip()]
     return entries
-
-
-def _earlier(run_id: str | None, than: str | None) -> bool:
-    """Whether run `run_id` was launched before run `than` (run ids start with their UTC launch second)."""
-    return run_id is not None and than is not None and run_id[:16] < than[:16]
 
 
 def _index_windows(output: str) -> list[tuple[WindowRecord, int, dict, str, str | None]]:
@@ -103,11 +95,11 @@ def output_inputs(output: str) -> OutputInputs:
                 "Are two runs' files under one prefix? Give each run its own --output."
             )
         listed_by[window.key] = index_file
-        by_input.setdefault(input_key(window.key), {})[segment_index] = window
-        metadata.setdefault(input_key(window.key), fields)
+        by_input.setdefault(input_key_of(window.key), {})[segment_index] = window
+        metadata.setdefault(input_key_of(window.key), fields)
         by_key[window.key] = window
         if run_id is not None:
-            written_by[input_key(window.key)] = run_id
+            written_by[input_key_of(window.key)] = run_id
     incomplete = {}
     for _, entry in _json_lines(layout.duplicates_glob):
         kept = by_key.get(entry["duplicate_of"])
@@ -118,10 +110,9 @@ def output_inputs(output: str) -> OutputInputs:
             continue
         segment_index = int(entry["key"].rsplit("@", 1)[1])
         by_input.setdefault(entry["input_key"], {})[segment_index] = kept  # its rows are the kept record's
-    for number, (path, entry) in enumerate(_json_lines(layout.dead_letter_glob)):
+    dead = [(layout.dead_letter_run(path), entry) for path, entry in _json_lines(layout.dead_letter_glob)]
+    for number, entry in enumerate(standing_dead_letters(dead, written_by)):  # not those a later run superseded
         key = entry.get("input_key") or f"(dead letter {number}, which names no input)"
-        if _earlier(layout.dead_letter_run(path), written_by.get(key)):
-            continue  # a later --skip_existing run embedded the input again
         incomplete.setdefault(
             key, f"dead letter at stage {entry.get('stage')!r} for {entry.get('key')}: {entry.get('error')}"
         )

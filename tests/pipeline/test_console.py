@@ -153,6 +153,20 @@ def test_closing_lines_give_the_audio_as_a_duration_under_an_hour_and_in_hours_f
     )
 
 
+def test_closing_lines_of_a_rerun_with_nothing_left_say_so():
+    rerun = SUMMARY | {"records": 0, "inputs": 0, "tokens": 0, "audio_hours": 0.0, "input_files_skipped": 1}
+    rerun |= {"dead_letters": 0, "dead_letters_by_stage": {}}
+    assert closing_lines(rerun, [], 0, 100)[:2] == [
+        "Nothing new to embed: 1 input file already has records (--skip_existing).",
+        "No dead letters.",
+    ]
+
+
+def test_closing_lines_count_the_input_files_skip_existing_skipped():
+    resumed = SUMMARY | {"input_files_skipped": 12}
+    assert closing_lines(resumed, [], 0, 100)[1] == "Skipped 12 input files that already had records (--skip_existing)."
+
+
 def test_closing_lines_say_one_repeated_clip_in_the_singular():
     one = SUMMARY | {"dead_letters": 0, "dead_letters_by_stage": {}, "repeated_audio": 1}
     assert closing_lines(one, [], 0, 100)[1:3] == [

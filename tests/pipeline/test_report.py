@@ -8,6 +8,7 @@ import json
 import pathlib
 import re
 import subprocess
+import time
 
 import numpy as np
 import pyarrow.parquet
@@ -194,3 +195,24 @@ def test_the_page_renders_in_headless_chromium_with_every_figure(reported, tmp_p
     for figure in data["figures"]:  # each figure's colour band, drawn only if its PNG decoded and showed
         band = (pixels == np.array(figure["marker"])).all(axis=-1).sum()
         assert band >= 600 * MARKER_PIXELS, f"{figure['id']}: {band} pixels of its band in the screenshot"
+
+
+def test_dead_letters_a_later_skip_existing_run_superseded_are_not_reported(tmp_path, tiny_encoder_path):
+    corpus = tmp_path / "in"
+    corpus.mkdir()
+    (corpus / "a.wav").write_bytes(audio_bytes(tone(1.0, seed=1), 16000, format="WAV"))
+    (corpus / "b.wav").write_bytes(b"not audio yet")  # dead-lettered by the first run, fixed for the second
+    (corpus / "c.wav").write_bytes(b"never audio")  # dead-lettered by both
+    output = str(tmp_path / "out" / "e")
+    flags = ["--input", f"{corpus}/*.wav", "--output", output, "--weights", str(tiny_encoder_path), "--skip_existing"]
+    run([*flags, "--runner", "FnApiRunner", "--bucket_seconds", "4", "--quiet"])
+    time.sleep(1)  # run ids order runs by their launch second
+    (corpus / "b.wav").write_bytes(audio_bytes(tone(1.5, seed=2), 16000, format="WAV"))
+    run([*flags, "--runner", "FnApiRunner", "--bucket_seconds", "4", "--quiet"])
+    with pytest.raises(SystemExit):
+        main(["report", output])
+    page = pathlib.Path(f"{output}-report.html").read_text()
+    data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S)[1])
+    (reason,) = _figure(data, "dead-letters")["reasons"]
+    assert (reason["count"], reason["example_key"]) == (1, f"{corpus}/c.wav")
+    assert _summary(output)["dead_letters"] == 1

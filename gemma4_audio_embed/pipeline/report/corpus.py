@@ -12,7 +12,10 @@ import pyarrow.parquet
 from apache_beam.io.filesystems import FileSystems
 
 from gemma4_audio_embed import records
+from gemma4_audio_embed.inputs.keys import input_key_of
 from gemma4_audio_embed.outputs.layout import OutputLayout
+from gemma4_audio_embed.outputs.runs import standing_dead_letters
+from gemma4_audio_embed.outputs.schema import index_run_id
 from gemma4_audio_embed.pipeline.dead_letter_reasons import dead_letters
 from gemma4_audio_embed.pipeline.verify import record_files
 
@@ -29,7 +32,8 @@ class Corpus:
         summary: dict. `<output>-summary.json`.
         index: dict of lists. The index columns `INDEX_COLUMNS`, one entry per record, in index
             file order; `metadata` parsed from its JSON.
-        dead_letters: list of dict. Every dead-letter entry.
+        dead_letters: list of dict. Every dead-letter entry that stands: not one of an earlier
+            run that a later `--skip_existing` run superseded (`outputs.runs`).
         sample_keys: list of str. Keys of the records sampled for the embedding figures.
         sample_norms: `float32 [N]`. Each sampled record's mean L2 norm over its tokens.
         sample_means: `float32 [N, D]`. Each sampled record's mean over its tokens.
@@ -46,16 +50,35 @@ class Corpus:
     sample_metadata: list
 
 
-def _index(output: str, per_input: bool) -> dict:
+def _matched(pattern: str) -> list[str]:
+    return sorted(metadata.path for metadata in FileSystems.match([pattern])[0].metadata_list)
+
+
+def _index(output: str, per_input: bool) -> tuple[dict, dict]:
+    """The index columns, and input key -> the run whose `--skip_existing` index file lists it."""
     columns = {name: [] for name in INDEX_COLUMNS}
-    pattern = OutputLayout(output, per_input=per_input).index_glob
-    for metadata in sorted(FileSystems.match([pattern])[0].metadata_list, key=lambda m: m.path):
-        with FileSystems.open(metadata.path) as f:
+    written_by = {}
+    for path in _matched(OutputLayout(output, per_input=per_input).index_glob):
+        with FileSystems.open(path) as f:
             table = pyarrow.parquet.read_table(f, columns=list(INDEX_COLUMNS))
         for name in INDEX_COLUMNS:
             columns[name] += table.column(name).to_pylist()
+        run_id = index_run_id(table.schema)
+        if run_id is not None:
+            written_by.update((input_key_of(key), run_id) for key in table.column("key").to_pylist())
     columns["metadata"] = [json.loads(text) if text else {} for text in columns["metadata"]]
-    return columns
+    return columns, written_by
+
+
+def _dead_letters(output: str, written_by: dict) -> list[dict]:
+    """The output's dead letters, less those of earlier runs a later `--skip_existing` run superseded."""
+    layout = OutputLayout(output)
+    entries = [
+        (layout.dead_letter_run(path), entry)
+        for path in _matched(layout.dead_letter_glob)
+        for entry in dead_letters(path)
+    ]
+    return standing_dead_letters(entries, written_by)
 
 
 def _sample(files: list[str], limit: int) -> tuple[list, np.ndarray, np.ndarray, list]:
@@ -93,11 +116,12 @@ def read_corpus(output: str, sample_records: int = DEFAULT_SAMPLE_RECORDS) -> Co
         summary = json.loads(f.read())
     files, per_input = record_files(output)
     keys, norms, means, metadata = _sample(files, sample_records)
+    index, written_by = _index(output, per_input)
     return Corpus(
         output=output,
         summary=summary,
-        index=_index(output, per_input),
-        dead_letters=list(dead_letters(OutputLayout(output).dead_letter_glob)),
+        index=index,
+        dead_letters=_dead_letters(output, written_by),
         sample_keys=keys,
         sample_norms=norms,
         sample_means=means,

@@ -10,6 +10,7 @@ import typing
 import numpy as np
 from matplotlib.figure import Figure
 
+from gemma4_audio_embed.pipeline.console import counted
 from gemma4_audio_embed.pipeline.dead_letter_reasons import top_reasons
 from gemma4_audio_embed.pipeline.report.corpus import Corpus
 
@@ -85,7 +86,9 @@ def durations(corpus: Corpus) -> Panel:
     _draw_histogram(figure, histogram, "clip duration (s)")
     total = float(np.sum(seconds)) if seconds else 0.0
     numbers = {"records": len(seconds), "total_seconds": total, **histogram}
-    caption = f"{len(seconds):,} records, {total / 3600:.2f} h; median {np.median(seconds) if seconds else 0:.1f} s."
+    caption = (
+        f"{counted(len(seconds), 'record')}, {total / 3600:.2f} h; median {np.median(seconds) if seconds else 0:.1f} s."
+    )
     return Panel("durations", "Clip durations", caption, numbers, figure)
 
 
@@ -95,7 +98,7 @@ def tokens(corpus: Corpus) -> Panel:
     figure = _figure()
     _draw_histogram(figure, histogram, "tokens per clip (25 per second)")
     numbers = {"records": len(counts), "total_tokens": int(np.sum(counts)) if counts else 0, **histogram}
-    caption = f"{numbers['total_tokens']:,} tokens in {len(counts):,} records."
+    caption = f"{counted(numbers['total_tokens'], 'token')} in {counted(len(counts), 'record')}."
     return Panel("tokens", "Tokens per clip", caption, numbers, figure)
 
 
@@ -118,7 +121,7 @@ def dead_letter_panel(corpus: Corpus) -> Panel:
     figure = _figure(6.4, 2.4)
     _draw_counts(figure.add_subplot(), by_stage, "dead letters")
     numbers = {"by_stage": by_stage, "reasons": [reason._asdict() for reason in reasons]}
-    caption = f"{corpus.summary['dead_letters']:,} dead letters; {len(reasons)} distinct reasons (table below)."
+    caption = f"{counted(corpus.summary['dead_letters'], 'dead letter')}; {counted(len(reasons), 'distinct reason')} (table below)."
     return Panel("dead-letters", "Dead letters by stage", caption, numbers, figure)
 
 
@@ -160,9 +163,7 @@ def metadata_panel(corpus: Corpus, field: str, kind: str) -> Panel:
         counts = _value_counts(values)
         _draw_counts(figure.add_subplot(), counts, "records")
         numbers["counts"] = counts
-        caption = (
-            f"{len(values):,} of {numbers['records']:,} records have `{field}`; {len(set(map(str, values)))} values."
-        )
+        caption = f"{len(values):,} of {numbers['records']:,} records have `{field}`; {counted(len(set(map(str, values))), 'value')}."
         title = f"Metadata: {field} (values)"
     else:
         measured = [len(value) for value in values] if kind == "lengths" else values
@@ -182,7 +183,7 @@ def norms(corpus: Corpus) -> Panel:
     values = corpus.sample_norms
     numbers = {"records_read": int(values.size), "mean": float(values.mean()) if values.size else None, **histogram}
     finite = bool(np.isfinite(values).all())
-    caption = f"{values.size:,} records read; all finite: {'yes' if finite else 'NO'}."
+    caption = f"{counted(values.size, 'record')} read; all finite: {'yes' if finite else 'NO'}."
     return Panel("norms", "Embedding norms", caption, numbers, figure)
 
 
@@ -241,7 +242,7 @@ def pca_map(corpus: Corpus, color_by: str | None) -> Panel:
         "color_by": color_by,
         "groups": dict(groups),
     }
-    caption = f"Clip means of {len(labels):,} records" + (f", coloured by `{color_by}`." if color_by else ".")
+    caption = f"Clip means of {counted(len(labels), 'record')}" + (f", coloured by `{color_by}`." if color_by else ".")
     return Panel("pca", "Embedding map (PCA of clip means)", caption, numbers, figure)
 
 
