@@ -197,7 +197,7 @@ def closing_lines(summary: dict, reasons: list, dead_letters_read: int, dead_let
                     "`gemma4-embed report` lists them all."
                 )
     else:
-        lines.append("No dead letters.")
+        lines.append("No dead letters in this run." if skipped else "No dead letters.")
     if summary.get("repeated_audio"):
         repeated = summary["repeated_audio"]
         lines.append(

@@ -42,6 +42,9 @@ from gemma4_audio_embed.outputs.layout import record_suffix
 from gemma4_audio_embed.outputs.schema import EMBEDDING_DTYPES
 
 MIN_WINDOW_SECONDS = MIN_CLIP_SAMPLES / SAMPLE_RATE  # 0.0100625 s: the fewest samples with one valid mel frame
+# One hour: a row of 360,000 frames, whose forward holds a few GB; the released processor cuts
+# clips at 30 s. A longer window is a typo that would make every batch fail for lack of memory.
+MAX_WINDOW_SECONDS = 3600.0
 PROG = "gemma4-embed"
 BEAM_FLAGS_NOTE = "Beam's runner flags pass through: --runner, --project, --region, ..."
 # Dataflow's experiment for one SDK process per worker VM (it otherwise starts one per vCPU).
@@ -167,7 +170,8 @@ class EmbedOptions(PipelineOptions):
             "--max_clip_seconds",
             type=float,
             default=30.0,
-            help="Longer audio is cut into consecutive windows of this length; the last, shorter one is kept.",
+            help=f"Longer audio is cut into consecutive windows of this length (at most {MAX_WINDOW_SECONDS:.0f}); "
+            "the last, shorter one is kept.",
         )
         inputs.add_argument(
             "--min_clip_seconds",
@@ -487,15 +491,15 @@ def check_embed_options(options: EmbedOptions) -> None:
     model_source(options)
     if keras_backend(options) not in KERAS_BACKENDS:
         raise LaunchError(f"$KERAS_BACKEND must be one of {KERAS_BACKENDS}. Received: {keras_backend(options)!r}")
-    if not MIN_WINDOW_SECONDS <= options.max_clip_seconds < math.inf:
+    if not MIN_WINDOW_SECONDS <= options.max_clip_seconds <= MAX_WINDOW_SECONDS:
         raise LaunchError(
-            f"--max_clip_seconds must be finite and at least {MIN_WINDOW_SECONDS} s (161 samples, one "
-            f"mel frame). Received: {options.max_clip_seconds}"
+            f"--max_clip_seconds must lie in [{MIN_WINDOW_SECONDS}, {MAX_WINDOW_SECONDS:.0f}] s (from 161 samples, "
+            f"one mel frame, to an hour). Received: {options.max_clip_seconds}"
         )
     try:
         window_samples(options.max_clip_seconds)
-        if not all(math.isfinite(seconds) for seconds in options.bucket_seconds):
-            raise ValueError(f"--bucket_seconds must be finite. Received: {options.bucket_seconds}")
+        if not all(0 < seconds < math.inf for seconds in options.bucket_seconds):
+            raise ValueError(f"--bucket_seconds must be positive and finite. Received: {options.bucket_seconds}")
         lengths = bucket_lengths(options.bucket_seconds, options.max_clip_seconds)
     except ValueError as error:
         raise LaunchError(str(error)) from error

@@ -187,9 +187,9 @@ def _verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
     if len(rows) != len(by_key) or set(index_keys) != set(by_key):
         violations.add(
             "index",
-            f"{len(rows)} index rows for {len(by_key)} records; "
-            f"{len(set(by_key) - set(index_keys))} records without a row, "
-            f"{len(set(index_keys) - set(by_key))} rows without a record",
+            f"{console.counted(len(rows), 'index row')} for {console.counted(len(by_key), 'record')}; "
+            f"{console.counted(len(set(by_key) - set(index_keys)), 'record')} without a row, "
+            f"{console.counted(len(set(index_keys) - set(by_key)), 'row')} without a record",
         )
     for row in rows:
         found = (row["record_file"], row["num_tokens"], row["audio_sha256"])
@@ -214,8 +214,8 @@ def _verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
     ):
         violations.add(
             "summary",
-            f"the summary counts {summary.get('records')} records and {summary.get('tokens')} tokens, "
-            f"the files hold {len(by_key)} and {tokens}",
+            f"the summary counts {_counts(summary.get('records'), summary.get('tokens'))}, "
+            f"the files hold {len(by_key):,} and {tokens:,}",
         )
     readable_summary = summary if isinstance(summary, dict) else None
     if readable_summary is not None and not per_input:
@@ -229,8 +229,8 @@ def _verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
         violations.add("lock", f"{layout.lock} is there: a run is writing this output, or was killed ({holder[:300]})")
     table = [
         ("record files", f"{len(files)} ({'per input' if per_input else 'sharded'})"),
-        ("records", str(len(by_key))),
-        ("tokens", str(tokens)),
+        ("records", f"{len(by_key):,}"),
+        ("tokens", f"{tokens:,}"),
         ("audio hours", f"{seconds / 3600:.4f}"),
         ("fingerprints", ", ".join(fingerprint[:16] for fingerprint in fingerprints) or "-"),
         ("index rows", str(len(rows))),
@@ -328,7 +328,7 @@ def main(argv=None) -> int:
     table.append(("checked in", f"{time.monotonic() - start:.1f} s"))
     width = max(len(name) for name, _ in table)
     lines = [f"{name:<{width}}  {value}" for name, value in table] + list(violations)
-    lines.append(f"{args.output}: {'FAILED, ' + str(len(violations)) + ' violation(s)' if violations else 'OK'}")
+    lines.append(f"{args.output}: {'FAILED, ' + console.counted(len(violations), 'violation') if violations else 'OK'}")
     console.print_out("\n".join(lines))
     return 1 if violations else 0
 

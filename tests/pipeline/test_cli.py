@@ -629,7 +629,8 @@ def test_the_closing_lines_of_a_skip_existing_rerun_list_its_own_dead_letters_on
     capsys.readouterr()
     run([*argv, "--skip_existing", *FAST_FLAGS])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1:3] == [
+    assert lines[1:4] == [
+        "Skipped 1 input file that already had records (--skip_existing).",
         "Dead letters: 1 (decode 1).",
         "  decode: 1x InputError: Cannot decode <input> as audio: Invalid data found when processing input "
         f"(FFmpeg finds no audio container it reads at the start of the file). e.g. {corpus / 'c.wav'}",

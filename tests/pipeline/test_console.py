@@ -158,7 +158,7 @@ def test_closing_lines_of_a_rerun_with_nothing_left_say_so():
     rerun |= {"dead_letters": 0, "dead_letters_by_stage": {}}
     assert closing_lines(rerun, [], 0, 100)[:2] == [
         "Nothing new to embed: 1 input file already has records (--skip_existing).",
-        "No dead letters.",
+        "No dead letters in this run.",
     ]
 
 

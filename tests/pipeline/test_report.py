@@ -213,6 +213,8 @@ def test_dead_letters_a_later_skip_existing_run_superseded_are_not_reported(tmp_
         main(["report", output])
     page = pathlib.Path(f"{output}-report.html").read_text()
     data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S)[1])
-    (reason,) = _figure(data, "dead-letters")["reasons"]
+    dead = _figure(data, "dead-letters")
+    (reason,) = dead["reasons"]
     assert (reason["count"], reason["example_key"]) == (1, f"{corpus}/c.wav")
-    assert _summary(output)["dead_letters"] == 1
+    assert {stage: count for stage, count in dead["by_stage"].items() if count} == {"decode": 1}
+    assert "1 dead letter; 1 distinct reason (table below)." in page

@@ -70,6 +70,12 @@ def test_a_truncated_record_file_fails(damaged):
     assert verify.main([str(damaged)]) == 1
 
 
+def test_the_last_line_counts_the_violations_in_words(damaged, capsys):
+    (damaged.parent / "emb-stamp.json").unlink()
+    assert verify.main([str(damaged)]) == 1
+    assert capsys.readouterr().out.rstrip().endswith(f"{damaged}: FAILED, 1 violation")
+
+
 def test_a_flipped_byte_fails(damaged):
     shard = pathlib.Path(_fullest_shard(damaged))
     data = bytearray(shard.read_bytes())

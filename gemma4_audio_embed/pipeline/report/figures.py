@@ -111,18 +111,29 @@ def audio(corpus: Corpus) -> Panel:
         _draw_counts(axes, properties.get(name, {}), "inputs")
         axes.set_title(label, fontsize=10)
     opened = sum(properties.get("format", {}).values())
-    caption = f"{opened:,} inputs opened by the decoder, by what they were stored as."
+    caption = f"{counted(opened, 'input')} the last run's decoder opened, by what they were stored as."
     return Panel("audio", "Inputs by format, sample rate and channels", caption, properties, figure)
 
 
 def dead_letter_panel(corpus: Corpus) -> Panel:
-    by_stage = corpus.summary["dead_letters_by_stage"]
+    """The output's standing dead letters (`Corpus.dead_letters`: every run's, less those a later
+    `--skip_existing` run superseded) by stage and reason; one run's are its summary's."""
+    by_stage = dict.fromkeys(corpus.summary["dead_letters_by_stage"], 0)
+    for entry in corpus.dead_letters:
+        by_stage[entry.get("stage")] = by_stage.get(entry.get("stage"), 0) + 1
     reasons = top_reasons(corpus.dead_letters)
     figure = _figure(6.4, 2.4)
     _draw_counts(figure.add_subplot(), by_stage, "dead letters")
     numbers = {"by_stage": by_stage, "reasons": [reason._asdict() for reason in reasons]}
-    caption = f"{counted(corpus.summary['dead_letters'], 'dead letter')}; {counted(len(reasons), 'distinct reason')} (table below)."
+    caption = (
+        f"{counted(len(corpus.dead_letters), 'dead letter')}; {counted(len(reasons), 'distinct reason')} (table below)."
+    )
     return Panel("dead-letters", "Dead letters by stage", caption, numbers, figure)
+
+
+def _have(count: int, records: int) -> str:
+    """`1 of 7 records has`, `2 of 7 records have`."""
+    return f"{count:,} of {counted(records, 'record')} {'has' if count == 1 else 'have'}"
 
 
 def _field_kind(values: list) -> str | None:
@@ -163,7 +174,7 @@ def metadata_panel(corpus: Corpus, field: str, kind: str) -> Panel:
         counts = _value_counts(values)
         _draw_counts(figure.add_subplot(), counts, "records")
         numbers["counts"] = counts
-        caption = f"{len(values):,} of {numbers['records']:,} records have `{field}`; {counted(len(set(map(str, values))), 'value')}."
+        caption = f"{_have(len(values), numbers['records'])} `{field}`; {counted(len(set(map(str, values))), 'value')}."
         title = f"Metadata: {field} (values)"
     else:
         measured = [len(value) for value in values] if kind == "lengths" else values
@@ -171,7 +182,7 @@ def metadata_panel(corpus: Corpus, field: str, kind: str) -> Panel:
         _draw_histogram(figure, histogram, "characters" if kind == "lengths" else field)
         numbers |= histogram
         what = "text lengths" if kind == "lengths" else "values"
-        caption = f"{len(values):,} of {numbers['records']:,} records have `{field}`; its {what}."
+        caption = f"{_have(len(values), numbers['records'])} `{field}`; its {what}."
         title = f"Metadata: {field} ({what})"
     return Panel(f"metadata-{field}", title, caption, numbers, figure)
 
