@@ -111,7 +111,7 @@ def audio(corpus: Corpus) -> Panel:
         _draw_counts(axes, properties.get(name, {}), "inputs")
         axes.set_title(label, fontsize=10)
     opened = sum(properties.get("format", {}).values())
-    caption = f"{counted(opened, 'input')} the last run's decoder opened, by what they were stored as."
+    caption = f"{counted(opened, 'input')} opened by the last run's decoder, by what they were stored as."
     return Panel("audio", "Inputs by format, sample rate and channels", caption, properties, figure)
 
 
