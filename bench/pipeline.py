@@ -450,6 +450,7 @@ def main() -> None:
         "batches": len(batches),
         "compiled_shapes": len({mel.shape for mel, _ in batches}),
         "padding_efficiency": round(valid_frames / padded_frames, 3),
+        "end_to_end_padding_efficiency": round(summary["padding_efficiency"], 3),
         "front_end": _rates(audio_seconds, front_end),
         "front_end_by_format": by_format,
         "end_to_end": _rates(audio_seconds, end_to_end),

@@ -37,6 +37,8 @@ CLIPS_EMBEDDED = "clips_embedded"  # records written
 DEAD_LETTERS = "dead_letters"  # dead-letter entries, all stages; per stage as dead_letters_<stage>
 AUDIO_SAMPLES_EMBEDDED = "audio_samples_embedded"  # 16 kHz samples of the clips written
 TOKENS_EMBEDDED = "tokens_embedded"  # valid tokens written
+FRAMES_VALID = "frames_valid"  # valid mel frames of the clips sent to the encoder
+FRAMES_COMPUTED = "frames_computed"  # mel frames of the batches they were packed into, padding included
 # String sets: what each worker's encoder runs on, as JSON, e.g. {"count": 4, "kind": "TPU v5 lite"}.
 DEVICES = "devices"
 FEATURES_ON_DEVICE = "features_on_device"  # whether log-mel ran in the encoder's program (true/false)

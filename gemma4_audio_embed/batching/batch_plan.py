@@ -55,14 +55,22 @@ class BatchPlan:
     ) -> "BatchPlan":
         """The plan for `--bucket_seconds`, `--max_clip_seconds`, `--max_batch_frames` and a model
         of configuration `encoder_config` (`ModelSource.encoder_config`)."""
-        budget = None if max_batch_frames == AUTO else max_batch_frames
         return cls(
-            lengths=batch_lengths(bucket_lengths(bucket_seconds, max_clip_seconds), budget),
+            lengths=batch_lengths(bucket_lengths(bucket_seconds, max_clip_seconds), _fixed(max_batch_frames)),
             max_batch_frames=max_batch_frames,
             geometry=PackingGeometry.from_encoder_config(encoder_config),
         )
 
     @property
+    def fixed_max_batch_frames(self) -> int | None:
+        """The budget as `packed_batch` takes it: the number, or None for `"auto"` (chosen on the worker)."""
+        return _fixed(self.max_batch_frames)
+
+    @property
     def row_frames(self) -> int:
         """Length of every row of a multi-row batch: the largest bucket."""
         return self.lengths[-1]
+
+
+def _fixed(max_batch_frames) -> int | None:
+    return None if max_batch_frames == AUTO else max_batch_frames

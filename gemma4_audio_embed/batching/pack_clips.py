@@ -10,9 +10,12 @@ from gemma4_audio_embed.batching.batch_budget import AUTO
 from gemma4_audio_embed.batching.batch_budget import resolve_max_batch_frames
 from gemma4_audio_embed.batching.batch_plan import BatchPlan
 from gemma4_audio_embed.batching.row_packing import PackingGeometry
+from gemma4_audio_embed.batching.row_packing import batch_layout
 from gemma4_audio_embed.batching.row_packing import clip_frames
 from gemma4_audio_embed.batching.row_packing import first_fit_rows
 from gemma4_audio_embed.batching.row_packing import full_batch_rows
+from gemma4_audio_embed.metrics import FRAMES_COMPUTED
+from gemma4_audio_embed.metrics import FRAMES_VALID
 from gemma4_audio_embed.metrics import MAX_BATCH_FRAMES
 from gemma4_audio_embed.metrics import TallyingDoFn
 from gemma4_audio_embed.reprs import ConfigRepr
@@ -121,9 +124,18 @@ class PackClips(ConfigRepr, TallyingDoFn):
         if not self._noted:
             self.tally.note(MAX_BATCH_FRAMES, self._budget)
             self._noted = True
-        yield from self._packer.add(element, clip_frames(element[1]))
+        for batch in self._packer.add(element, clip_frames(element[1])):
+            yield self._counted(batch)
 
     def finish_bundle(self):
         for batch in self._packer.flush():
-            yield GlobalWindows.windowed_value(batch)
+            yield GlobalWindows.windowed_value(self._counted(batch))
         yield from super().finish_bundle()
+
+    def _counted(self, batch: list) -> list:
+        """Counts the batch's valid frames and the frames the encoder computes for it."""
+        frames = [clip_frames(clip) for _, clip in batch]
+        _, rows, length = batch_layout(frames, self.plan.lengths, self.plan.fixed_max_batch_frames, self.plan.geometry)
+        self.tally.add(FRAMES_VALID, sum(frames))
+        self.tally.add(FRAMES_COMPUTED, rows * length)
+        return batch

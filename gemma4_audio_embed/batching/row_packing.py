@@ -186,6 +186,28 @@ def first_fit_rows(
     return rows
 
 
+def batch_layout(
+    frames: Sequence[int],
+    lengths: Sequence[int],
+    max_batch_frames: int | None,
+    geometry: PackingGeometry,
+) -> tuple[list[tuple[int, int]], int, int]:
+    """Where `packed_batch` puts clips of `frames` valid frames: `(placements, rows, row length)`.
+
+    `placements` holds `(row, start frame)` per clip, in input order; the batch is `rows x row
+    length` frames, padding included (arguments as in `packed_batch`).
+    """
+    rows = first_fit_rows(frames, lengths[-1], geometry)
+    placements = [None] * len(frames)
+    for row, placed in enumerate(rows):
+        for index, start in placed:
+            placements[index] = (row, start)
+    if len(rows) == 1:
+        return placements, 1, bucket_length(max(start + frames[index] for index, start in rows[0]), lengths)
+    full_rows = None if max_batch_frames is None else full_batch_rows(lengths[-1], max_batch_frames)
+    return placements, padded_rows(len(rows), full_rows), lengths[-1]
+
+
 def packed_batch(
     features: Sequence[np.ndarray],
     lengths: Sequence[int],
@@ -212,18 +234,7 @@ def packed_batch(
         outside clips are 0.0 and False) and, per clip in input order, `(row, start frame)`.
     """
     frames = [clip_frames(clip) for clip in features]
-    rows = first_fit_rows(frames, lengths[-1], geometry)
-    placements = [None] * len(features)
-    for row, placed in enumerate(rows):
-        for index, start in placed:
-            placements[index] = (row, start)
-    if len(rows) == 1:
-        num_rows = 1
-        length = bucket_length(max(start + frames[index] for index, start in rows[0]), lengths)
-    else:
-        full_rows = None if max_batch_frames is None else full_batch_rows(lengths[-1], max_batch_frames)
-        num_rows = padded_rows(len(rows), full_rows)
-        length = lengths[-1]
+    placements, num_rows, length = batch_layout(frames, lengths, max_batch_frames, geometry)
     is_samples = features[0].ndim == 1
     unit = HOP_LENGTH if is_samples else 1
     shape = (num_rows, length * HOP_LENGTH) if is_samples else (num_rows, length, features[0].shape[1])

@@ -19,7 +19,6 @@ import numpy as np
 
 from gemma4_audio_embed.backends import KERAS_BACKENDS
 from gemma4_audio_embed.backends import encoder_module
-from gemma4_audio_embed.batching.batch_budget import AUTO
 from gemma4_audio_embed.batching.batch_plan import BatchPlan
 from gemma4_audio_embed.batching.row_packing import PackingGeometry
 from gemma4_audio_embed.batching.row_packing import clip_frames
@@ -215,8 +214,7 @@ class EncoderModelHandler(ConfigRepr, ModelHandler[np.ndarray, ClipEmbedding, Lo
 
     def _embedded(self, batch: Sequence[np.ndarray], model: LoadedEncoder) -> list[ClipEmbedding]:
         geometry = self.plan.geometry
-        budget = None if self.plan.max_batch_frames == AUTO else self.plan.max_batch_frames
-        mel, mask, placements = packed_batch(batch, self.plan.lengths, budget, geometry)
+        mel, mask, placements = packed_batch(batch, self.plan.lengths, self.plan.fixed_max_batch_frames, geometry)
         outputs = model.embeddings(mel, mask)  # [R, T, O]
         devices = model.devices()
         fingerprint = model.fingerprint()

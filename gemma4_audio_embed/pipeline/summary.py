@@ -20,6 +20,8 @@ from gemma4_audio_embed.metrics import CLIPS_EMBEDDED
 from gemma4_audio_embed.metrics import CLIPS_READ
 from gemma4_audio_embed.metrics import DEAD_LETTERS
 from gemma4_audio_embed.metrics import ENTRIES_SKIPPED
+from gemma4_audio_embed.metrics import FRAMES_COMPUTED
+from gemma4_audio_embed.metrics import FRAMES_VALID
 from gemma4_audio_embed.metrics import INPUTS_READ
 from gemma4_audio_embed.metrics import INPUTS_SKIPPED
 from gemma4_audio_embed.metrics import REPEATED_AUDIO
@@ -79,7 +81,9 @@ def run_summary(
         whose file or member name is not UTF-8, its bytes `%XX` in the key), input files skipped as
         already done (`--skip_existing`), clips, `repeated_audio` (clips whose decoded window
         equals that of a clip with a smaller key; with `--dedup` they are not embedded), records,
-        dead letters (all and per stage), audio hours and tokens written, wall time and
+        dead letters (all and per stage), audio hours and tokens written, `padding_efficiency`
+        (valid mel frames over the frames of the batches the encoder computed, padding included;
+        None when no batch ran), wall time and
         audio-seconds embedded per wall-second, and `inputs_by_audio`: the inputs the decoder
         opened by container format, sample rate (Hz) and channels, e.g.
         `{"format": {"wav": 3}, "sample_rate": {"16000": 3}, "channels": {"1": 3}}`.
@@ -98,6 +102,9 @@ def run_summary(
         "dead_letters_by_stage": {stage: counts.get(f"{DEAD_LETTERS}_{stage}", 0) for stage in STAGES},
         "audio_hours": audio_seconds / 3600,
         "tokens": counts.get(TOKENS_EMBEDDED, 0),
+        "padding_efficiency": (
+            counts.get(FRAMES_VALID, 0) / counts[FRAMES_COMPUTED] if counts.get(FRAMES_COMPUTED) else None
+        ),
         "wall_seconds": wall_seconds,
         "audio_seconds_per_second": audio_seconds / wall_seconds if wall_seconds > 0 else 0.0,
         "inputs_by_audio": audio_properties(counts),

@@ -5,12 +5,15 @@ import numpy as np
 import pytest
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that
+from apache_beam.testing.util import equal_to
 
 from gemma4_audio_embed.batching.batch_plan import BatchPlan
 from gemma4_audio_embed.batching.pack_clips import ClipPacker
 from gemma4_audio_embed.batching.pack_clips import PackClips
 from gemma4_audio_embed.batching.row_packing import RELEASE_GEOMETRY
 from gemma4_audio_embed.batching.row_packing import first_fit_rows
+from gemma4_audio_embed.metrics import TALLY_TAG
+from gemma4_audio_embed.metrics import summed_tallies
 
 
 def _frames(num_frames):
@@ -64,3 +67,23 @@ def test_pack_clips_emits_every_clip_once_in_batches_that_fit_the_budget():
             >> beam.ParDo(PackClips(BatchPlan(lengths=(240, 432), max_batch_frames=1000, geometry=RELEASE_GEOMETRY)))
         )
         assert_that(batches, check)
+
+
+def test_pack_clips_counts_the_valid_frames_and_the_frames_of_the_batches_they_fill():
+    # Rows of 432, 2 a batch. 300 opens row 0; 100 does not fit after it (next start 344) and
+    # opens row 1; 60 follows 300 at 344. One batch of 2 x 432 = 864 frames holds 460 valid ones.
+    elements = [(f"clip{index}", _frames(size)) for index, size in enumerate([100, 300, 60])]
+    plan = BatchPlan(lengths=(240, 432), max_batch_frames=1000, geometry=RELEASE_GEOMETRY)
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as pipeline:
+        outputs = (
+            pipeline
+            | beam.Create(elements, reshuffle=False)
+            | beam.ParDo(PackClips(plan)).with_outputs(TALLY_TAG, main="batches")
+        )
+        frames = (
+            outputs[TALLY_TAG]
+            | beam.combiners.ToList()
+            | beam.Map(summed_tallies)
+            | beam.Map(lambda totals: (totals["frames_valid"], totals["frames_computed"]))
+        )
+        assert_that(frames, equal_to([(460, 864)]))

@@ -52,6 +52,7 @@ def test_run_summary_arithmetic():
         "sample_rate": {"16000": 6, "44100": 3},
         "channels": {"1": 9},
     }
+    assert summary["padding_efficiency"] is None  # no batch counted
     assert run_summary({}, wall_seconds=1.0, outputs={}, model="m")["inputs_by_audio"] == {
         "format": {},
         "sample_rate": {},
@@ -125,3 +126,8 @@ def test_run_summary_adds_worker_settings():
         {}, wall_seconds=1.0, outputs={}, model="m", settings={"devices": {"count": 4, "kind": "cpu"}}
     )
     assert summary["devices"] == {"count": 4, "kind": "cpu"}
+
+
+def test_padding_efficiency_is_valid_over_computed_frames():
+    counts = {"frames_valid": 460, "frames_computed": 864}
+    assert run_summary(counts, wall_seconds=1.0, outputs={}, model="m")["padding_efficiency"] == 460 / 864

@@ -62,6 +62,10 @@ def _run_rows(summary: dict) -> list[tuple[str, str]]:
         ("dead letters", f"{summary['dead_letters']:,}"),
         ("audio", f"{summary['audio_hours']:.3f} h"),
         ("tokens", f"{summary['tokens']:,}"),
+        (
+            "padding efficiency",
+            "-" if summary.get("padding_efficiency") is None else f"{summary['padding_efficiency']:.1%}",
+        ),
         ("wall time", duration_text(summary["wall_seconds"])),
         ("rate", f"{summary['audio_seconds_per_second']:.1f} audio-seconds per second"),
         ("model", str(summary.get("model"))),
