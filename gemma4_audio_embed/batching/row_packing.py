@@ -99,7 +99,7 @@ def bucket_lengths(bucket_seconds: Sequence[float], max_clip_seconds: float) -> 
     if any(not seconds > 0 for seconds in bucket_seconds):
         raise ValueError(f"`bucket_seconds` must all be positive. Received: {tuple(bucket_seconds)}")
     top = _whole_blocks(max_clip_seconds * FRAMES_PER_SECOND)
-    lengths = {_whole_blocks(seconds * FRAMES_PER_SECOND) for seconds in bucket_seconds}
+    lengths = {_whole_blocks(seconds * FRAMES_PER_SECOND) for seconds in bucket_seconds if seconds < max_clip_seconds}
     return tuple(sorted(length for length in lengths if length < top)) + (top,)
 
 

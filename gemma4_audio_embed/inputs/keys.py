@@ -56,6 +56,12 @@ def clip_key(input_key: str, segment_index: int) -> str:
     return f"{input_key}@{segment_index}"
 
 
+def file_key_of(input_key: str) -> str:
+    """The key of the file an input key comes from: the part before its first `#` (a container's
+    member, row or line is `<file key>#...`; a whole file's key is its own)."""
+    return input_key.split("#", 1)[0]
+
+
 def input_key_of(clip_key: str) -> str:
     """The input key of a clip key `<input key>@<segment index>` (the inverse of `clip_key`)."""
     return clip_key.rsplit("@", 1)[0]

@@ -8,6 +8,8 @@ said of it is superseded. Run ids start with their UTC launch second (`layout.ne
 
 from collections.abc import Iterable
 
+from gemma4_audio_embed.inputs.keys import file_key_of
+
 
 def launched_before(run_id: str | None, than: str | None) -> bool:
     """Whether run `run_id` was launched before run `than`; False when either is unknown (None)."""
@@ -22,13 +24,19 @@ def standing_dead_letters(entries: Iterable[tuple[str | None, dict]], written_by
             of an earlier layout) and the entry, with its `input_key`. An entry of an unknown run
             or naming no input always stands.
         written_by: dict. Input key -> id of the run whose records hold that input (its
-            `--skip_existing` index file names it); inputs without records are absent.
+            `--skip_existing` index file names it); inputs without records are absent. A
+            member's records also supersede an earlier dead letter of its whole container
+            (a tar, TFRecord, Parquet or manifest file that could not be read).
 
     Returns:
         The entries whose run is the latest to write records or dead letters for their input.
     """
     entries = list(entries)
-    latest = dict(written_by)  # input key -> the latest run known to have written for it
+    latest = {}  # input or file key -> the latest run known to have written for it
+    for key, run_id in written_by.items():
+        for written in (key, file_key_of(key)):  # records of a member speak for its container too
+            if written not in latest or launched_before(latest[written], run_id):
+                latest[written] = run_id
     for run_id, entry in entries:
         key = entry.get("input_key")
         if key not in latest or launched_before(latest[key], run_id):

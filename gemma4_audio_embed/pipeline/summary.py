@@ -82,7 +82,7 @@ def run_summary(
         already done (`--skip_existing`), clips, `repeated_audio` (clips whose decoded window
         equals that of a clip with a smaller key; with `--dedup` they are not embedded), records,
         dead letters (all and per stage), audio hours and tokens written, `padding_efficiency`
-        (valid mel frames over the frames of the batches the encoder computed, padding included;
+        (valid mel frames over the frames of the batches `PackClips` formed, padding included;
         None when no batch ran), wall time and
         audio-seconds embedded per wall-second, and `inputs_by_audio`: the inputs the decoder
         opened by container format, sample rate (Hz) and channels, e.g.

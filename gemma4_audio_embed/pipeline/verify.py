@@ -93,6 +93,9 @@ class _Violations:
     def add(self, kind: str, detail: str) -> None:
         self.by_kind[kind].append(detail)
 
+    def __len__(self) -> int:
+        return sum(len(details) for details in self.by_kind.values())
+
     def lines(self) -> list[str]:
         lines = []
         for kind, details in self.by_kind.items():
@@ -131,13 +134,20 @@ def verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
     A file it cannot read as what it should be (a summary that is not JSON, an index Parquet
     cannot open, a mix of sharded and per-input record files) is a violation, not a crash.
     """
+    table, violations = _checked(output)
+    return table, violations.lines()
+
+
+def _checked(output: str) -> tuple[list[tuple[str, str]], _Violations]:
     try:
         return _verify(output)
     except Exception as error:  # noqa: BLE001 - whatever breaks the check is a fault of the output
-        return [("output", output)], [f"VIOLATION unreadable: {type(error).__name__}: {error}"]
+        violations = _Violations()
+        violations.add("unreadable", f"{type(error).__name__}: {error}")
+        return [("output", output)], violations
 
 
-def _verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
+def _verify(output: str) -> tuple[list[tuple[str, str]], _Violations]:
     violations = _Violations()
     files, per_input = record_files(output)
     if not files:
@@ -222,7 +232,10 @@ def _verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
         _check_accounting(output, readable_summary, by_key, violations)
     found = leftovers(layout)
     if found:
-        violations.add("leftovers", f"{len(found)} temporary files or folders of runs: {', '.join(found[:5])}")
+        violations.add(
+            "leftovers",
+            f"{len(found):,} temporary {'file or folder' if len(found) == 1 else 'files or folders'} of runs: {', '.join(found[:5])}",
+        )
     if FileSystems.exists(layout.lock):
         with FileSystems.open(layout.lock) as f:
             holder = f.read().decode(errors="replace").strip()
@@ -243,7 +256,7 @@ def _verify(output: str) -> tuple[list[tuple[str, str]], list[str]]:
             else _counts(summary.get("records"), summary.get("tokens")),
         ),
     ]
-    return table, violations.lines()
+    return table, violations
 
 
 def _jsonl(pattern: str, violations: _Violations) -> list[dict]:
@@ -268,11 +281,14 @@ def _jsonl(pattern: str, violations: _Violations) -> list[dict]:
     return entries
 
 
+def _count_of(value, noun: str) -> str:
+    """`1 record`, `25 records` from a summary's count; as written when not a whole number."""
+    return console.counted(value, noun) if isinstance(value, int) else f"{value} {noun}s"
+
+
 def _counts(records, tokens) -> str:
-    """`1 record, 25 tokens` from a summary's counts; as written when not whole numbers."""
-    if isinstance(records, int) and isinstance(tokens, int):
-        return f"{console.counted(records, 'record')}, {console.counted(tokens, 'token')}"
-    return f"{records} records, {tokens} tokens"
+    """`1 record, 25 tokens` from a summary's counts."""
+    return f"{_count_of(records, 'record')}, {_count_of(tokens, 'token')}"
 
 
 def _check_accounting(output: str, summary: dict, by_key: dict, violations: _Violations) -> None:
@@ -288,18 +304,22 @@ def _check_accounting(output: str, summary: dict, by_key: dict, violations: _Vio
     duplicates = _jsonl(layout.duplicates_glob, violations)
     if summary.get("dead_letters") != len(dead):
         violations.add(
-            "accounting", f"the summary counts {summary.get('dead_letters')} dead letters, the files hold {len(dead)}"
+            "accounting",
+            f"the summary counts {_count_of(summary.get('dead_letters'), 'dead letter')}, the files hold {len(dead):,}",
         )
     keys = collections.Counter([entry["key"] for entry in dead + duplicates if entry.get("key") is not None])
     repeated = sorted(key for key, count in keys.items() if count > 1 or key in by_key)
     if repeated:
-        violations.add("unique keys", f"{len(repeated)} keys of dead letters or duplicates repeat, e.g. {repeated[0]}")
+        violations.add(
+            "unique keys",
+            f"{console.counted(len(repeated), 'key')} of dead letters or duplicates {'repeats' if len(repeated) == 1 else 'repeat'}, e.g. {repeated[0]}",
+        )
     inputs = {input_key_of(key) for key in by_key} | {entry.get("input_key") for entry in dead + duplicates}
     accounted = len(inputs - {None}) + summary.get("entries_skipped", 0)
     if summary.get("inputs") != accounted:
         violations.add(
             "accounting",
-            f"the summary counts {summary.get('inputs')} inputs; records, dead letters and duplicates "
+            f"the summary counts {_count_of(summary.get('inputs'), 'input')}; records, dead letters and duplicates "
             f"account for {accounted} (with {summary.get('entries_skipped', 0)} skipped entries)",
         )
 
@@ -324,10 +344,10 @@ def main(argv=None) -> int:
         )
         return 2
     start = time.monotonic()
-    table, violations = verify(args.output)
+    table, violations = _checked(args.output)
     table.append(("checked in", f"{time.monotonic() - start:.1f} s"))
     width = max(len(name) for name, _ in table)
-    lines = [f"{name:<{width}}  {value}" for name, value in table] + list(violations)
+    lines = [f"{name:<{width}}  {value}" for name, value in table] + violations.lines()
     lines.append(f"{args.output}: {'FAILED, ' + console.counted(len(violations), 'violation') if violations else 'OK'}")
     console.print_out("\n".join(lines))
     return 1 if violations else 0

@@ -32,6 +32,8 @@ def _frames(num_frames, value=1.0):
         ((2, 12, 22), 10.0, (240, 1008)),
         # Duplicates after rounding collapse: 1.0 and 1.1 s both round to 3 blocks = 144.
         ((1.0, 1.1), 5.0, (144, 528)),
+        # A bucket far past the window is dropped before it is rounded (1e307 s of frames overflows).
+        ((2, 1e307), 30.0, (240, 3024)),
     ],
 )
 def test_bucket_lengths_table(seconds, max_clip_seconds, expected):

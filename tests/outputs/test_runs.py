@@ -42,3 +42,13 @@ def test_a_dead_letter_later_than_the_records_stands():
 def test_a_dead_letter_of_an_unknown_run_or_naming_no_input_stands():
     entries = [(None, _dead("b")), (EARLY, {"key": None, "stage": "read"})]
     assert standing_dead_letters(entries, {"b": LATE}) == [entry for _, entry in entries]
+
+
+def test_a_later_runs_records_of_a_member_supersede_an_earlier_dead_letter_of_its_container():
+    container = {"input_key": "in/a.tar", "key": "in/a.tar", "stage": "read"}
+    assert standing_dead_letters([(EARLY, container)], {"in/a.tar#x.wav": LATE}) == []
+
+
+def test_an_earlier_runs_records_of_a_member_leave_a_later_container_dead_letter_standing():
+    container = {"input_key": "in/a.tar", "key": "in/a.tar", "stage": "read"}
+    assert standing_dead_letters([(LATE, container)], {"in/a.tar#x.wav": EARLY}) == [container]

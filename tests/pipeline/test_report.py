@@ -218,3 +218,19 @@ def test_dead_letters_a_later_skip_existing_run_superseded_are_not_reported(tmp_
     assert (reason["count"], reason["example_key"]) == (1, f"{corpus}/c.wav")
     assert {stage: count for stage, count in dead["by_stage"].items() if count} == {"decode": 1}
     assert "1 dead letter; 1 distinct reason (table below)." in page
+
+
+def test_an_output_without_records_is_reported_with_its_dead_letters(tmp_path, tiny_encoder_path):
+    corpus = tmp_path / "in"
+    corpus.mkdir()
+    (corpus / "a.wav").write_bytes(b"not audio")
+    (corpus / "b.wav").write_bytes(b"")
+    output = str(tmp_path / "out" / "e")
+    run(["--input", f"{corpus}/*.wav", "--output", output, "--weights", str(tiny_encoder_path), "--quiet"])
+    with pytest.raises(SystemExit) as done:
+        main(["report", output])
+    assert done.value.code == 0
+    page = pathlib.Path(f"{output}-report.html").read_text()
+    data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S)[1])
+    assert _figure(data, "dead-letters")["by_stage"]["decode"] == 2
+    assert "<th>padding efficiency</th><td>-</td>" in page

@@ -95,7 +95,7 @@ def _sample(files: list[str], limit: int) -> tuple[list, np.ndarray, np.ndarray,
             means.append(embedding.mean(axis=0))
             metadata.append(record.metadata)
     width = len(means[0]) if means else 0
-    return keys, np.asarray(norms, np.float32), np.asarray(means, np.float32).reshape(-1, width), metadata
+    return keys, np.asarray(norms, np.float32), np.asarray(means, np.float32).reshape(len(means), width), metadata
 
 
 def read_corpus(output: str, sample_records: int = DEFAULT_SAMPLE_RECORDS) -> Corpus:
