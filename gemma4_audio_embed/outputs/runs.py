@@ -24,23 +24,27 @@ def standing_dead_letters(entries: Iterable[tuple[str | None, dict]], written_by
             of an earlier layout) and the entry, with its `input_key`. An entry of an unknown run
             or naming no input always stands.
         written_by: dict. Input key -> id of the run whose records hold that input (its
-            `--skip_existing` index file names it); inputs without records are absent. A
-            member's records also supersede an earlier dead letter of its whole container
-            (a tar, TFRecord, Parquet or manifest file that could not be read).
+            `--skip_existing` index file names it); inputs without records are absent. What a
+            later run wrote of a member (records or dead letters) also supersedes an earlier
+            dead letter of its whole container (a tar, TFRecord, Parquet or manifest file that
+            could not be read).
 
     Returns:
         The entries whose run is the latest to write records or dead letters for their input.
     """
     entries = list(entries)
     latest = {}  # input or file key -> the latest run known to have written for it
+
+    def written(key: str, run_id: str | None) -> None:
+        for spoken_for in (key, file_key_of(key)):  # what a run wrote of a member speaks for its container too
+            if spoken_for not in latest or launched_before(latest[spoken_for], run_id):
+                latest[spoken_for] = run_id
+
     for key, run_id in written_by.items():
-        for written in (key, file_key_of(key)):  # records of a member speak for its container too
-            if written not in latest or launched_before(latest[written], run_id):
-                latest[written] = run_id
+        written(key, run_id)
     for run_id, entry in entries:
-        key = entry.get("input_key")
-        if key not in latest or launched_before(latest[key], run_id):
-            latest[key] = run_id
+        if entry.get("input_key") is not None:
+            written(entry["input_key"], run_id)
     return [
         entry
         for run_id, entry in entries

@@ -52,3 +52,9 @@ def test_a_later_runs_records_of_a_member_supersede_an_earlier_dead_letter_of_it
 def test_an_earlier_runs_records_of_a_member_leave_a_later_container_dead_letter_standing():
     container = {"input_key": "in/a.tar", "key": "in/a.tar", "stage": "read"}
     assert standing_dead_letters([(LATE, container)], {"in/a.tar#x.wav": EARLY}) == [container]
+
+
+def test_a_later_runs_dead_letter_of_a_member_supersedes_an_earlier_one_of_its_container():
+    container = {"input_key": "in/a.tar", "key": "in/a.tar", "stage": "read"}
+    member = _dead("in/a.tar#x.wav")
+    assert standing_dead_letters([(EARLY, container), (LATE, member)], {}) == [member]
