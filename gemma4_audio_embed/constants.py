@@ -20,10 +20,6 @@ FRAMES_PER_TOKEN = 2 * 2
 CHUNK_SIZE = 12  # tokens per attention query block
 CONTEXT_LEFT = 13  # the released `attention_context_left`: a token sees itself and 11 earlier tokens
 FRAMES_PER_BLOCK = FRAMES_PER_TOKEN * CHUNK_SIZE  # 48 mel frames, 0.48 s
-# Tokens between two clips packed into one row: the attention's reach back, CONTEXT_LEFT - 2
-# (`Gemma4AudioEncoder.packing_gap_frames` derives it from any configuration).
-PACKING_GAP_TOKENS = CONTEXT_LEFT - 2  # 11
-PACKING_GAP_FRAMES = PACKING_GAP_TOKENS * FRAMES_PER_TOKEN  # 44 mel frames
 
 # The reference front ends cut a clip at 30 s (480000 samples, 750 tokens); the job windows instead.
 MAX_CLIP_SECONDS = 30.0

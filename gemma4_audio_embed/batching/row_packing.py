@@ -74,7 +74,7 @@ class PackingGeometry:
         return self.extent(num_frames) + self.gap_frames
 
 
-RELEASE_GEOMETRY = PackingGeometry.from_encoder_config({})  # 4 frames per token, 44 frames of gap
+RELEASE_GEOMETRY = PackingGeometry.from_encoder_config({})  # 4 frames per token, 16 frames of gap
 
 
 def clip_frames(clip: np.ndarray) -> int:
@@ -230,8 +230,10 @@ def packed_batch(
 
     Returns:
         `(inputs, mask, placements)`: `float32 [R, M, F]` (or samples `float32 [R, M * 160]`,
-        a clip starting at frame s at sample 160 s), `bool [R, M]` (True = valid; frames
-        outside clips are 0.0 and False) and, per clip in input order, `(row, start frame)`.
+        a clip starting at frame s at sample 160 s), `int32 [R, M]` clip numbers (clip i of
+        `features` is i + 1; frames outside clips are 0.0 and 0), the mask
+        `Gemma4AudioEncoder` keeps packed clips apart by, and per clip in input order,
+        `(row, start frame)`.
     """
     frames = [clip_frames(clip) for clip in features]
     placements, num_rows, length = batch_layout(frames, lengths, max_batch_frames, geometry)
@@ -239,8 +241,8 @@ def packed_batch(
     unit = HOP_LENGTH if is_samples else 1
     shape = (num_rows, length * HOP_LENGTH) if is_samples else (num_rows, length, features[0].shape[1])
     inputs = np.zeros(shape, np.float32)  # [R, M, F] or [R, M * 160]
-    mask = np.zeros((num_rows, length), bool)  # [R, M]
-    for clip, num_frames, (row, start) in zip(features, frames, placements):
+    mask = np.zeros((num_rows, length), np.int32)  # [R, M], clip numbers
+    for number, (clip, num_frames, (row, start)) in enumerate(zip(features, frames, placements), start=1):
         inputs[row, start * unit : start * unit + clip.shape[0]] = clip
-        mask[row, start : start + num_frames] = True
+        mask[row, start : start + num_frames] = number
     return inputs, mask, placements

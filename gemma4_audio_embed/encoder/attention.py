@@ -93,6 +93,9 @@ class ChunkedLocalAttention(keras.layers.Layer):
     Call arguments:
         x: float `[B, T, D]`, the pre-normed hidden states.
         mask: bool `[B, T]`, True = valid token. Padded keys are never attended to.
+        segments: optional int32 `[B, T]`, the clip each token belongs to when a row holds
+            several (0 for invalid tokens): a query attends only to keys of its own clip.
+            None: every valid token of a row is one clip.
 
     Returns:
         `[B, T, D]` in the compute dtype.
@@ -166,7 +169,7 @@ class ChunkedLocalAttention(keras.layers.Layer):
         keys = keras.ops.cast(keys, "float32")
         return keras.ops.reshape(keys, (-1, self.num_heads, self.head_dim))  # [R, N, H]
 
-    def call(self, x, mask):
+    def call(self, x, mask, segments=None):
         batch, tokens = keras.ops.shape(x)[:2]
         num_blocks = (tokens + self.chunk_size - 1) // self.chunk_size  # U
         scale = self.query_scale * keras.ops.softplus(keras.ops.cast(self.per_dim_scale, "float32"))
@@ -187,6 +190,12 @@ class ChunkedLocalAttention(keras.layers.Layer):
 
         window = block_window_mask(self.chunk_size, self.max_past, self.context_right)  # [W, C]
         allowed = keras.ops.logical_and(key_valid[:, :, None, None, :], window)  # [B, U, 1, W, C]
+        if segments is not None:
+            query_segments = keras.ops.pad(segments, [[0, 0], [0, num_blocks * self.chunk_size - tokens]])
+            query_segments = keras.ops.reshape(query_segments, (batch, num_blocks, self.chunk_size))  # [B, U, W]
+            key_segments = self._blocks(segments, num_blocks, 0)  # [B, U, C]
+            same_clip = keras.ops.equal(query_segments[:, :, :, None], key_segments[:, :, None, :])  # [B, U, W, C]
+            allowed = keras.ops.logical_and(allowed, same_clip[:, :, None])  # [B, U, 1, W, C]
         logits = keras.ops.where(allowed, logits, self.invalid_logit_value)
         probs = keras.ops.softmax(logits, axis=-1)  # float32 [B, U, N, W, C]
 

@@ -71,16 +71,16 @@ def frames_per_token(config: dict) -> int:
 
 
 def packing_gap_frames(config: dict) -> int:
-    """Invalid mel frames that must separate two clips packed into one row (44 for the release).
+    """Invalid mel frames that must separate two clips packed into one row (16 for the release).
 
-    Clips may share a row when each starts at a multiple of the SSCP's time stride and at least
-    this many invalid frames lie between the end of one clip's valid frames (rounded up to a
-    whole token) and the start of the next. Then no valid token sees another clip, and each
-    clip's valid outputs are those of the clip run alone, to rounding. In SSCP tokens the gap
-    is the largest of:
-    - `context_left - 2`: a token attends to itself and `context_left - 2` earlier tokens;
-    - `context_right`: the future tokens it attends to;
-    - `conv_kernel_size - 1`: the earlier tokens the light conv reads;
+    Clips may share a row when each starts at a multiple of the SSCP's time stride, the mask
+    numbers each clip's frames (int32 clip numbers, so attention keeps to each clip whatever
+    its reach) and at least this many invalid frames lie between the end of one clip's valid
+    frames (rounded up to a whole token) and the start of the next. Then no valid token sees
+    another clip, and each clip's valid outputs are those of the clip run alone, to rounding.
+    The gap covers the convolutions, which the clip numbers do not reach; in SSCP tokens it is
+    the larger of:
+    - `conv_kernel_size - 1`: the earlier tokens the light conv reads (it reads invalid ones as 0);
     - the SSCP's reach, `sum((k_t - 1) // 2 * stride so far)` frames, in whole tokens.
     """
     config = RELEASE_ENCODER_CONFIG | config
@@ -89,12 +89,7 @@ def packing_gap_frames(config: dict) -> int:
     for (kernel, _), (time_stride, _) in zip(config["sscp_kernel_sizes"], config["sscp_stride_sizes"]):
         reach += (kernel - 1) // 2 * stride
         stride *= time_stride
-    tokens = max(
-        config["context_left"] - 2,
-        config["context_right"],
-        config["conv_kernel_size"] - 1,
-        math.ceil(reach / sscp_token),
-    )
+    tokens = max(config["conv_kernel_size"] - 1, math.ceil(reach / sscp_token))
     return tokens * sscp_token
 
 

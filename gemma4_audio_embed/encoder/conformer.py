@@ -158,6 +158,7 @@ class ConformerBlock(keras.layers.Layer):
     Call arguments:
         x: float `[B, T, D]`.
         mask: bool `[B, T]`, True = valid token.
+        segments: optional int32 `[B, T]`, the clip of each token (`ChunkedLocalAttention`).
 
     Returns:
         `[B, T, D]`.
@@ -221,10 +222,10 @@ class ConformerBlock(keras.layers.Layer):
         ):
             layer.build(shape)
 
-    def call(self, x, mask):
+    def call(self, x, mask, segments=None):
         clip = self.gradient_clipping
         x = self.ffw_start(x)
-        h = self.attention(self.pre_attn_norm(symmetric_clip(x, clip)), mask)
+        h = self.attention(self.pre_attn_norm(symmetric_clip(x, clip)), mask, segments)
         x = x + self.post_attn_norm(symmetric_clip(h, clip))
         x = self.ffw_end(self.lconv(x, mask))
         return self.norm_out(symmetric_clip(x, clip))

@@ -23,6 +23,7 @@ import keras
 import ml_dtypes
 import numpy as np
 
+from gemma4_audio_embed.encoder.gemma4_audio_encoder import frame_validity
 from gemma4_audio_embed.encoder.log_mel_frontend import LogMelFrontend
 
 LIMB_BITS = 7  # 320 products of two 7-bit limbs: 320 * 2^14 < 2^24, exact in float32
@@ -68,7 +69,8 @@ class DeviceLogMel(keras.layers.Layer):
         samples: float32 `[B, M * 160]`. Frame j of a row covers samples `[160j - 160,
             160j + 160)`; a clip placed at sample `160 * s`, zeros before it back to
             `160 * s - 160`, gives frames `s, s + 1, ...` equal to its own frames `0, 1, ...`.
-        mask: bool `[B, M]`, True = valid frame.
+        mask: bool `[B, M]`, True = valid frame, or int32 clip numbers, 0 = invalid frame
+            (`Gemma4AudioEncoder`).
 
     Returns:
         float32 `[B, M, 128]`, 0.0 at invalid frames.
@@ -103,6 +105,7 @@ class DeviceLogMel(keras.layers.Layer):
             filters = filters - limb
 
     def call(self, samples, mask):
+        mask = frame_validity(mask)  # [B, M]
         batch, num_frames = keras.ops.shape(mask)[0], keras.ops.shape(mask)[1]
         hops = keras.ops.reshape(samples, (batch, num_frames, self.hop_length))  # [B, M, P]
         hops = keras.ops.pad(hops, ((0, 0), (1, 0), (0, 0)))  # [B, M + 1, P]

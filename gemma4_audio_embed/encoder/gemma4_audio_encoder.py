@@ -32,6 +32,14 @@ def output_token_mask(mel_mask, time_strides=(2, 2), reduction_factor=1):
     return mel_mask
 
 
+def frame_validity(audio_mel_mask):
+    """bool `[B, M]`, True = valid frame, from a mask given either way the encoder takes one: bool
+    (True = valid) or int32 clip numbers (0 = invalid frame, k > 0 = a frame of clip k)."""
+    if keras.backend.standardize_dtype(audio_mel_mask.dtype) == "bool":
+        return audio_mel_mask
+    return keras.ops.not_equal(audio_mel_mask, 0)
+
+
 def num_valid_tokens(num_valid_frames, time_strides=(2, 2), reduction_factor=1):
     """Valid tokens for `num_valid_frames` valid mel frames: ceil(Mv / 4) for the release."""
     count = int(num_valid_frames)
@@ -88,8 +96,10 @@ class Gemma4AudioEncoder(keras.Model):
 
     Call arguments:
         audio_mel: float `[B, M, F]` log-mel features.
-        audio_mel_mask: bool `[B, M]`, True = valid frame. Each row holds one clip (its
-            valid frames a prefix) or several clips packed as `packing_gap_frames` describes.
+        audio_mel_mask: bool `[B, M]`, True = valid frame, each row one clip (its valid
+            frames a prefix); or int32 `[B, M]` clip numbers, 0 = invalid frame and k > 0 a
+            frame of clip k, for several clips packed into a row as `packing_gap_frames`
+            describes: a token then attends only to tokens of its own clip.
         output_layer: `"lm"` (default) for `[B, T, O]` LM embeddings, or `"tower"` for the
             `[B, T, E]` `output_proj` result before the embedder's norm and projection.
 
@@ -193,8 +203,8 @@ class Gemma4AudioEncoder(keras.Model):
 
     @property
     def packing_gap_frames(self) -> int:
-        """Invalid mel frames that must separate two clips packed into one row (44 for the release);
-        see `encoder.config.packing_gap_frames`."""
+        """Invalid mel frames that must separate two clips packed into one row and told apart by
+        clip numbers in the mask (16 for the release); see `encoder.config.packing_gap_frames`."""
         return encoder_config.packing_gap_frames(config_entries(self, ENCODER_ARGS))
 
     def build(self, input_shape=None):
@@ -207,8 +217,8 @@ class Gemma4AudioEncoder(keras.Model):
         self.built = True
 
     def compute_output_mask(self, audio_mel_mask):
-        """bool `[B, M]` -> bool `[B, T]`: which output tokens are valid."""
-        return output_token_mask(audio_mel_mask, self.time_strides, self.reduction_factor)
+        """bool (or int32 clip numbers) `[B, M]` -> bool `[B, T]`: which output tokens are valid."""
+        return output_token_mask(frame_validity(audio_mel_mask), self.time_strides, self.reduction_factor)
 
     def _check_inputs(self, audio_mel, audio_mel_mask):
         mel_shape, mask_shape = tuple(audio_mel.shape), tuple(audio_mel_mask.shape)
@@ -224,17 +234,23 @@ class Gemma4AudioEncoder(keras.Model):
                 f"audio_mel; got shape {mask_shape}."
             )
         mask_dtype = keras.backend.standardize_dtype(audio_mel_mask.dtype)
-        if mask_dtype != "bool":
-            raise ValueError(f"audio_mel_mask must be a bool tensor (True = valid frame); got dtype {mask_dtype}.")
+        if mask_dtype not in ("bool", "int32"):
+            raise ValueError(
+                "audio_mel_mask must be bool (True = valid frame) or int32 clip numbers (0 = invalid frame); "
+                f"got dtype {mask_dtype}."
+            )
 
     def call(self, audio_mel, audio_mel_mask, output_layer="lm"):
         if output_layer not in OUTPUT_LAYERS:
             raise ValueError(f"output_layer must be one of {OUTPUT_LAYERS}; got {output_layer!r}.")
         self._check_inputs(audio_mel, audio_mel_mask)
         x = keras.ops.cast(audio_mel, self.compute_dtype)
-        x, mask = self.subsample(x, audio_mel_mask)  # [B, T, D], [B, T]
+        x, mask = self.subsample(x, frame_validity(audio_mel_mask))  # [B, T, D], [B, T]
+        segments = None  # one clip a row
+        if keras.backend.standardize_dtype(audio_mel_mask.dtype) != "bool":
+            segments = output_token_mask(audio_mel_mask, self.time_strides)  # int32 [B, T], clip numbers
         for block in self.conformer_blocks:
-            x = block(x, mask)  # [B, T, D]
+            x = block(x, mask, segments)  # [B, T, D]
         if self.reduction_factor > 1:
             x = x[:, :: self.reduction_factor]  # [B, T / r, D]
             mask = mask[:, :: self.reduction_factor]

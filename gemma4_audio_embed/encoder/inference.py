@@ -88,8 +88,9 @@ def make_predict_fn(
             the released log-mel inside the compiled program. Defaults to False.
 
     Returns:
-        `fn(mel float32 [B, M, F], mask bool [B, M]) -> float32 [B, T, D]`, padded rows 0
-        (with `features_on_device`, `fn(samples float32 [B, M * 160], mask bool [B, M])`).
+        `fn(mel float32 [B, M, F], mask [B, M]) -> float32 [B, T, D]`, padded rows 0; the mask
+        bool or int32 clip numbers, as `Gemma4AudioEncoder` takes it (with `features_on_device`,
+        `fn(samples float32 [B, M * 160], mask [B, M])`).
         `fn.devices` is a tuple with the kind of each device it runs on (e.g. `("cpu",)`,
         `("TPU v5 lite",) * 4`). On JAX it also has `fn.lower(mel, mask)`, the
         `jax.stages.Lowered` program it runs, and `fn.on_devices(mel, mask)`, the sharded
@@ -183,7 +184,7 @@ def data_parallel_forward(
         extra = -mel.shape[0] % len(devices)
         if extra:
             mel = np.concatenate([mel, np.zeros((extra, *mel.shape[1:]), mel.dtype)])  # [B', M, F]
-            mask = np.concatenate([mask, np.zeros((extra, *mask.shape[1:]), bool)])  # [B', M]
+            mask = np.concatenate([mask, np.zeros((extra, *mask.shape[1:]), mask.dtype)])  # [B', M]
         return mel, mask
 
     def on_devices(mel, mask):
@@ -239,7 +240,7 @@ def forward_memory_bytes(
 
     shape = (rows, frames * log_mel.hop_length) if log_mel else (rows, frames, model.input_feat_size)
     mel = jax.ShapeDtypeStruct(shape, "float32", sharding=placed)  # [B, M, F] or [B, M * 160]
-    mask = jax.ShapeDtypeStruct((rows, frames), "bool", sharding=placed)  # [B, M]
+    mask = jax.ShapeDtypeStruct((rows, frames), "int32", sharding=placed)  # [B, M], clip numbers as the job packs
     with precision_scope(model.compute_dtype):
         lowered = jax.jit(forward).lower(
             shapes(model.trainable_variables), shapes(model.non_trainable_variables), mel, mask

@@ -84,8 +84,8 @@ class LoadedEncoder:
         return self._geometry
 
     def embeddings(self, inputs: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """`float32 [R, M, F]` features (or `[R, M * 160]` samples), `bool [R, M]` ->
-        `float32 [R, T, O]`, invalid tokens 0."""
+        """`float32 [R, M, F]` features (or `[R, M * 160]` samples), `int32 [R, M]` clip numbers
+        (`packed_batch`) -> `float32 [R, T, O]`, invalid tokens 0."""
         if inputs.ndim == 3:
             return self._predict(inputs, mask)
         if self._predict_from_samples is None:

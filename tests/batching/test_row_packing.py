@@ -16,6 +16,8 @@ from gemma4_audio_embed.batching.row_packing import padded_rows
 from gemma4_audio_embed.batching.row_packing import row_length
 from gemma4_audio_embed.constants import FRAMES_PER_BLOCK
 
+GAP_44 = PackingGeometry(frames_per_token=4, gap_frames=44)  # the geometry the hand-worked layouts below assume
+
 
 def _frames(num_frames, value=1.0):
     return np.full((num_frames, 128), value, np.float32)
@@ -136,12 +138,12 @@ def test_first_fit_places_longest_first_into_the_first_row_with_room():
     # Rows of 432 frames, gap 44. 300 opens row 0 (the next start there is 344); 250 does not
     # fit after it (344 + 252 > 432) and opens row 1 (next start 296); 100 fits only row 1, at
     # 296 (ends 396); 80 fits row 0, at 344 (ends 424); 60 fits neither and opens row 2.
-    rows = first_fit_rows([100, 300, 60, 250, 80], 432, RELEASE_GEOMETRY)
+    rows = first_fit_rows([100, 300, 60, 250, 80], 432, GAP_44)
     assert rows == [[(1, 0), (4, 344)], [(3, 0), (0, 296)], [(2, 0)]]
 
 
 def test_first_fit_with_a_row_cap_leaves_out_what_fits_no_row():
-    rows = first_fit_rows([100, 300, 60, 250, 80], 432, RELEASE_GEOMETRY, max_rows=2)
+    rows = first_fit_rows([100, 300, 60, 250, 80], 432, GAP_44, max_rows=2)
     assert rows == [[(1, 0), (4, 344)], [(3, 0), (0, 296)]]
 
 
@@ -161,23 +163,25 @@ def test_first_fit_rejects_a_clip_longer_than_a_row():
 def test_one_row_batch_is_cut_to_the_smallest_bucket_that_holds_it():
     # 50 frames at 0, then 3 frames at next_start(52) = 96: the row ends at 99 -> bucket 240.
     clips = [_frames(3, 1.0), _frames(50, 2.0)]
-    mel, mask, placements = packed_batch(clips, (240, 432, 3024), 8192, RELEASE_GEOMETRY)
+    mel, mask, placements = packed_batch(clips, (240, 432, 3024), 8192, GAP_44)
     assert mel.shape == (1, 240, 128) and mel.dtype == np.float32
-    assert mask.shape == (1, 240) and mask.dtype == bool
+    assert mask.shape == (1, 240) and mask.dtype == np.int32
     assert placements == [(0, 96), (0, 0)]
     np.testing.assert_array_equal(mel[0, 96:99], clips[0])
     np.testing.assert_array_equal(mel[0, :50], clips[1])
-    assert mask[0].sum() == 53 and mask[0, :50].all() and mask[0, 96:99].all()
+    # Clip numbers: the first clip given is 1, the second 2; 0 elsewhere.
+    assert (mask[0] > 0).sum() == 53 and (mask[0, :50] == 2).all() and (mask[0, 96:99] == 1).all()
     assert not mel[0, 50:96].any() and not mel[0, 99:].any()
 
 
 def test_multi_row_batch_has_full_rows_padded_to_a_power_of_two():
     # Three windows of 3000 frames fill three rows of 3024; a budget of 5 rows pads to 4 rows.
     clips = [_frames(3000, float(value)) for value in (1, 2, 3)]
-    mel, mask, placements = packed_batch(clips, (240, 3024), 5 * 3024, RELEASE_GEOMETRY)
+    mel, mask, placements = packed_batch(clips, (240, 3024), 5 * 3024, GAP_44)
     assert mel.shape == (4, 3024, 128) and mask.shape == (4, 3024)
     assert placements == [(0, 0), (1, 0), (2, 0)]
-    assert mask.sum(axis=1).tolist() == [3000, 3000, 3000, 0]
+    assert (mask > 0).sum(axis=1).tolist() == [3000, 3000, 3000, 0]
+    assert [sorted(set(row) - {0}) for row in mask.tolist()] == [[1], [2], [3], []]
     assert not mel[3].any()
 
 
@@ -185,10 +189,8 @@ def test_samples_are_packed_where_their_frames_go():
     # The clips above as samples (160 per valid frame): same rows, placements and mask; the
     # 3-frame clip's 480 samples start at sample 160 * 96 = 15360.
     clips = [np.full(3 * 160, 1.0, np.float32), np.full(50 * 160, 2.0, np.float32)]
-    samples, mask, placements = packed_batch(clips, (240, 432, 3024), 8192, RELEASE_GEOMETRY)
-    _, frame_mask, frame_placements = packed_batch(
-        [_frames(3, 1.0), _frames(50, 2.0)], (240, 432, 3024), 8192, RELEASE_GEOMETRY
-    )
+    samples, mask, placements = packed_batch(clips, (240, 432, 3024), 8192, GAP_44)
+    _, frame_mask, frame_placements = packed_batch([_frames(3, 1.0), _frames(50, 2.0)], (240, 432, 3024), 8192, GAP_44)
     assert samples.shape == (1, 240 * 160) and samples.dtype == np.float32
     assert placements == frame_placements and (mask == frame_mask).all()
     np.testing.assert_array_equal(samples[0, 15360:15840], clips[0])

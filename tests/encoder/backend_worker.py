@@ -31,6 +31,8 @@ def main(weights, inputs, output, config_json):
         # The same rows as 16 kHz samples, log-mel computed inside the compiled program.
         "compiled_on_device": make_predict_fn(model, features_on_device=True)(data["samples"], data["mask"]),
         "device_log_mel": keras.ops.convert_to_numpy(DeviceLogMel()(data["samples"], data["mask"])),
+        # Both clips packed into one row, told apart by the mask's clip numbers.
+        "compiled_packed": make_predict_fn(model)(data["packed_features"], data["packed_mask"]),
     }
     if keras.backend.backend() == "tensorflow":  # XLA, the default only on accelerators
         outputs["xla"] = make_predict_fn(model, jit_compile=True)(data["features"], data["mask"])

@@ -18,6 +18,8 @@ import pytest
 from testbed import REPO_ROOT
 from token_similarity import token_cosine
 
+from gemma4_audio_embed.batching.row_packing import RELEASE_GEOMETRY
+from gemma4_audio_embed.batching.row_packing import packed_batch
 from gemma4_audio_embed.encoder import Gemma4AudioEncoder
 from gemma4_audio_embed.encoder import LogMelFrontend
 
@@ -38,7 +40,16 @@ def backend_outputs(tmp_path_factory, speech_16k):
     for row, clip in enumerate(clips):
         used = 160 * int(mask[row].sum())
         samples[row, :used] = clip[:used]
-    np.savez(folder / "inputs.npz", features=features, mask=mask, samples=samples)
+    valid_frames = [features[row, : int(mask[row].sum())] for row in range(2)]
+    packed_features, packed_mask, placements = packed_batch(valid_frames, (480, 960, 1920), None, RELEASE_GEOMETRY)
+    np.savez(
+        folder / "inputs.npz",
+        features=features,
+        mask=mask,
+        samples=samples,
+        packed_features=packed_features,
+        packed_mask=packed_mask,
+    )
     outputs = {}
     for backend in ("tensorflow", "jax", "torch"):
         env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO_ROOT)}
@@ -58,6 +69,7 @@ def backend_outputs(tmp_path_factory, speech_16k):
         )
         outputs[backend] = dict(np.load(target))
     valid = keras.ops.convert_to_numpy(model.compute_output_mask(mask))
+    outputs["placements"] = placements
     return outputs, valid, features
 
 
@@ -100,3 +112,17 @@ def test_features_on_device_equal_the_host_front_end(backend_outputs, backend):
     print(f"{backend} embeddings from samples vs from host features: {error:.2e}")
     assert error <= 1e-5
     assert (ours[~valid] == 0).all()
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_clips_packed_into_one_row_equal_each_clip_alone(backend_outputs, backend):
+    outputs, valid, _ = backend_outputs
+    packed, alone = outputs[backend]["compiled_packed"], outputs[backend]["compiled"]
+    assert packed.shape[0] == 1  # both clips share the row
+    for clip, (row, start) in enumerate(outputs["placements"]):
+        tokens = int(valid[clip].sum())
+        first = start // RELEASE_GEOMETRY.frames_per_token
+        reference = alone[clip, :tokens]
+        error = np.abs(packed[row, first : first + tokens] - reference).max() / np.abs(reference).max()
+        print(f"{backend} clip {clip} packed at frame {start} vs alone: {error:.2e}")
+        assert error <= 1e-5

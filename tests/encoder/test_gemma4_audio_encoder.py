@@ -118,18 +118,19 @@ def test_a_clip_alone_equals_the_clip_inside_a_batch_of_longer_clips(speech_feat
     assert (batch[0, len(valid) :] == 0).all()
 
 
-def test_release_packing_geometry_is_4_frames_per_token_and_an_11_token_gap():
-    # Spec: a token attends to itself and 11 earlier tokens (context_left 13), the light conv
-    # reads 4 earlier ones, the SSCP 3 frames either side: the attention window sets the gap.
+def test_release_packing_geometry_is_4_frames_per_token_and_a_4_token_gap():
+    # Spec: the light conv reads 4 earlier tokens, the SSCP 3 frames either side; attention,
+    # whose window is 11 earlier tokens, keeps to each clip by the mask's clip numbers.
     model = Gemma4AudioEncoder()
-    assert (model.frames_per_token, model.packing_gap_frames) == (4, 11 * 4)
+    assert (model.frames_per_token, model.packing_gap_frames) == (4, 4 * 4)
 
 
-def _packed_row(model, clips, gap_frames, filler=7.0):
+def _packed_row(model, clips, gap_frames, filler=7.0, numbered=True):
     """Lays `clips` (`[Mv, F]` each) into one row, each starting at a token boundary with at least
     `gap_frames` invalid frames (filled with `filler`) after the previous one's last token.
 
-    Returns `(mel [1, M, F], mask [1, M], starts)`, starts in frames.
+    Returns `(mel [1, M, F], mask [1, M], starts)`, starts in frames; the mask int32 clip
+    numbers (1, 2, ...), or with `numbered=False` bool.
     """
     unit = model.frames_per_token
     starts, end = [], 0
@@ -138,16 +139,16 @@ def _packed_row(model, clips, gap_frames, filler=7.0):
         starts.append(start)
         end = start + -(-len(clip) // unit) * unit
     mel = np.full((1, end + gap_frames, 128), filler, "float32")
-    mask = np.zeros((1, end + gap_frames), bool)
-    for start, clip in zip(starts, clips):
+    mask = np.zeros((1, end + gap_frames), "int32")
+    for number, (start, clip) in enumerate(zip(starts, clips), start=1):
         mel[0, start : start + len(clip)] = clip
-        mask[0, start : start + len(clip)] = True
-    return mel, mask, starts
+        mask[0, start : start + len(clip)] = number
+    return mel, (mask if numbered else mask > 0), starts
 
 
-def _packed_and_alone(model, clips, gap_frames):
+def _packed_and_alone(model, clips, gap_frames, numbered=True):
     """Each clip's valid tokens from the packed row and from the clip run alone."""
-    mel, mask, starts = _packed_row(model, clips, gap_frames)
+    mel, mask, starts = _packed_row(model, clips, gap_frames, numbered=numbered)
     packed = to_numpy(model(mel, mask))[0]
     pairs = []
     for start, clip in zip(starts, clips):
@@ -172,6 +173,22 @@ def test_clips_packed_one_token_closer_than_the_gap_see_each_other(speech_featur
     clips = [features[:130], features[150:247]]
     packed, alone = _packed_and_alone(model, clips, model.packing_gap_frames - model.frames_per_token)[1]
     assert np.abs(packed[0] - alone[0]).max() > 1e-3 * np.abs(alone).max()
+
+
+def test_clips_packed_with_the_gap_but_a_bool_mask_see_each_other(speech_features):
+    features = speech_features[0]
+    model = tiny_encoder()
+    clips = [features[:130], features[150:247]]
+    packed, alone = _packed_and_alone(model, clips, model.packing_gap_frames, numbered=False)[1]
+    assert np.abs(packed[0] - alone[0]).max() > 1e-3 * np.abs(alone).max()
+
+
+def test_a_row_numbered_as_one_clip_equals_the_bool_mask(speech_features):
+    features = speech_features[0][None, :200]  # [1, 200, F]
+    numbers = np.zeros((1, 200), "int32")
+    numbers[0, :170] = 3
+    model = tiny_encoder()
+    np.testing.assert_array_equal(to_numpy(model(features, numbers)), to_numpy(model(features, numbers > 0)))
 
 
 def test_all_false_mask_gives_zeros_not_nan():
@@ -283,7 +300,7 @@ def test_weights_h5_round_trip_gives_identical_outputs(tmp_path):
         (
             np.zeros((1, 8, 128), "float32"),
             np.ones((1, 8), "float32"),
-            "audio_mel_mask must be a bool tensor.*got dtype float32",
+            r"audio_mel_mask must be bool \(True = valid frame\) or int32 clip numbers.*got dtype float32",
         ),
     ],
 )

@@ -27,7 +27,7 @@ from gemma4_audio_embed.inference.model_sources import ModelSource
 
 LENGTHS = (240, 432, 3024)
 PLAN = BatchPlan(lengths=LENGTHS, max_batch_frames=4096, geometry=RELEASE_GEOMETRY)
-# Packed into two rows of 3024 (gap 44 frames): 2990 alone; 300 at 0, 240 at 344, 37 at 628.
+# Packed into two rows of 3024 (gap 16 frames): 2990 alone; 300 at 0, 240 at 316, 37 at 572.
 NUM_FRAMES = (37, 240, 300, 2990)
 
 
@@ -91,7 +91,7 @@ def test_run_inference_equals_direct_calls_per_clip(tiny_encoder_path, tiny_mode
 
 def test_loaded_model_reports_its_packing_geometry(tiny_encoder_path):
     loaded = _handler(tiny_encoder_path).load_model()
-    assert loaded.packing_geometry() == PackingGeometry(frames_per_token=4, gap_frames=44)
+    assert loaded.packing_geometry() == PackingGeometry(frames_per_token=4, gap_frames=16)
 
 
 def test_a_plan_for_another_geometry_stops_the_model_load(tiny_encoder_path):
