@@ -29,7 +29,6 @@ def test_valid_frames_and_tokens_of_a_clip(num_samples, frames, tokens):
 
 def test_derived_constants():
     assert (constants.FRAMES_PER_TOKEN, constants.FRAMES_PER_BLOCK) == (4, 48)
-    assert (constants.PACKING_GAP_TOKENS, constants.PACKING_GAP_FRAMES) == (11, 44)
 
 
 def test_the_release_config_is_the_encoder_defaults():
