@@ -46,17 +46,18 @@ def test_features_equal_the_host_front_end(speech_16k, clip):
 
 def test_clips_packed_in_a_row_get_their_own_frames(speech_16k):
     # Clip A (speech, 20000 samples: 124 valid frames) at 0; clip B (tone, 1 s: 99 frames) at
-    # frame 168 = extent 124 + 44 gap frames: the gap's zeros are B's semicausal padding.
+    # frame 140 = extent 124 + 16 gap frames: the gap's zeros are B's semicausal padding. The
+    # mask numbers the clips, as `packed_batch` does.
     frontend = LogMelFrontend()
     clip_a, clip_b = speech_16k[:20000], _tone(1.0, 0.5)
     features_a, mask_a = frontend(clip_a)
     features_b, mask_b = frontend(clip_b)
-    mask = np.zeros((1, 288), bool)
-    mask[0, :124], mask[0, 168:267] = True, True
-    ours = np.asarray(DeviceLogMel()(_row([(clip_a, 0), (clip_b, 168)], 288), mask))[0]
+    mask = np.zeros((1, 240), "int32")
+    mask[0, :124], mask[0, 140:239] = 1, 2
+    ours = np.asarray(DeviceLogMel()(_row([(clip_a, 0), (clip_b, 140)], 240), mask))[0]
     assert np.abs(ours[:124] - features_a[mask_a]).max() <= 1e-5
-    assert np.abs(ours[168:267] - features_b[mask_b]).max() <= 1e-5
-    assert not ours[124:168].any() and not ours[267:].any()
+    assert np.abs(ours[140:239] - features_b[mask_b]).max() <= 1e-5
+    assert not ours[124:140].any() and not ours[239:].any()
 
 
 def test_fixed_point_limbs_are_small_integers_that_sum_to_the_values():
