@@ -88,7 +88,7 @@ def stored_audio_backbone(backbone):
 
 
 def keras_hub_lm_inputs(
-    backbone,
+    hidden_dim: int,
     token_ids,
     padding_mask,
     embeddings: Sequence,
@@ -100,7 +100,8 @@ def keras_hub_lm_inputs(
     """The inputs of a stored-audio backbone (`stored_audio_backbone`) or its `Gemma4CausalLM` for one batch.
 
     Args:
-        backbone: the stored-audio `Gemma4Backbone` (for its hidden size).
+        hidden_dim: int. The stored-audio backbone's width (`backbone.hidden_dim`): an int, not
+            the backbone, so that a collate holding it pickles without a model.
         token_ids: `int [B, S]`, each clip's run of `<|audio|>` in place, padded with id 0.
         padding_mask: `[B, S]`, 1 = token, 0 = padding.
         embeddings: each clip's stored rows, `float [T_i, D]`, in the order their runs appear.
@@ -118,28 +119,6 @@ def keras_hub_lm_inputs(
         ValueError: as `placeholders.checked_runs`, naming the clip; or when a run starts at
             position 0, which keras-hub's interleave restores to the text embedding.
     """
-    return _stored_audio_inputs(
-        backbone.hidden_dim,
-        token_ids,
-        padding_mask,
-        embeddings,
-        audio_token_id=audio_token_id,
-        clip_keys=clip_keys,
-        rows_multiple_of=rows_multiple_of,
-    )
-
-
-def _stored_audio_inputs(
-    hidden_dim: int,
-    token_ids,
-    padding_mask,
-    embeddings: Sequence,
-    *,
-    audio_token_id: int,
-    clip_keys: Sequence[str] = None,
-    rows_multiple_of: int = 1,
-) -> dict:
-    """`keras_hub_lm_inputs` for a backbone of width `hidden_dim`."""
     token_ids = np.asarray(token_ids, np.int32)
     batch_size, length = token_ids.shape
     runs = checked_runs(token_ids, audio_token_id, [np.shape(rows) for rows in embeddings], hidden_dim, clip_keys)
@@ -184,7 +163,7 @@ def keras_hub_training_batch(
     `sample_weight` is `float32 [B, S]`, 1 where that label is learned (the answer and `<eos>`).
     """
     batch = padded_batch(examples, pad_id, pad_to_multiple_of)
-    x = _stored_audio_inputs(
+    x = keras_hub_lm_inputs(
         hidden_dim,
         batch.token_ids,
         batch.attention_mask,

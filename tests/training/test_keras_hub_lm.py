@@ -95,7 +95,7 @@ def hand(embedded_corpus, models):
 
 def stored_logits(models, batch, embeddings=None, **overrides) -> np.ndarray:
     x = keras_hub_lm_inputs(
-        models.backbone,
+        models.backbone.hidden_dim,
         batch.input_ids,
         batch.attention_mask,
         batch.embeddings if embeddings is None else embeddings,
@@ -142,7 +142,12 @@ def test_keras_hubs_placeholder_count_names_the_clip(models, hand):
     ids = np.insert(hand.input_ids, np.flatnonzero(hand.input_ids[0] == AUDIO)[-1], AUDIO, axis=1)[:, :-1]
     with pytest.raises(ValueError, match=f"{hand.clip_keys[0]}: its run .* holds 26 tokens, but the clip has 25 rows"):
         keras_hub_lm_inputs(
-            models.backbone, ids, hand.attention_mask, hand.embeddings, audio_token_id=AUDIO, clip_keys=hand.clip_keys
+            models.backbone.hidden_dim,
+            ids,
+            hand.attention_mask,
+            hand.embeddings,
+            audio_token_id=AUDIO,
+            clip_keys=hand.clip_keys,
         )
 
 
@@ -152,14 +157,21 @@ def test_rows_of_the_wrong_width_name_the_clip(models, hand):
     ]
     with pytest.raises(ValueError, match=rf"{hand.clip_keys[2]}: its rows must have shape \[T, 64\]"):
         keras_hub_lm_inputs(
-            models.backbone, hand.input_ids, hand.attention_mask, wide, audio_token_id=AUDIO, clip_keys=hand.clip_keys
+            models.backbone.hidden_dim,
+            hand.input_ids,
+            hand.attention_mask,
+            wide,
+            audio_token_id=AUDIO,
+            clip_keys=hand.clip_keys,
         )
 
 
 def test_a_run_at_position_0_is_refused(models, hand):
     ids = hand.input_ids[:1, 4:]  # the short clip's prompt from its first <|audio|> on
     with pytest.raises(ValueError, match="position 0"):
-        keras_hub_lm_inputs(models.backbone, ids, np.ones_like(ids), hand.embeddings[:1], audio_token_id=AUDIO)
+        keras_hub_lm_inputs(
+            models.backbone.hidden_dim, ids, np.ones_like(ids), hand.embeddings[:1], audio_token_id=AUDIO
+        )
 
 
 def test_the_stored_audio_stage_round_trips_its_config(models):
