@@ -157,8 +157,9 @@ def closing_lines(summary: dict, reasons: list, dead_letters_read: int, dead_let
 
     Returns:
         Lines: what was embedded, from how much audio (a duration under an hour, hours above)
-        and how fast, and how many input files `--skip_existing` skipped; dead letters by stage with their `TOP_REASONS` most frequent reasons
-        each, and how many others; where the outputs are.
+        and how fast, and how many input files `--skip_existing` skipped; dead letters by stage
+        with their `TOP_REASONS` most frequent reasons each, and how many others; where the
+        outputs are.
     """
     from gemma4_audio_embed.pipeline.progress import duration_text
 
